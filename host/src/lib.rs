@@ -1,0 +1,20 @@
+//! logai: answers agents' questions about a machine's logs over MCP.
+//!
+//! Rooms, each with one job:
+//! - [`config`]: the manifest (`logai.toml`), `${VAR}` expansion, `.env`.
+//! - [`mcp`]: JSON-RPC over stdio, both protocol eras; knows nothing of Redis or wasmtime.
+//! - [`plugins`]: the WebAssembly runtime; the only room that touches wasmtime.
+//! - [`search`]: the native log search core; knows nothing of MCP or Redis.
+//! - [`coord`]: cross-session limits, cache, rate limits, metrics (Redis with local fallback).
+//! - [`telemetry`]: events, the bounded export queue, exporter plumbing.
+//! - [`serve`]: wires the rooms together for `logai serve`.
+
+pub mod call;
+pub mod config;
+pub mod coord;
+pub mod identity;
+pub mod mcp;
+pub mod plugins;
+pub mod search;
+pub mod serve;
+pub mod telemetry;
