@@ -1,4 +1,118 @@
-//! The `logai` command line. Each subcommand hands off to its room.
-fn main() {
-    println!("logai {}", env!("CARGO_PKG_VERSION"));
+//! The `logai` command line. Each subcommand loads the manifest and hands
+//! off to its room; nothing here knows how the rooms work.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "logai", version, about = "Answers agents' questions about this machine's logs over MCP (stdio).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArg {
+    /// The manifest. Default: $LOGAI_CONFIG, ./config/logai.toml, /etc/logai/logai.toml, else embedded defaults.
+    #[arg(long, short = 'c', global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over stdio (what an agent runs: `ssh host logai serve`).
+    Serve(ConfigArg),
+    /// Compile every enabled component into the precompile cache.
+    Precompile(ConfigArg),
+    /// Inspect plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Validate the manifest.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// Every plugin and exporter with its grants (and, when loadable, its tools).
+    List(ConfigArg),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the manifest; print errors with file, line and column, or the effective configuration.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print the effective configuration (after ${VAR} expansion and environment overrides).
+        #[arg(long)]
+        print: bool,
+    },
+}
+
+fn load_config(arg: &ConfigArg) -> Result<logai::config::Config, ExitCode> {
+    logai::config::load(arg.config.as_deref()).map_err(|e| {
+        eprintln!("logai: invalid manifest: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("logai: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(arg) => {
+            let config = match load_config(&arg) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            logai::serve::run(config)
+        }
+        Command::Precompile(arg) => {
+            let config = match load_config(&arg) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            logai::serve::precompile(&config)
+        }
+        Command::Plugins { command: PluginsCommand::List(arg) } => {
+            let config = match load_config(&arg) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            logai::serve::list_plugins(&config)
+        }
+        Command::Config { command: ConfigCommand::Check { config, print } } => {
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            if print {
+                println!("# effective configuration (source: {})", config.source);
+                println!("{}", toml::to_string_pretty(&config)?);
+            } else {
+                println!("{}: ok ({} services, {} plugins, {} exporters enabled)",
+                    config.source,
+                    config.service.len(),
+                    config.plugin.iter().filter(|p| p.enabled).count(),
+                    config.exporter.iter().filter(|x| x.enabled).count());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
