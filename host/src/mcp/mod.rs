@@ -1,1 +1,185 @@
-//! placeholder
+//! The MCP server: newline-delimited JSON-RPC 2.0 over stdio, both protocol
+//! eras on one stream.
+//!
+//! - **2025 era** (2025-11-25, 2025-06-18, 2025-03-26): `initialize` →
+//!   `notifications/initialized`, `ping`, `tools/list`, `tools/call`,
+//!   `notifications/cancelled`, `notifications/progress`.
+//! - **2026-07-28** (stateless): `server/discover`, and every request carries
+//!   `params._meta["io.modelcontextprotocol/protocolVersion"]` and
+//!   `["io.modelcontextprotocol/clientCapabilities"]`; such a request is served
+//!   on its own, with or without an earlier `initialize`, and every result
+//!   carries `resultType` and the server's identity in
+//!   `_meta["io.modelcontextprotocol/serverInfo"]`.
+//!
+//! This room knows nothing of Redis or wasmtime: tools are reached only
+//! through [`ToolHost`]. See `docs/mcp.md` for the error codes and the
+//! choices made where the spec leaves room.
+//!
+//! Wiring (`serve.rs`):
+//! ```ignore
+//! let opts = logai::mcp::ServerOptions::from_config(&config.server);
+//! logai::mcp::serve_stdio(tool_host, opts).await?;
+//! ```
+
+mod reader;
+mod schema;
+mod server;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncWrite};
+
+use crate::call::ToolHost;
+
+pub use reader::{Line, LineReader};
+
+/// Legacy (initialize handshake) protocol versions, newest first.
+pub const LEGACY_PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+/// Stateless (per-request `_meta`) protocol versions, newest first.
+pub const MODERN_PROTOCOL_VERSIONS: &[&str] = &["2026-07-28"];
+
+/// Default cap on one JSON-RPC message (one line): 8 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Called once per finished request (not for notifications). Keep it cheap:
+/// it runs on the request's task. Telemetry wires its span/metric here.
+pub type CallHook = Arc<dyn Fn(&CallRecord) + Send + Sync>;
+
+/// What the server knows about one finished request.
+#[derive(Clone, Debug)]
+pub struct CallRecord {
+    /// JSON-RPC method (`tools/call`, `tools/list`, `initialize`, ...).
+    pub method: String,
+    /// Tool name, for `tools/call`.
+    pub tool: Option<String>,
+    /// Plugin that declared the tool, for `tools/call` of a known tool.
+    pub plugin: Option<String>,
+    /// JSON-RPC id as JSON text.
+    pub request_id: String,
+    /// Protocol version the request was served under (empty before `initialize`).
+    pub protocol_version: String,
+    /// `name/version` of the client, when known.
+    pub client: Option<String>,
+    /// `traceparent` from the request's `_meta`, when sent.
+    pub traceparent: Option<String>,
+    /// From the request line being read to the response being queued.
+    pub duration: Duration,
+    pub outcome: CallOutcome,
+}
+
+/// How a request ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallOutcome {
+    /// A result was sent (for `tools/call`: `isError: false`).
+    Ok,
+    /// `tools/call` returned `isError: true` (a tool-level error the model reads).
+    ToolError,
+    /// A JSON-RPC error was sent.
+    Error { code: i64, message: String },
+    /// The client cancelled it (`notifications/cancelled`); nothing was sent.
+    Cancelled,
+    /// The session ended (stdin closed) before it finished.
+    Shutdown,
+}
+
+/// How the server presents itself and the bounds it works within.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// `serverInfo.name`.
+    pub name: String,
+    /// `serverInfo.version`.
+    pub version: String,
+    /// `serverInfo.title`, when set.
+    pub title: Option<String>,
+    /// Returned by `initialize` and `server/discover`.
+    pub instructions: Option<String>,
+    /// Tools per `tools/list` page (at least 1).
+    pub tools_page_size: usize,
+    /// Tool calls running at once; more wait (they are not refused).
+    pub max_concurrent_calls: usize,
+    /// This process's session id (into every `CallScope`).
+    pub session_id: String,
+    /// `user@address` (into every `CallScope`).
+    pub user: String,
+    /// On end of input: how long in-flight calls get after being cancelled.
+    pub shutdown_grace: Duration,
+    /// Upper bound handed to tools as `CallScope::deadline` (plugins apply
+    /// their own, usually shorter, `timeout_ms`).
+    pub call_timeout: Duration,
+    /// Longest accepted message line; longer lines get `-32600` and are discarded.
+    pub max_message_bytes: usize,
+    /// `ttlMs` cache hint on `server/discover` and 2026 `tools/list` results.
+    pub cache_ttl: Duration,
+    /// Telemetry hook, called when each request finishes.
+    pub on_call: Option<CallHook>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            name: "logai".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            title: None,
+            instructions: None,
+            tools_page_size: 50,
+            max_concurrent_calls: 16,
+            session_id: crate::identity::session_id(),
+            user: crate::identity::local_user(),
+            shutdown_grace: Duration::from_secs(2),
+            call_timeout: Duration::from_secs(300),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            cache_ttl: Duration::from_secs(300),
+            on_call: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("tools_page_size", &self.tools_page_size)
+            .field("max_concurrent_calls", &self.max_concurrent_calls)
+            .field("session_id", &self.session_id)
+            .field("user", &self.user)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("on_call", &self.on_call.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerOptions {
+    /// Options from the manifest's `[server]` table; identity from the
+    /// environment (see [`crate::identity`]).
+    pub fn from_config(server: &crate::config::ServerConfig) -> Self {
+        ServerOptions {
+            name: server.name.clone(),
+            instructions: server.instructions.clone(),
+            tools_page_size: server.tools_page_size.max(1),
+            max_concurrent_calls: server.max_concurrent_calls.max(1),
+            shutdown_grace: Duration::from_millis(server.shutdown_grace_ms),
+            ..ServerOptions::default()
+        }
+    }
+}
+
+/// Serve MCP on this process's stdin/stdout until stdin closes. Returns `Ok`
+/// after in-flight calls were cancelled and given `shutdown_grace` to end.
+pub async fn serve_stdio(host: Arc<dyn ToolHost>, opts: ServerOptions) -> anyhow::Result<()> {
+    let stdin = tokio::io::BufReader::with_capacity(64 * 1024, tokio::io::stdin());
+    serve(stdin, tokio::io::stdout(), host, opts).await
+}
+
+/// Serve MCP on any reader/writer pair (tests use an in-memory duplex).
+pub async fn serve<R, W>(reader: R, writer: W, host: Arc<dyn ToolHost>, opts: ServerOptions) -> anyhow::Result<()>
+where
+    R: AsyncBufRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    server::run(reader, writer, host, opts).await
+}
