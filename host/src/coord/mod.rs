@@ -1,5 +1,395 @@
 //! Cross-session coordination: permits, shared cache, rate limits, shared
 //! metrics — Redis with a local fallback. Knows nothing of wasmtime or MCP.
+//!
+//! Every SSH session is its own `logai` process; a [`Coordinator`] makes
+//! them behave as one system. It never fails to start: without a Redis URL
+//! it runs on local state; when Redis is unreachable or slow it uses local
+//! state for that operation, reconnects in the background with exponential
+//! backoff (capped at `redis.max_backoff_ms`) and switches back by itself.
+//!
+//! Wiring (the search path, in this order): [`Coordinator::check_rate`] →
+//! [`Coordinator::cache_get`] → on a miss [`Coordinator::acquire`] → search
+//! → [`Coordinator::cache_put`] → drop/[`PermitGuard::release`] the permit.
+//! See docs/coordination.md.
 
+mod cache;
+mod link;
+pub mod metrics;
 pub mod metrics_types;
+mod permits;
+mod rate;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use cache::cache_key_hash;
+pub use metrics::{names, Metrics, BUCKET_BOUNDS_MS};
 pub use metrics_types::*;
+pub use permits::{PermitError, PermitGuard, QueueStatus};
+pub use rate::RateLimited;
+
+use crate::config::{CacheConfig, LimitsConfig, RedisConfig};
+use link::Link;
+use metrics::snapshot_from_fields;
+
+/// Key names. Coordination keys share the hash tag `{prefix}` so the Lua
+/// scripts that touch several of them stay in one slot (Redis Cluster);
+/// cache and rate keys are single-key operations and spread freely.
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    pub global: String,
+    pub svc_prefix: String,
+    pub queue: String,
+    pub queue_deadlines: String,
+    pub queue_services: String,
+    pub seq: String,
+    pub services: String,
+    pub metrics: String,
+    pub gauges: String,
+    pub metrics_batch: String,
+    prefix: String,
+}
+
+impl Keys {
+    fn new(prefix: &str, process_id: &str) -> Keys {
+        let tag = format!("{{{prefix}}}");
+        Keys {
+            global: format!("{tag}:permits:global"),
+            svc_prefix: format!("{tag}:permits:svc:"),
+            queue: format!("{tag}:permits:queue"),
+            queue_deadlines: format!("{tag}:permits:queue:deadlines"),
+            queue_services: format!("{tag}:permits:queue:services"),
+            seq: format!("{tag}:permits:seq"),
+            services: format!("{tag}:permits:services"),
+            metrics: format!("{tag}:metrics"),
+            gauges: format!("{tag}:metrics:gauges"),
+            metrics_batch: format!("{tag}:metrics:batch:{process_id}"),
+            prefix: prefix.to_string(),
+        }
+    }
+
+    pub(crate) fn svc(&self, service: &str) -> String {
+        format!("{}{service}", self.svc_prefix)
+    }
+
+    /// The five keys the acquire/release scripts take first.
+    pub(crate) fn permit_keys(&self, service: &str) -> [String; 5] {
+        [self.global.clone(), self.svc(service), self.queue.clone(), self.queue_deadlines.clone(), self.queue_services.clone()]
+    }
+
+    pub(crate) fn cache(&self, hash: &str) -> String {
+        format!("{}:cache:{hash}", self.prefix)
+    }
+
+    pub(crate) fn rate(&self, user: &str) -> String {
+        format!("{}:rate:{user}", self.prefix)
+    }
+}
+
+pub(crate) struct Inner {
+    link: Arc<Link>,
+    metrics: Metrics,
+    keys: Keys,
+    limits: LimitsConfig,
+    cache_cfg: CacheConfig,
+    gcra: Option<rate::Gcra>,
+    /// Unique per process: `<pid>-<random>`; holders are `<id>:<n>`.
+    id: String,
+    next_holder: AtomicU64,
+    local_permits: permits::LocalPermits,
+    local_cache: Mutex<cache::LruBytes>,
+    local_rate: rate::LocalRate,
+    /// Redis leases this process holds: holder -> service.
+    held: Mutex<HashMap<String, String>>,
+    /// Wakes this process's Redis waiters when it releases a permit.
+    released: Notify,
+    /// Metrics batch in flight (number, batch) and the last number used.
+    flush: tokio::sync::Mutex<Option<(u64, metrics::Batch)>>,
+    flush_seq: AtomicU64,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Cross-session coordination. Cheap to clone; every clone shares state.
+#[derive(Clone)]
+pub struct Coordinator(Arc<Inner>);
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator").field("id", &self.0.id).field("mode", &self.mode()).finish()
+    }
+}
+
+/// Where coordination state lives right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Shared with every session through Redis.
+    Redis,
+    /// Redis is configured but unreachable: local state until it returns.
+    Fallback,
+    /// No Redis configured.
+    LocalOnly,
+}
+
+/// How often buffered metrics are added to Redis.
+pub const METRICS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Coordinator {
+    /// Start coordinating. Never fails (see the module docs); waits at most
+    /// `redis.connect_timeout_ms` (+ `op_timeout_ms`) for Redis.
+    pub async fn start(redis: &RedisConfig, limits: &LimitsConfig, cache: &CacheConfig) -> Coordinator {
+        let metrics = Metrics::new();
+        let shutdown = CancellationToken::new();
+        let link = Link::start(redis, metrics.clone(), shutdown.clone()).await;
+        let id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let prefix = if redis.key_prefix.trim().is_empty() { "logai" } else { redis.key_prefix.trim() };
+        let inner = Arc::new(Inner {
+            keys: Keys::new(prefix, &id),
+            gcra: rate::Gcra::new(limits.rate_limit_per_user_per_minute, limits.rate_limit_burst),
+            local_permits: permits::LocalPermits::new(limits.max_global_searches, limits.max_per_service_searches),
+            local_cache: Mutex::new(cache::LruBytes::new((cache.max_size_mb.saturating_mul(1024 * 1024)) as usize)),
+            local_rate: rate::LocalRate::new(),
+            limits: limits.clone(),
+            cache_cfg: cache.clone(),
+            id,
+            next_holder: AtomicU64::new(1),
+            held: Mutex::new(HashMap::new()),
+            released: Notify::new(),
+            flush: tokio::sync::Mutex::new(None),
+            flush_seq: AtomicU64::new(0),
+            metrics,
+            link,
+            shutdown: shutdown.clone(),
+        });
+        if inner.link.configured() {
+            spawn_background(Arc::downgrade(&inner), shutdown);
+        }
+        Coordinator(inner)
+    }
+
+    /// Counters, histograms and gauges; recording never waits on Redis.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    pub fn mode(&self) -> Mode {
+        if !self.0.link.configured() {
+            Mode::LocalOnly
+        } else if self.0.link.healthy() {
+            Mode::Redis
+        } else {
+            Mode::Fallback
+        }
+    }
+
+    /// Times Redis came back after an outage (diagnostics and tests).
+    pub fn redis_recoveries(&self) -> u64 {
+        self.0.link.recoveries.load(Ordering::SeqCst)
+    }
+
+    /// This process's coordination id (holder ids start with it).
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// The metrics every session has recorded (from Redis, `source =
+    /// "redis"`), or this process's own during an outage (`source = "local"`).
+    /// Permit gauges are computed at the time of the call.
+    pub async fn snapshot(&self) -> MetricsSnapshot {
+        let inner = &self.0;
+        let keys = inner.keys.clone();
+        let shared = inner
+            .link
+            .run("metrics_snapshot", |mut con| async move {
+                let (totals, gauges): (HashMap<String, f64>, HashMap<String, f64>) =
+                    redis::pipe().hgetall(&keys.metrics).hgetall(&keys.gauges).query_async(&mut con).await?;
+                let stats: Vec<redis::Value> = permits::STATS
+                    .key(&keys.global)
+                    .key(&keys.queue)
+                    .key(&keys.queue_deadlines)
+                    .key(&keys.queue_services)
+                    .key(&keys.services)
+                    .arg(&keys.svc_prefix)
+                    .invoke_async(&mut con)
+                    .await?;
+                Ok((totals, gauges, stats))
+            })
+            .await;
+        let (lg, ls) = (inner.limits.max_global_searches.max(1) as f64, inner.limits.max_per_service_searches.max(1) as f64);
+        let (mut snap, permit_gauges) = match shared {
+            Some((mut totals, gauges, stats)) => {
+                for (field, delta) in inner.metrics.pending_fields() {
+                    *totals.entry(field).or_insert(0.0) += delta;
+                }
+                if let Ok(guard) = inner.flush.try_lock() {
+                    if let Some((_, batch)) = guard.as_ref() {
+                        for (field, delta) in &batch.deltas {
+                            *totals.entry(field.clone()).or_insert(0.0) += delta;
+                        }
+                    }
+                }
+                let snap = snapshot_from_fields(totals, gauges);
+                (snap, parse_stats(&stats))
+            }
+            None => {
+                let (g, per) = inner.local_permits.in_use();
+                (inner.metrics.local_snapshot(), (g as f64, inner.local_permits.queue_length() as f64, per.into_iter().map(|(k, v)| (k, v as f64)).collect()))
+            }
+        };
+        let (running, queued, per_service) = permit_gauges;
+        let computed = [names::PERMITS_IN_USE, names::PERMITS_LIMIT, names::PERMIT_QUEUE_LENGTH, names::REDIS_UP];
+        snap.gauges.retain(|g| !computed.contains(&g.name.as_str()));
+        let gauge = |name: &str, labels: &[(&str, &str)], value: f64| GaugeValue {
+            name: name.into(),
+            help: metrics::help(name).into(),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            value,
+        };
+        snap.gauges.push(gauge(names::PERMITS_IN_USE, &[("scope", "global")], running));
+        for (svc, n) in &per_service {
+            snap.gauges.push(gauge(names::PERMITS_IN_USE, &[("scope", "service"), ("service", svc)], *n));
+        }
+        snap.gauges.push(gauge(names::PERMITS_LIMIT, &[("scope", "global")], lg));
+        snap.gauges.push(gauge(names::PERMITS_LIMIT, &[("scope", "service")], ls));
+        snap.gauges.push(gauge(names::PERMIT_QUEUE_LENGTH, &[], queued));
+        snap.gauges.push(gauge(names::REDIS_UP, &[], if snap.source == "redis" { 1.0 } else { 0.0 }));
+        metrics::sort_snapshot(&mut snap);
+        snap
+    }
+
+    /// Add buffered metrics to Redis now. `true` when nothing is left
+    /// pending (or there is no Redis to flush to).
+    pub async fn flush_metrics(&self) -> bool {
+        self.0.flush_metrics().await
+    }
+
+    /// Release every permit this process holds in Redis, flush metrics and
+    /// stop background tasks. Bounded by a few `redis.op_timeout_ms`.
+    pub async fn shutdown(&self) {
+        let inner = &self.0;
+        let held: Vec<(String, String)> = inner.held.lock().iter().map(|(h, s)| (h.clone(), s.clone())).collect();
+        for (holder, service) in held {
+            inner.release_redis(&holder, &service).await;
+        }
+        if inner.link.configured() {
+            // Twice: an in-flight batch first, then whatever came after it.
+            if inner.flush_metrics().await {
+                inner.flush_metrics().await;
+            }
+        }
+        inner.shutdown.cancel();
+    }
+}
+
+type PermitStats = (f64, f64, Vec<(String, f64)>);
+
+fn parse_stats(v: &[redis::Value]) -> PermitStats {
+    use redis::FromRedisValue;
+    let num = |x: &redis::Value| i64::from_redis_value(x.clone()).unwrap_or(0) as f64;
+    let running = v.first().map(num).unwrap_or(0.0);
+    let queued = v.get(1).map(num).unwrap_or(0.0);
+    let mut per = Vec::new();
+    let mut i = 2;
+    while i + 1 < v.len() {
+        if let Ok(name) = String::from_redis_value(v[i].clone()) {
+            per.push((name, num(&v[i + 1])));
+        }
+        i += 2;
+    }
+    (running, queued, per)
+}
+
+static FLUSH: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/metrics_flush.lua")));
+
+impl Inner {
+    async fn flush_metrics(&self) -> bool {
+        if !self.link.configured() {
+            return true;
+        }
+        let mut slot = self.flush.lock().await;
+        if slot.is_none() {
+            let batch = self.metrics.take_batch();
+            if batch.is_empty() {
+                return true;
+            }
+            let n = self.flush_seq.fetch_add(1, Ordering::SeqCst) + 1;
+            *slot = Some((n, batch));
+        }
+        if !self.link.healthy() {
+            return false;
+        }
+        let (n, batch) = slot.as_ref().expect("set above");
+        let keys = self.keys.clone();
+        let n = *n;
+        let sent = self
+            .link
+            .run("metrics_flush", |mut con| async move {
+                let mut inv = FLUSH.prepare_invoke();
+                inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batch);
+                inv.arg(n).arg(batch.deltas.len());
+                for (f, v) in &batch.deltas {
+                    inv.arg(f).arg(*v);
+                }
+                for (f, v) in &batch.gauges {
+                    inv.arg(f).arg(*v);
+                }
+                inv.invoke_async::<i64>(&mut con).await
+            })
+            .await;
+        if sent.is_some() {
+            *slot = None;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn spawn_background(inner: Weak<Inner>, shutdown: CancellationToken) {
+    // Metrics: every second, and never on a call's path.
+    let weak = inner.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(METRICS_FLUSH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return,
+            }
+            let Some(inner) = weak.upgrade() else { return };
+            inner.flush_metrics().await;
+        }
+    });
+    // Leases: renewed every lease/3 while held.
+    tokio::spawn(async move {
+        let period = {
+            let Some(i) = inner.upgrade() else { return };
+            Duration::from_millis((i.limits.permit_lease_ms / 3).max(30))
+        };
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            let Some(inner) = inner.upgrade() else { return };
+            inner.renew_leases().await;
+        }
+    });
+}

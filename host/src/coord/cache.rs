@@ -1,0 +1,171 @@
+//! The shared result cache: values under `{prefix}:cache:<sha256 of key>`
+//! with a TTL (Redis evicts them first under `volatile-lru`), or an LRU
+//! bounded by bytes in process during an outage.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::metrics::names;
+use super::Coordinator;
+
+/// The hex sha256 of a cache key (what the Redis key is named after).
+pub fn cache_key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+struct Entry {
+    value: Vec<u8>,
+    expires: Instant,
+    seq: u64,
+}
+
+/// An LRU bounded by total bytes (keys + values), with per-entry expiry.
+pub(crate) struct LruBytes {
+    map: HashMap<String, Entry>,
+    order: BTreeMap<u64, String>,
+    bytes: usize,
+    cap: usize,
+    next: u64,
+}
+
+impl LruBytes {
+    pub(crate) fn new(cap: usize) -> Self {
+        LruBytes { map: HashMap::new(), order: BTreeMap::new(), bytes: 0, cap, next: 0 }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(e) = self.map.remove(key) {
+            self.order.remove(&e.seq);
+            self.bytes -= key.len() + e.value.len();
+        }
+    }
+
+    pub(crate) fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        let now = Instant::now();
+        let expired = self.map.get(key)?.expires <= now;
+        if expired {
+            self.remove(key);
+            return None;
+        }
+        self.next += 1;
+        let seq = self.next;
+        let e = self.map.get_mut(key)?;
+        self.order.remove(&e.seq);
+        e.seq = seq;
+        self.order.insert(seq, key.to_string());
+        Some(e.value.clone())
+    }
+
+    pub(crate) fn put(&mut self, key: &str, value: &[u8], ttl: Duration) {
+        self.remove(key);
+        let size = key.len() + value.len();
+        if size > self.cap {
+            return;
+        }
+        while self.bytes + size > self.cap {
+            let Some((_, oldest)) = self.order.pop_first() else { break };
+            if let Some(e) = self.map.remove(&oldest) {
+                self.bytes -= oldest.len() + e.value.len();
+            }
+        }
+        self.next += 1;
+        let seq = self.next;
+        self.order.insert(seq, key.to_string());
+        self.map.insert(key.to_string(), Entry { value: value.to_vec(), expires: Instant::now() + ttl, seq });
+        self.bytes += size;
+    }
+}
+
+impl Coordinator {
+    /// Look up a cached result. `key` must describe everything the result
+    /// depends on (every parameter, the absolute window, each file's
+    /// identity/size/mtime) — then an entry can never be stale.
+    pub async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        let inner = &self.0;
+        if !inner.cache_cfg.enabled {
+            return None;
+        }
+        let hash = cache_key_hash(key);
+        let rkey = inner.keys.cache(&hash);
+        let from_redis = inner
+            .link
+            .run("cache_get", |mut con| async move {
+                redis::cmd("GET").arg(&rkey).query_async::<Option<Vec<u8>>>(&mut con).await
+            })
+            .await;
+        let found = match from_redis {
+            Some(v) => v,
+            None => inner.local_cache.lock().get(&hash),
+        };
+        let name = if found.is_some() { names::CACHE_HITS_TOTAL } else { names::CACHE_MISSES_TOTAL };
+        inner.metrics.incr(name, &[], 1.0);
+        found
+    }
+
+    /// Store a result for `cache.ttl_minutes`. Values above
+    /// `cache.max_entry_kb` are not cached (counted as skipped).
+    pub async fn cache_put(&self, key: &str, value: &[u8]) {
+        let inner = &self.0;
+        if !inner.cache_cfg.enabled || inner.cache_cfg.ttl_minutes == 0 {
+            return;
+        }
+        if value.len() as u64 > inner.cache_cfg.max_entry_kb.saturating_mul(1024) {
+            inner.metrics.incr(names::CACHE_SKIPPED_TOTAL, &[], 1.0);
+            return;
+        }
+        let ttl = Duration::from_secs(inner.cache_cfg.ttl_minutes.saturating_mul(60));
+        let hash = cache_key_hash(key);
+        let rkey = inner.keys.cache(&hash);
+        let ttl_ms = ttl.as_millis() as u64;
+        let stored = inner
+            .link
+            .run("cache_put", |mut con| async move {
+                redis::cmd("SET").arg(&rkey).arg(value).arg("PX").arg(ttl_ms).query_async::<()>(&mut con).await
+            })
+            .await;
+        if stored.is_none() {
+            inner.local_cache.lock().put(&hash, value, ttl);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lru_is_bounded_by_bytes_and_evicts_least_recent() {
+        let mut c = LruBytes::new(100);
+        c.put("a", &[0; 40], Duration::from_secs(60));
+        c.put("b", &[0; 40], Duration::from_secs(60));
+        assert!(c.get("a").is_some()); // a is now most recent
+        c.put("c", &[0; 40], Duration::from_secs(60));
+        assert!(c.get("b").is_none());
+        assert!(c.get("a").is_some());
+        assert!(c.get("c").is_some());
+        assert!(c.bytes() <= 100);
+        c.put("huge", &[0; 200], Duration::from_secs(60));
+        assert!(c.get("huge").is_none());
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn lru_entries_expire() {
+        let mut c = LruBytes::new(100);
+        c.put("a", b"x", Duration::from_millis(0));
+        assert!(c.get("a").is_none());
+        assert_eq!(c.bytes(), 0);
+    }
+}

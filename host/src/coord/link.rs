@@ -1,0 +1,300 @@
+//! The connection to Redis and its health: every call has a timeout, a
+//! failure marks Redis unhealthy (callers then use local state), and a
+//! background task reconnects with exponential backoff and switches back.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::metrics::{names, Metrics};
+use crate::config::RedisConfig;
+
+/// Shared by every clone of a `Coordinator`.
+pub(crate) struct Link {
+    conn: Option<ConnectionManager>,
+    /// Redaction-safe description of the URL (no password).
+    pub(crate) target: String,
+    healthy: AtomicBool,
+    /// Wakes the reconnect task when Redis turns unhealthy.
+    wake: Notify,
+    pub(crate) op_timeout: Duration,
+    connect_timeout: Duration,
+    max_backoff: Duration,
+    metrics: Metrics,
+    /// Times Redis turned healthy again after an outage (for tests and logs).
+    pub(crate) recoveries: AtomicU64,
+    policy_warned: AtomicBool,
+}
+
+/// Why a Redis URL could not be used at all.
+fn redact(url: &str) -> String {
+    match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            match rest.rfind('@') {
+                Some(at) => format!("{}://***@{}", &url[..i], &rest[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+impl Link {
+    /// A link that never talks to Redis (no URL configured).
+    pub(crate) fn local_only(metrics: Metrics) -> Arc<Link> {
+        Arc::new(Link {
+            conn: None,
+            target: String::new(),
+            healthy: AtomicBool::new(false),
+            wake: Notify::new(),
+            op_timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(5),
+            metrics,
+            recoveries: AtomicU64::new(0),
+            policy_warned: AtomicBool::new(false),
+        })
+    }
+
+    /// Connect (bounded by `connect_timeout_ms`); never fails: a bad URL
+    /// means local-only, an unreachable Redis means local until it answers.
+    pub(crate) async fn start(cfg: &RedisConfig, metrics: Metrics, shutdown: CancellationToken) -> Arc<Link> {
+        let url = match cfg.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(u) => u.to_string(),
+            None => {
+                info!("redis.url is not set: limits, cache, rate limits and metrics are local to this session");
+                return Link::local_only(metrics);
+            }
+        };
+        let target = redact(&url);
+        let op_timeout = Duration::from_millis(cfg.op_timeout_ms.max(1));
+        let connect_timeout = Duration::from_millis(cfg.connect_timeout_ms.max(1));
+        let max_backoff = Duration::from_millis(cfg.max_backoff_ms.max(10));
+        let client = match redis::Client::open(url.as_str()) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(redis = %target, error = %e, "redis.url is not a usable Redis URL; using local state only");
+                return Link::local_only(metrics);
+            }
+        };
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(op_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(10))
+            .set_max_delay(max_backoff);
+        let conn = match ConnectionManager::new_lazy_with_config(client, config) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(redis = %target, error = %e, "cannot set up a Redis connection; using local state only");
+                return Link::local_only(metrics);
+            }
+        };
+        let link = Arc::new(Link {
+            conn: Some(conn),
+            target,
+            healthy: AtomicBool::new(false),
+            wake: Notify::new(),
+            op_timeout,
+            connect_timeout,
+            max_backoff,
+            metrics,
+            recoveries: AtomicU64::new(0),
+            policy_warned: AtomicBool::new(false),
+        });
+        match link.probe().await {
+            Ok(()) => {
+                link.healthy.store(true, Ordering::SeqCst);
+                info!(redis = %link.target, "coordinating with other sessions through Redis");
+            }
+            Err(why) => {
+                warn!(redis = %link.target, error = %why, "Redis is unreachable; using local state and reconnecting in the background");
+            }
+        }
+        tokio::spawn(reconnect_loop(link.clone(), shutdown));
+        link
+    }
+
+    /// Whether a Redis URL is configured at all.
+    pub(crate) fn configured(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Whether operations currently go to Redis.
+    pub(crate) fn healthy(&self) -> bool {
+        self.conn.is_some() && self.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Run one Redis operation under the operation timeout. `None` means
+    /// "use local state for this operation" (Redis down, slow, or refusing).
+    pub(crate) async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        if !self.healthy() {
+            return None;
+        }
+        let con = self.conn.clone()?;
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.op_timeout, f(con)).await;
+        self.metrics.observe(names::REDIS_OP_DURATION_MS, &[("op", op)], started.elapsed().as_secs_f64() * 1000.0);
+        match result {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                if connection_level(&e) {
+                    self.mark_unhealthy(op, &e.to_string());
+                } else {
+                    // Redis answered with an error (e.g. OOM): it is up, but this
+                    // operation uses local state.
+                    self.metrics.incr(names::ERRORS_TOTAL, &[("kind", "redis_reply")], 1.0);
+                    warn!(op, error = %e, "Redis refused an operation; using local state for it");
+                }
+                None
+            }
+            Err(_) => {
+                self.mark_unhealthy(op, &format!("no answer within redis.op_timeout_ms = {} ms", self.op_timeout.as_millis()));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn mark_unhealthy(&self, op: &str, why: &str) {
+        self.metrics.incr(names::ERRORS_TOTAL, &[("kind", "redis_unavailable")], 1.0);
+        if self.healthy.swap(false, Ordering::SeqCst) {
+            warn!(redis = %self.target, op, error = %why, "Redis unavailable; using local state until it answers again");
+            self.wake.notify_one();
+        }
+    }
+
+    /// PING (and check the eviction policy once) within the connect timeout.
+    async fn probe(&self) -> Result<(), String> {
+        let Some(mut con) = self.conn.clone() else { return Err("no Redis configured".into()) };
+        let budget = self.connect_timeout + self.op_timeout;
+        let ping = tokio::time::timeout(budget, redis::cmd("PING").query_async::<String>(&mut con)).await;
+        match ping {
+            Err(_) => return Err(format!("no answer to PING within {} ms", budget.as_millis())),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(_)) => {}
+        }
+        if !self.policy_warned.swap(true, Ordering::SeqCst) {
+            self.check_policy(&mut con).await;
+        }
+        Ok(())
+    }
+
+    /// Warn when the server's eviction policy could evict coordination keys
+    /// (they carry no TTL) or refuse writes once the cache fills memory.
+    async fn check_policy(&self, con: &mut ConnectionManager) {
+        let reply = tokio::time::timeout(
+            self.op_timeout,
+            redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async::<Vec<String>>(con),
+        )
+        .await;
+        let policy = match reply {
+            Ok(Ok(v)) if v.len() >= 2 => v[1].clone(),
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => {
+                debug!(error = %e, "CONFIG GET maxmemory-policy is not allowed; cannot check the eviction policy");
+                return;
+            }
+            Err(_) => return,
+        };
+        if let Some(advice) = policy_problem(&policy) {
+            warn!(redis = %self.target, maxmemory_policy = %policy, "{advice}");
+        } else {
+            debug!(maxmemory_policy = %policy, "Redis eviction policy is safe for coordination keys");
+        }
+    }
+}
+
+/// What is wrong with an eviction policy for logai, if anything.
+pub(crate) fn policy_problem(policy: &str) -> Option<String> {
+    if policy.starts_with("allkeys-") {
+        Some(format!(
+            "Redis maxmemory-policy is {policy}: under memory pressure Redis may evict permit leases, queues and metrics \
+             (they have no TTL), breaking limits across sessions; use volatile-lru (config/redis/logai.conf)"
+        ))
+    } else if policy == "noeviction" {
+        Some(
+            "Redis maxmemory-policy is noeviction: once cached results fill maxmemory, every write (permits included) \
+             is refused and sessions fall back to local limits; use volatile-lru (config/redis/logai.conf)"
+                .to_string(),
+        )
+    } else {
+        None
+    }
+}
+
+/// Errors that mean the connection (not the command) failed.
+fn connection_level(e: &RedisError) -> bool {
+    match e.kind() {
+        ErrorKind::Server(k) => matches!(
+            k,
+            ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown | ServerErrorKind::TryAgain | ServerErrorKind::ClusterDown
+        ),
+        ErrorKind::UnexpectedReturnType | ErrorKind::Parse => false,
+        _ => true,
+    }
+}
+
+async fn reconnect_loop(link: Arc<Link>, shutdown: CancellationToken) {
+    loop {
+        if link.healthy() {
+            tokio::select! {
+                _ = link.wake.notified() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            continue;
+        }
+        let mut backoff = Duration::from_millis(50).min(link.max_backoff);
+        let down_since = Instant::now();
+        loop {
+            let jitter = Duration::from_millis(rand::random::<u64>() % (backoff.as_millis() as u64 / 4 + 1));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff + jitter) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            match link.probe().await {
+                Ok(()) => {
+                    link.healthy.store(true, Ordering::SeqCst);
+                    link.recoveries.fetch_add(1, Ordering::SeqCst);
+                    info!(redis = %link.target, after_ms = down_since.elapsed().as_millis() as u64, "Redis is back; coordinating through it again");
+                    break;
+                }
+                Err(why) => {
+                    debug!(redis = %link.target, error = %why, next_try_ms = backoff.as_millis() as u64, "Redis still unreachable");
+                    backoff = (backoff * 2).min(link.max_backoff);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("redis://:secret@host:6379/"), "redis://***@host:6379/");
+        assert_eq!(redact("rediss://user:pw@h:1"), "rediss://***@h:1");
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+    }
+
+    #[test]
+    fn flags_unsafe_policies() {
+        assert!(policy_problem("allkeys-lru").is_some());
+        assert!(policy_problem("noeviction").is_some());
+        assert!(policy_problem("volatile-lru").is_none());
+        assert!(policy_problem("volatile-ttl").is_none());
+    }
+}
