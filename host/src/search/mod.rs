@@ -1,4 +1,773 @@
 //! The native log search core. Knows nothing of MCP, Redis or wasmtime.
+//!
+//! ```text
+//! SearchCore::new(config, session)      once per process
+//!   .plan(&request, now)  -> SearchPlan  validate, resolve the window, list the
+//!                                        service's files (confined), prune them
+//!                                        by time range; cache_key() covers it all
+//!   .execute(&plan, &ctl) -> SearchResponse
+//!                                        files scanned in parallel (results in
+//!                                        file order), binary search into each
+//!                                        plain file for the window start, the
+//!                                        first max_results inline, every match
+//!                                        to an overflow file when there are more
+//!   .read_overflow(reference, offset, limit)
+//!   .list_services()
+//! ```
+//!
+//! Blocking: run `plan`/`execute` on a blocking thread (`spawn_blocking`).
+//! See `docs/search.md` for the semantics (timestamps, windows, binary data,
+//! context, overflow, confinement).
 
 pub mod api;
+pub mod cli;
+pub mod files;
+pub mod lineindex;
+pub mod scan;
+pub mod session;
+pub mod timestamp;
+pub mod window;
+
+#[cfg(test)]
+mod tests;
+
 pub use api::*;
+pub use cli::{run_cli, SearchArgs};
+pub use session::SessionDir;
+pub use timestamp::LogFormat;
+pub use window::Window;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use grep_regex::{RegexMatcher, RegexMatcherBuilder};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+pub use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use files::{FileId, RangeCache, Service, TimeRange};
+use lineindex::LineIndex;
+use scan::{Control, Emit, ScanSpec, Stop, TOLERANCE_MS};
+use session::{FinishedJsonl, JsonlWriter, OverflowStore};
+use timestamp::StampParser;
+
+/// Progress callback: `(bytes_done, bytes_total, files_done, files_total)`.
+pub type ProgressFn = Box<dyn Fn(u64, u64, u32, u32) + Send + Sync>;
+
+/// How a running search is steered: cancellation, a deadline, progress.
+pub struct SearchControl {
+    pub cancel: CancellationToken,
+    pub deadline: Instant,
+    /// Called at most every ~100 ms while the search runs.
+    pub progress: Option<ProgressFn>,
+}
+
+impl SearchControl {
+    pub fn new(cancel: CancellationToken, deadline: Instant) -> Self {
+        SearchControl { cancel, deadline, progress: None }
+    }
+    /// Not cancellable, with a timeout.
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self::new(CancellationToken::new(), Instant::now() + timeout)
+    }
+    pub fn with_progress(mut self, f: impl Fn(u64, u64, u32, u32) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+}
+
+/// One file of a plan, with its identity and state when planned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedFile {
+    /// Canonical absolute path (inside the service's roots).
+    pub path: PathBuf,
+    pub id: FileId,
+    pub gz: bool,
+    pub range: TimeRange,
+    /// First byte to search (a line start). 0 normally; a caller caching per
+    /// segment may set it to the size already searched to scan only new bytes
+    /// of a growing file (line numbers stay absolute via line checkpoints).
+    /// Ignored for `.gz` files.
+    pub start_offset: u64,
+    /// Bytes past this are not searched (the size when planned, so lines
+    /// appended later are left to a later plan).
+    pub end_offset: u64,
+}
+
+/// A validated search, its absolute window and the files it will read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchPlan {
+    pub request: SearchRequest,
+    pub service: String,
+    pub format: LogFormat,
+    pub timezone: String,
+    pub window: Option<Window>,
+    /// Files to search, oldest first.
+    pub files: Vec<PlannedFile>,
+    /// Files of the service left out by the time window.
+    pub files_pruned: u32,
+    #[serde(skip)]
+    matcher: Option<Arc<RegexMatcher>>,
+}
+
+impl Serialize for LogFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        LogFormat::parse(&s, "format").map_err(|e| serde::de::Error::custom(e.message))
+    }
+}
+
+impl SearchPlan {
+    /// A stable key over every parameter, the absolute window and each file's
+    /// identity, size, mtime and byte range: equal keys give equal answers.
+    pub fn cache_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        #[derive(Serialize)]
+        struct Key<'a> {
+            v: u32,
+            req: &'a SearchRequest,
+            format: &'a str,
+            tz: &'a str,
+            window: &'a Option<Window>,
+            files: Vec<(&'a Path, u64, u64, u64, i64, u64, u64)>,
+        }
+        let key = Key {
+            v: 1,
+            req: &self.request,
+            format: self.format.as_str(),
+            tz: &self.timezone,
+            window: &self.window,
+            files: self
+                .files
+                .iter()
+                .map(|f| (f.path.as_path(), f.id.dev, f.id.ino, f.id.size, f.id.mtime_ns, f.start_offset, f.end_offset))
+                .collect(),
+        };
+        let bytes = serde_json::to_vec(&key).expect("plan key serializes");
+        format!("search:v1:{}:{}", self.service, hex::encode(Sha256::digest(&bytes)))
+    }
+
+    /// Total bytes the plan covers (compressed size for `.gz`).
+    pub fn bytes_total(&self) -> u64 {
+        self.files.iter().map(|f| f.end_offset.saturating_sub(f.start_offset)).sum()
+    }
+}
+
+/// The search core: services, session directory, caches. `Send + Sync`.
+pub struct SearchCore {
+    services: Vec<Service>,
+    limits: crate::config::LimitsConfig,
+    session: SessionDir,
+    overflows: OverflowStore,
+    ranges: RangeCache,
+    lines: LineIndex,
+    workers: usize,
+    spill_seq: AtomicU64,
+}
+
+impl SearchCore {
+    /// Resolve every service of the manifest (globs against its directory).
+    /// Line checkpoints persist in `<session_root>/.lineindex-<uid>/`.
+    pub fn new(config: &Config, session: SessionDir) -> Result<Self, SearchError> {
+        let mut services = Vec::new();
+        for s in &config.service {
+            services.push(Service::from_config(s, &config.base_dir)?);
+        }
+        let uid = unsafe { libc::getuid() };
+        let index_dir = config.resolve(&config.server.session_root).join(format!(".lineindex-{uid}"));
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+        Ok(SearchCore {
+            services,
+            limits: config.limits.clone(),
+            session,
+            overflows: OverflowStore::default(),
+            ranges: RangeCache::default(),
+            lines: LineIndex::new(Some(index_dir)),
+            workers,
+            spill_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// Threads one search uses (default: available parallelism, at most 8).
+    pub fn set_workers(&mut self, n: usize) {
+        self.workers = n.max(1);
+    }
+
+    pub fn session(&self) -> &SessionDir {
+        &self.session
+    }
+
+    /// End the session: remove the session directory. Idempotent.
+    pub fn close(&self) {
+        self.session.close();
+    }
+
+    fn service(&self, name: &str) -> Result<&Service, SearchError> {
+        self.services.iter().find(|s| s.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
+            SearchError::invalid(
+                "service",
+                format!("unknown service '{name}'; configured services: {}", if known.is_empty() { "(none)".into() } else { known.join(", ") }),
+            )
+        })
+    }
+
+    fn build_matcher(&self, req: &SearchRequest) -> Result<RegexMatcher, SearchError> {
+        let mut b = RegexMatcherBuilder::new();
+        b.case_insensitive(req.case_insensitive)
+            .fixed_strings(req.fixed_strings)
+            .line_terminator(Some(b'\n'))
+            .size_limit(self.limits.regex_size_limit_bytes)
+            .dfa_size_limit(self.limits.regex_size_limit_bytes);
+        b.build(&req.pattern).map_err(|e| SearchError::invalid("pattern", format!("invalid pattern: {e}")))
+    }
+
+    /// Validate `req`, resolve its window against `now`, list and prune files.
+    pub fn plan(&self, req: &SearchRequest, now: DateTime<Utc>) -> Result<SearchPlan, SearchError> {
+        let service = self.service(&req.service)?;
+        let format = match &req.log_format {
+            Some(f) => LogFormat::parse(f, "log_format")?,
+            None => service.format,
+        };
+        if req.context > self.limits.max_context_lines {
+            return Err(SearchError::invalid(
+                "context",
+                format!("context {} is above the limit of {} lines", req.context, self.limits.max_context_lines),
+            ));
+        }
+        if req.max_results > self.limits.max_results_cap {
+            return Err(SearchError::invalid(
+                "max_results",
+                format!("max_results {} is above the limit of {}", req.max_results, self.limits.max_results_cap),
+            ));
+        }
+        let window = window::resolve(req, service.tz, now)?;
+        let matcher = self.build_matcher(req)?;
+        let file_filter = match req.file_pattern.as_deref() {
+            Some(p) => Some(files::file_pattern_matcher(p)?),
+            None => None,
+        };
+        let mut planned = Vec::new();
+        let mut pruned = 0u32;
+        for path in service.discover() {
+            if let Some((m, with_sep)) = &file_filter {
+                let ok = if *with_sep {
+                    service.roots().any(|r| path.strip_prefix(r).is_ok_and(|rel| m.is_match(rel)))
+                } else {
+                    path.file_name().is_some_and(|n| m.is_match(Path::new(n)))
+                };
+                if !ok {
+                    continue;
+                }
+            }
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let id = FileId::of(&meta);
+            let range = self.ranges.get(&path, id, format, service.tz);
+            if let Some(w) = window {
+                let before = range.last_ms.is_some_and(|l| l.saturating_add(TOLERANCE_MS) < w.start_ms);
+                let after = range.first_ms.is_some_and(|f| f.saturating_sub(TOLERANCE_MS) >= w.end_ms);
+                if before || after {
+                    pruned += 1;
+                    continue;
+                }
+            }
+            planned.push(PlannedFile { gz: files::is_gz(&path), path, id, range, start_offset: 0, end_offset: id.size });
+        }
+        planned.sort_by(|a, b| {
+            let ka = (a.range.first_ms.unwrap_or(a.id.mtime_ms()), std::cmp::Reverse(rotation_index(&a.path)));
+            let kb = (b.range.first_ms.unwrap_or(b.id.mtime_ms()), std::cmp::Reverse(rotation_index(&b.path)));
+            ka.cmp(&kb).then_with(|| a.path.cmp(&b.path))
+        });
+        Ok(SearchPlan {
+            request: req.clone(),
+            service: service.name.clone(),
+            format,
+            timezone: service.tz.name().to_string(),
+            window,
+            files: planned,
+            files_pruned: pruned,
+            matcher: Some(Arc::new(matcher)),
+        })
+    }
+
+    /// Run a plan. Stops early (marked partial) on cancellation or deadline.
+    pub fn execute(&self, plan: &SearchPlan, ctl: &SearchControl) -> Result<SearchResponse, SearchError> {
+        let started = Instant::now();
+        let matcher = match &plan.matcher {
+            Some(m) => m.clone(),
+            None => Arc::new(self.build_matcher(&plan.request)?),
+        };
+        let service = self.service(&plan.service)?;
+        let tz: Tz = plan.timezone.parse().unwrap_or(Tz::UTC);
+        let max_results = plan.request.max_results as usize;
+        let n_files = plan.files.len();
+        let shared = Shared {
+            ctl,
+            bytes_done: AtomicU64::new(0),
+            bytes_total: plan.bytes_total(),
+            files_done: AtomicU32::new(0),
+            files_total: n_files as u32,
+            last_progress: Mutex::new(Instant::now()),
+        };
+        let results: Vec<Mutex<Option<FileResult>>> = (0..n_files).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let workers = self.workers.min(n_files).max(1);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n_files {
+                        break;
+                    }
+                    let f = &plan.files[i];
+                    let r = if shared.check().is_some() {
+                        FileResult { skipped: true, ..FileResult::default() }
+                    } else {
+                        self.search_file(plan, service, tz, f, &matcher, max_results, &shared)
+                    };
+                    shared.files_done.fetch_add(1, Ordering::Relaxed);
+                    *results[i].lock() = Some(r);
+                });
+            }
+        });
+        let results: Vec<FileResult> = results.into_iter().map(|m| m.into_inner().unwrap_or_default()).collect();
+        self.merge(plan, results, max_results, started)
+    }
+
+    fn merge(&self, plan: &SearchPlan, results: Vec<FileResult>, max_results: usize, started: Instant) -> Result<SearchResponse, SearchError> {
+        let total: u64 = results.iter().map(|r| r.count).sum();
+        let mut resp = SearchResponse {
+            total_matches: total,
+            files_searched: results.iter().filter(|r| !r.skipped).count() as u32,
+            files_matched: results.iter().filter(|r| r.count > 0).count() as u32,
+            bytes_scanned: results.iter().map(|r| r.bytes).sum(),
+            window_start: plan.window.and_then(|w| w.start_text()),
+            window_end: plan.window.and_then(|w| w.end_text()),
+            ..SearchResponse::default()
+        };
+        let mut reasons: Vec<String> = Vec::new();
+        if let Some(stop) = results.iter().find_map(|r| r.stopped) {
+            reasons.push(match stop {
+                Stop::Cancelled => "cancelled".to_string(),
+                Stop::Deadline => "deadline: the search timed out; results cover what was searched".to_string(),
+            });
+        }
+        let skipped = results.iter().filter(|r| r.skipped).count();
+        if skipped > 0 && !reasons.is_empty() {
+            reasons.push(format!("{skipped} of {} files not searched", results.len()));
+        }
+        for r in &results {
+            reasons.extend(r.notes.iter().cloned());
+        }
+        if !reasons.is_empty() {
+            resp.partial = true;
+            resp.partial_reason = Some(reasons.join("; "));
+        }
+        // Inline: the first max_results in file order.
+        for r in &results {
+            for m in &r.mem {
+                if resp.matches.len() >= max_results {
+                    break;
+                }
+                resp.matches.push(m.clone());
+            }
+        }
+        if total > max_results as u64 {
+            resp.truncated = true;
+            let reference = session::new_reference();
+            let path = self.session.path().join(format!("{reference}.jsonl"));
+            let mut writer: Option<JsonlWriter> = None;
+            let io_err = |e: io::Error| SearchError::internal(format!("cannot write the overflow file: {e}"));
+            for r in results {
+                if r.count == 0 {
+                    continue;
+                }
+                match (writer.as_mut(), r.spill) {
+                    (None, Some(spill)) => {
+                        std::fs::rename(&spill.path, &path).map_err(io_err)?;
+                        writer = Some(JsonlWriter::continue_from(path.clone(), spill).map_err(io_err)?);
+                    }
+                    (None, None) => {
+                        let mut w = JsonlWriter::create(path.clone()).map_err(io_err)?;
+                        for m in &r.mem {
+                            w.write(m).map_err(io_err)?;
+                        }
+                        writer = Some(w);
+                    }
+                    (Some(w), Some(spill)) => {
+                        w.append_file(&spill.path, spill.count, &spill.offsets).map_err(io_err)?;
+                        let _ = std::fs::remove_file(&spill.path);
+                    }
+                    (Some(w), None) => {
+                        for m in &r.mem {
+                            w.write(m).map_err(io_err)?;
+                        }
+                    }
+                }
+            }
+            if let Some(w) = writer {
+                let fin = w.finish().map_err(io_err)?;
+                resp.overflow = Some(OverflowRef { reference: reference.clone(), total: fin.count });
+                self.overflows.insert(reference, fin);
+            }
+        }
+        resp.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(resp)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn search_file(
+        &self,
+        plan: &SearchPlan,
+        service: &Service,
+        tz: Tz,
+        f: &PlannedFile,
+        matcher: &RegexMatcher,
+        max_results: usize,
+        shared: &Shared<'_>,
+    ) -> FileResult {
+        let mut result = FileResult::default();
+        let label = f.path.to_string_lossy().to_string();
+        // Open by canonical path; it must still be inside the roots.
+        if !service.confines(&f.path) {
+            result.notes.push(format!("{label}: outside the service's roots; not searched"));
+            result.skipped = true;
+            return result;
+        }
+        let mut file = match File::open(&f.path) {
+            Ok(file) => file,
+            Err(e) => {
+                result.notes.push(format!("{label}: could not be opened ({e}); rotated or deleted since planning"));
+                result.skipped = true;
+                return result;
+            }
+        };
+        let Ok(meta) = file.metadata() else {
+            result.skipped = true;
+            return result;
+        };
+        let now_id = FileId::of(&meta);
+        if now_id.dev != f.id.dev || now_id.ino != f.id.ino {
+            result.notes.push(format!("{label}: replaced since planning (rotated); searched the current file"));
+        }
+        let parser = StampParser::new(plan.format, tz, f.id.mtime());
+        let spec = ScanSpec {
+            matcher,
+            context: plan.request.context as usize,
+            parser: &parser,
+            window: plan.window,
+            file: &label,
+        };
+        let mut emit = FileEmit {
+            core: self,
+            mem: Vec::new(),
+            cap: max_results,
+            spill: None,
+            count: 0,
+        };
+        let outcome = if f.gz {
+            let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, file), shared };
+            let mut dec = flate2::read::MultiGzDecoder::new(counting);
+            let ctl = FileCtl { shared, report_reads: false };
+            scan::scan(&mut dec, 0, 0, u64::MAX, false, &spec, &ctl, &mut emit)
+        } else {
+            let end = f.end_offset;
+            let mut start = f.start_offset.min(end);
+            if let Some(w) = plan.window {
+                if w.start_ms != i64::MIN {
+                    start = start.max(window_start_offset(&mut file, end, w.start_ms - TOLERANCE_MS, &parser));
+                }
+            }
+            if start > 0 {
+                start = resync(&mut file, start, end);
+            }
+            // Skipped bytes count as done for progress.
+            shared.add_bytes(start - f.start_offset.min(start));
+            let lines_before = if start == 0 {
+                Ok(0)
+            } else {
+                self.lines.lines_before(&mut file, now_id.dev, now_id.ino, now_id.size, start)
+            };
+            match lines_before {
+                Err(e) => Err(e),
+                Ok(lines_before) => {
+                    use std::io::Seek;
+                    match file.seek(io::SeekFrom::Start(start)) {
+                        Err(e) => Err(e),
+                        Ok(_) => {
+                            let ctl = FileCtl { shared, report_reads: true };
+                            let mut reader = &file;
+                            let r = scan::scan(&mut reader, start, lines_before, end - start, true, &spec, &ctl, &mut emit);
+                            if let Ok(st) = &r {
+                                if st.stopped.is_none() && !st.past_window && start + st.bytes < end {
+                                    result.notes.push(format!(
+                                        "{label}: shrank during the search (truncated or rotated); read {} of {} bytes",
+                                        st.bytes,
+                                        end - start
+                                    ));
+                                }
+                                // Skipped tail counts as done for progress.
+                                shared.add_bytes((end - start).saturating_sub(st.bytes));
+                                self.lines.record(&mut file, now_id.dev, now_id.ino, now_id.size, &st.checkpoints);
+                            }
+                            r
+                        }
+                    }
+                }
+            }
+        };
+        match outcome {
+            Ok(st) => {
+                result.bytes = st.bytes;
+                result.stopped = st.stopped;
+            }
+            Err(e) => {
+                if e.kind() == io::ErrorKind::Other && e.to_string().starts_with("overflow:") {
+                    result.notes.push(format!("{label}: {e}"));
+                } else {
+                    result.notes.push(format!("{label}: read error: {e}"));
+                }
+            }
+        }
+        result.count = emit.count;
+        result.mem = emit.mem;
+        if let Some(w) = emit.spill {
+            match w.finish() {
+                Ok(fin) => result.spill = Some(fin),
+                Err(e) => result.notes.push(format!("{label}: cannot write matches beyond max_results: {e}")),
+            }
+        }
+        result
+    }
+
+    /// The configured services with their files, sizes and time spans.
+    pub fn list_services(&self) -> Vec<ServiceInfo> {
+        self.services
+            .iter()
+            .map(|s| {
+                let files = s.discover();
+                let mut total = 0u64;
+                let mut earliest: Option<i64> = None;
+                let mut latest: Option<i64> = None;
+                for p in &files {
+                    let Ok(meta) = std::fs::metadata(p) else { continue };
+                    let id = FileId::of(&meta);
+                    total += id.size;
+                    let r = self.ranges.get(p, id, s.format, s.tz);
+                    if let Some(f) = r.first_ms {
+                        earliest = Some(earliest.map_or(f, |e| e.min(f)));
+                    }
+                    if let Some(l) = r.last_ms {
+                        latest = Some(latest.map_or(l, |e| e.max(l)));
+                    }
+                }
+                ServiceInfo {
+                    name: s.name.clone(),
+                    description: s.description.clone(),
+                    format: s.format.as_str().to_string(),
+                    file_count: files.len() as u32,
+                    total_bytes: total,
+                    earliest: earliest.map(timestamp::format_ms),
+                    latest: latest.map(timestamp::format_ms),
+                }
+            })
+            .collect()
+    }
+
+    /// A page of an overflow this session produced, by match index.
+    pub fn read_overflow(&self, reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
+        self.overflows.read(reference, offset, limit)
+    }
+}
+
+impl Drop for SearchCore {
+    fn drop(&mut self) {
+        self.session.close();
+    }
+}
+
+/// `app.log.3.gz` -> 3, `app.log` -> 0 (higher = older).
+fn rotation_index(path: &Path) -> u32 {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    name.rsplit('.').next().and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// Binary search over byte offsets for a point whose next stamped line is
+/// earlier than `target`, so that everything before it is too (files are
+/// roughly sorted; the caller's tolerance absorbs local disorder). Returns 0
+/// when no such point is found.
+pub(crate) fn window_start_offset(file: &mut File, size: u64, target: i64, parser: &StampParser) -> u64 {
+    const GRAIN: u64 = 256 * 1024;
+    let mut lo = 0u64;
+    let mut hi = size;
+    let mut lo_line = 0u64;
+    while hi.saturating_sub(lo) > GRAIN {
+        let mid = lo + (hi - lo) / 2;
+        match probe(file, mid, size, parser) {
+            Some((line, ms)) if ms < target => {
+                lo = mid;
+                lo_line = line;
+            }
+            _ => hi = mid,
+        }
+    }
+    lo_line
+}
+
+/// The first stamped line at or after `off` (skipping the partial line at
+/// `off`): its start and stamp.
+fn probe(file: &mut File, off: u64, size: u64, parser: &StampParser) -> Option<(u64, i64)> {
+    let mut buf = vec![0u8; (64 * 1024).min((size - off) as usize)];
+    let n = files::read_full_at(file, off, &mut buf).ok()?;
+    let buf = &buf[..n];
+    let mut p = if off == 0 { 0 } else { memchr::memchr(b'\n', buf)? + 1 };
+    while p < buf.len() {
+        let e = memchr::memchr(b'\n', &buf[p..]).map(|i| p + i)?;
+        if let Some(ms) = parser.parse(&buf[p..e]) {
+            return Some((off + p as u64, ms));
+        }
+        p = e + 1;
+    }
+    None
+}
+
+/// Move `off` forward to a line start (unless it already is one).
+fn resync(file: &mut File, off: u64, end: u64) -> u64 {
+    let mut b = [0u8; 1];
+    if files::read_full_at(file, off - 1, &mut b).ok() == Some(1) && b[0] == b'\n' {
+        return off;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = off;
+    while at < end {
+        let Ok(n) = files::read_full_at(file, at, &mut buf) else { return end };
+        if n == 0 {
+            return end;
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return at + i as u64 + 1;
+        }
+        at += n as u64;
+    }
+    end
+}
+
+#[derive(Default)]
+struct FileResult {
+    mem: Vec<SearchMatch>,
+    spill: Option<FinishedJsonl>,
+    count: u64,
+    bytes: u64,
+    stopped: Option<Stop>,
+    skipped: bool,
+    notes: Vec<String>,
+}
+
+struct Shared<'a> {
+    ctl: &'a SearchControl,
+    bytes_done: AtomicU64,
+    bytes_total: u64,
+    files_done: AtomicU32,
+    files_total: u32,
+    last_progress: Mutex<Instant>,
+}
+
+impl Shared<'_> {
+    fn check(&self) -> Option<Stop> {
+        if self.ctl.cancel.is_cancelled() {
+            Some(Stop::Cancelled)
+        } else if Instant::now() >= self.ctl.deadline {
+            Some(Stop::Deadline)
+        } else {
+            None
+        }
+    }
+
+    fn add_bytes(&self, n: u64) {
+        let done = self.bytes_done.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(p) = &self.ctl.progress {
+            if let Some(mut last) = self.last_progress.try_lock() {
+                if last.elapsed() >= Duration::from_millis(100) {
+                    *last = Instant::now();
+                    drop(last);
+                    p(done.min(self.bytes_total), self.bytes_total, self.files_done.load(Ordering::Relaxed), self.files_total);
+                }
+            }
+        }
+    }
+}
+
+struct FileCtl<'a, 'b> {
+    shared: &'a Shared<'b>,
+    report_reads: bool,
+}
+
+impl Control for FileCtl<'_, '_> {
+    fn check(&self) -> Option<Stop> {
+        self.shared.check()
+    }
+    fn read(&self, bytes: u64) {
+        if self.report_reads {
+            self.shared.add_bytes(bytes);
+        }
+    }
+}
+
+/// Counts compressed bytes for progress.
+struct CountingReader<'a, 'b, R> {
+    inner: R,
+    shared: &'a Shared<'b>,
+}
+
+impl<R: Read> Read for CountingReader<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.shared.add_bytes(n as u64);
+        Ok(n)
+    }
+}
+
+/// Keeps the first `cap` matches of a file in memory; past that, every match
+/// of the file (the first `cap` too) goes to a spill file in the session dir.
+struct FileEmit<'a> {
+    core: &'a SearchCore,
+    mem: Vec<SearchMatch>,
+    cap: usize,
+    spill: Option<JsonlWriter>,
+    count: u64,
+}
+
+impl Emit for FileEmit<'_> {
+    fn emit(&mut self, m: SearchMatch) -> io::Result<()> {
+        self.count += 1;
+        if let Some(w) = &mut self.spill {
+            return w.write(&m).map_err(|e| io::Error::other(format!("overflow: {e}")));
+        }
+        if self.mem.len() < self.cap {
+            self.mem.push(m);
+            return Ok(());
+        }
+        let seq = self.core.spill_seq.fetch_add(1, Ordering::Relaxed);
+        let path = self.core.session.path().join(format!("spill-{}-{seq}.jsonl", session::new_reference()));
+        let mut w = JsonlWriter::create(path).map_err(|e| io::Error::other(format!("overflow: {e}")))?;
+        for x in &self.mem {
+            w.write(x).map_err(|e| io::Error::other(format!("overflow: {e}")))?;
+        }
+        w.write(&m).map_err(|e| io::Error::other(format!("overflow: {e}")))?;
+        self.spill = Some(w);
+        Ok(())
+    }
+}

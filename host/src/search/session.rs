@@ -1,0 +1,279 @@
+//! The session directory and the overflow files in it.
+//!
+//! `SessionDir` is `$LOGAI_SESSION_DIR`, or `<server.session_root>/<session id>/`,
+//! created 0700 and removed when the session ends (`close()` or drop). At
+//! start, sibling directories left by sessions that were killed (older than
+//! `server.session_sweep_age_minutes`, whose pid is no longer alive) are
+//! swept.
+//!
+//! Overflows: when a search has more matches than `max_results`, every match
+//! is written, in order, as one JSON object per line to `ovf-<random>.jsonl`
+//! in the session directory. The client only ever sees the reference
+//! (`ovf-<random>`); `read_overflow` resolves it through an in-memory table
+//! of this session's overflows, so no client text reaches the filesystem.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+use rand::Rng;
+
+use super::api::{OverflowPage, SearchError, SearchErrorKind, SearchMatch};
+
+/// Matches between two recorded byte offsets of an overflow file.
+pub const OVERFLOW_STRIDE: u64 = 1024;
+
+/// This session's private directory.
+#[derive(Debug)]
+pub struct SessionDir {
+    path: PathBuf,
+    /// Remove the directory itself on close (false when it was handed in by
+    /// `$LOGAI_SESSION_DIR` and existed before; then only our files go).
+    remove_dir: bool,
+    closed: AtomicBool,
+}
+
+impl SessionDir {
+    /// `$LOGAI_SESSION_DIR`, or `<session_root>/<session_id>`; sweeps stale siblings.
+    pub fn for_session(session_root: &Path, session_id: &str, sweep_age: Duration) -> io::Result<SessionDir> {
+        if let Some(p) = std::env::var_os("LOGAI_SESSION_DIR").filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(p);
+            let existed = path.exists();
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
+            return Ok(SessionDir { path, remove_dir: !existed, closed: AtomicBool::new(false) });
+        }
+        std::fs::DirBuilder::new().recursive(true).mode(0o1777).create(session_root)?;
+        sweep(session_root, sweep_age);
+        Self::create(session_root.join(session_id))
+    }
+
+    /// From the manifest: `server.session_root`, `server.session_sweep_age_minutes`
+    /// and `identity::session_id()`.
+    pub fn from_config(config: &crate::config::Config) -> io::Result<SessionDir> {
+        let root = config.resolve(&config.server.session_root);
+        Self::for_session(
+            &root,
+            &crate::identity::session_id(),
+            Duration::from_secs(config.server.session_sweep_age_minutes.saturating_mul(60)),
+        )
+    }
+
+    /// Create (0700) and own `path`; it is removed on close.
+    pub fn create(path: PathBuf) -> io::Result<SessionDir> {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
+        let meta = std::fs::metadata(&path)?;
+        if meta.uid() != unsafe { libc::getuid() } {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{} belongs to another user", path.display())));
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
+        Ok(SessionDir { path, remove_dir: true, closed: AtomicBool::new(false) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Remove the directory (or, for a handed-in one, our files). Idempotent.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if self.remove_dir {
+            let _ = std::fs::remove_dir_all(&self.path);
+        } else if let Ok(entries) = std::fs::read_dir(&self.path) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with("ovf-") || name.starts_with("spill-") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for SessionDir {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The pid at the end of a session directory name (`local-123`, `ssh-...-123`).
+fn pid_of(name: &str) -> Option<i32> {
+    name.rsplit('-').next()?.parse().ok()
+}
+
+fn pid_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Remove sibling session dirs older than `age` whose pid is gone (ours only).
+pub fn sweep(root: &Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    let uid = unsafe { libc::getuid() };
+    let now = SystemTime::now();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = pid_of(&name) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else { continue };
+        if !meta.is_dir() || meta.uid() != uid {
+            continue;
+        }
+        let old = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).is_some_and(|d| d >= age);
+        if old && !pid_alive(pid) {
+            tracing::info!(dir = %e.path().display(), "removing a stale session directory");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A random reference, `ovf-<16 hex>`.
+pub fn new_reference() -> String {
+    let n: u64 = rand::rng().random();
+    format!("ovf-{n:016x}")
+}
+
+/// Writes matches as JSON lines, recording the byte offset of every
+/// [`OVERFLOW_STRIDE`]-th match.
+pub struct JsonlWriter {
+    out: BufWriter<File>,
+    pub path: PathBuf,
+    pub count: u64,
+    pub bytes: u64,
+    pub offsets: Vec<u64>,
+}
+
+impl JsonlWriter {
+    pub fn create(path: PathBuf) -> io::Result<JsonlWriter> {
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new() })
+    }
+
+    /// Continue writing at the end of a finished file (renamed to `path`).
+    pub fn continue_from(path: PathBuf, f: FinishedJsonl) -> io::Result<JsonlWriter> {
+        let file = std::fs::OpenOptions::new().append(true).open(&path)?;
+        let bytes = file.metadata()?.len();
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets })
+    }
+
+    pub fn write(&mut self, m: &SearchMatch) -> io::Result<()> {
+        if self.count % OVERFLOW_STRIDE == 0 {
+            self.offsets.push(self.bytes);
+        }
+        let mut line = serde_json::to_vec(m).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
+        self.bytes += line.len() as u64;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Append another writer's finished file.
+    pub fn append_file(&mut self, other: &Path, count: u64, offsets: &[u64]) -> io::Result<()> {
+        // Offsets of the other file land at multiples of the stride only
+        // when our count is a multiple; rebuild lazily by scanning otherwise.
+        let aligned = self.count % OVERFLOW_STRIDE == 0;
+        self.out.flush()?;
+        let mut src = File::open(other)?;
+        let copied = io::copy(&mut src, self.out.get_mut())?;
+        if aligned {
+            self.offsets.extend(offsets.iter().map(|o| o + self.bytes));
+            self.bytes += copied;
+            self.count += count;
+        } else {
+            // Re-derive offsets for the appended part.
+            let base = self.bytes;
+            let mut r = BufReader::new(File::open(other)?);
+            let mut pos = 0u64;
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                let n = r.read_until(b'\n', &mut line)?;
+                if n == 0 {
+                    break;
+                }
+                if self.count % OVERFLOW_STRIDE == 0 {
+                    self.offsets.push(base + pos);
+                }
+                self.count += 1;
+                pos += n as u64;
+            }
+            self.bytes += copied;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> io::Result<FinishedJsonl> {
+        self.out.flush()?;
+        Ok(FinishedJsonl { path: self.path, count: self.count, offsets: self.offsets })
+    }
+}
+
+#[derive(Debug)]
+pub struct FinishedJsonl {
+    pub path: PathBuf,
+    pub count: u64,
+    pub offsets: Vec<u64>,
+}
+
+/// This session's overflows, by reference.
+#[derive(Default)]
+pub struct OverflowStore {
+    map: Mutex<HashMap<String, FinishedJsonl>>,
+}
+
+impl OverflowStore {
+    pub fn insert(&self, reference: String, f: FinishedJsonl) {
+        self.map.lock().insert(reference, f);
+    }
+
+    pub fn read(&self, reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
+        let not_found = || {
+            SearchError {
+                kind: SearchErrorKind::NotFound,
+                message: format!("no overflow {reference:?} in this session (references are valid only in the session that produced them)"),
+                field: Some("reference".into()),
+            }
+        };
+        let map = self.map.lock();
+        let f = map.get(reference).ok_or_else(not_found)?;
+        let total = f.count;
+        if offset >= total || limit == 0 {
+            return Ok(OverflowPage { matches: Vec::new(), offset, total, eof: offset >= total });
+        }
+        let stride_idx = (offset / OVERFLOW_STRIDE) as usize;
+        let byte = f.offsets.get(stride_idx).copied().unwrap_or(0);
+        let mut skip = offset - stride_idx as u64 * OVERFLOW_STRIDE;
+        let file = File::open(&f.path).map_err(|e| SearchError::internal(format!("overflow {reference}: {e}")))?;
+        drop(map);
+        let mut r = BufReader::new(file);
+        r.seek(SeekFrom::Start(byte)).map_err(|e| SearchError::internal(format!("overflow {reference}: {e}")))?;
+        let mut line = Vec::new();
+        let mut matches = Vec::new();
+        while matches.len() < limit as usize {
+            line.clear();
+            let n = r.read_until(b'\n', &mut line).map_err(|e| SearchError::internal(format!("overflow {reference}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let m: SearchMatch = serde_json::from_slice(&line)
+                .map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
+            matches.push(m);
+        }
+        let eof = offset + matches.len() as u64 >= total;
+        Ok(OverflowPage { matches, offset, total, eof })
+    }
+}
