@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use crate::config::Config;
 
+mod gateway;
+pub use gateway::Gateway;
+
 /// Serve MCP over stdio until EOF.
 pub fn run(_config: Config) -> anyhow::Result<ExitCode> {
     anyhow::bail!("serve is being wired")

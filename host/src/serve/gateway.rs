@@ -1,0 +1,216 @@
+//! The host side of the plugins' `search` import: one search, end to end.
+//!
+//! rate limit (per user, system wide) → plan (validate, resolve the window,
+//! list files with their state) → shared cache lookup (the key covers every
+//! parameter and each file's identity/size/mtime) → on a miss, a permit
+//! (global + per service, leased) → the search core on a blocking thread →
+//! cache store → release → metrics.
+//!
+//! Truncated answers are not cached: their overflow file belongs to the
+//! session that ran the search, and another session could not page it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::OnceCell;
+
+use crate::call::CallScope;
+use crate::config::Config;
+use crate::coord::{Coordinator, MetricsSnapshot, PermitError};
+use crate::search::{
+    OverflowPage, SearchControl, SearchCore, SearchError, SearchErrorKind, SearchRequest, SearchResponse, ServiceInfo,
+};
+
+/// Searches for the plugins, coordinated with every other session.
+pub struct Gateway {
+    core: Arc<SearchCore>,
+    /// Started in the background so Redis never delays the first answer.
+    coord: Arc<OnceCell<Coordinator>>,
+    coord_start: tokio::sync::Mutex<Option<tokio::task::JoinHandle<Coordinator>>>,
+    cache_enabled: bool,
+    search_timeout: Duration,
+    max_results_cap: u32,
+    max_context: u32,
+    default_max_results: u32,
+}
+
+impl Gateway {
+    pub fn new(config: &Config, core: SearchCore) -> Arc<Gateway> {
+        let (redis, limits, cache) = (config.redis.clone(), config.limits.clone(), config.cache.clone());
+        let handle = tokio::spawn(async move { Coordinator::start(&redis, &limits, &cache).await });
+        Arc::new(Gateway {
+            core: Arc::new(core),
+            coord: Arc::new(OnceCell::new()),
+            coord_start: tokio::sync::Mutex::new(Some(handle)),
+            cache_enabled: config.cache.enabled,
+            search_timeout: Duration::from_millis(config.limits.search_timeout_ms),
+            max_results_cap: config.limits.max_results_cap,
+            max_context: config.limits.max_context_lines,
+            default_max_results: config.limits.default_max_results,
+        })
+    }
+
+    /// The coordinator, once its start (Redis connect or fallback) is done.
+    pub async fn coordinator(&self) -> &Coordinator {
+        self.coord
+            .get_or_init(|| async {
+                let handle = self.coord_start.lock().await.take();
+                match handle {
+                    Some(h) => h.await.expect("coordinator start panicked"),
+                    None => unreachable!("coordinator start taken twice"),
+                }
+            })
+            .await
+    }
+
+    pub fn core(&self) -> &Arc<SearchCore> {
+        &self.core
+    }
+
+    /// Bound what the agent asked for by the configured caps.
+    fn bounded(&self, mut req: SearchRequest) -> Result<SearchRequest, SearchError> {
+        if req.max_results == 0 {
+            req.max_results = self.default_max_results;
+        }
+        if req.max_results > self.max_results_cap {
+            return Err(SearchError::invalid(
+                "max_results",
+                format!("max_results = {} is over the cap of {} (limits.max_results_cap)", req.max_results, self.max_results_cap),
+            ));
+        }
+        if req.context > self.max_context {
+            return Err(SearchError::invalid(
+                "context",
+                format!("context = {} is over the cap of {} (limits.max_context_lines)", req.context, self.max_context),
+            ));
+        }
+        Ok(req)
+    }
+
+    pub async fn search(self: Arc<Self>, scope: CallScope, req: SearchRequest) -> Result<SearchResponse, SearchError> {
+        let started = Instant::now();
+        let service = req.service.clone();
+        let result = self.search_inner(&scope, req).await;
+        let coord = self.coordinator().await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(resp) => {
+                let cached = if resp.cached { "true" } else { "false" };
+                coord.metrics().incr("logai_searches_total", &[("service", &service), ("cached", cached)], 1.0);
+                coord.metrics().observe("logai_search_duration_ms", &[("service", &service)], elapsed_ms);
+            }
+            Err(e) => {
+                coord.metrics().incr("logai_errors_total", &[("kind", error_kind(e.kind))], 1.0);
+            }
+        }
+        result
+    }
+
+    async fn search_inner(&self, scope: &CallScope, req: SearchRequest) -> Result<SearchResponse, SearchError> {
+        let req = self.bounded(req)?;
+        let coord = self.coordinator().await;
+        coord
+            .check_rate(&scope.user)
+            .await
+            .map_err(|e| SearchError::new(SearchErrorKind::RateLimited, e.to_string()))?;
+
+        let core = self.core.clone();
+        let now = chrono::Utc::now();
+        let plan = tokio::task::spawn_blocking(move || core.plan(&req, now))
+            .await
+            .map_err(|e| SearchError::internal(format!("search planning failed: {e}")))??;
+
+        let key = plan.cache_key();
+        if self.cache_enabled {
+            let t = Instant::now();
+            let hit = coord.cache_get(&key).await;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            coord.metrics().observe("logai_cache_op_duration_ms", &[("op", "get")], ms);
+            if let Some(bytes) = hit {
+                if let Ok(mut resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
+                    resp.cached = true;
+                    return Ok(resp);
+                }
+            }
+        }
+
+        let progress = scope.progress.clone();
+        let permit = coord
+            .acquire(&plan.service, &scope.cancel, move |status| {
+                progress.report(0.0, None, Some(status.to_string()));
+            })
+            .await
+            .map_err(|e| match e {
+                PermitError::Busy { message, .. } => SearchError::new(SearchErrorKind::Busy, message),
+                PermitError::Cancelled => SearchError::new(SearchErrorKind::Cancelled, "the search was cancelled while queued"),
+            })?;
+
+        let deadline = scope.deadline.min(Instant::now() + self.search_timeout);
+        let mut ctl = SearchControl::new(scope.cancel.clone(), deadline);
+        if scope.progress.is_active() {
+            let progress = scope.progress.clone();
+            ctl = ctl.with_progress(move |bytes, total, files, files_total| {
+                progress.report(
+                    bytes as f64,
+                    Some(total as f64),
+                    Some(format!("searched {files}/{files_total} files, {} of {} MB", bytes >> 20, total >> 20)),
+                );
+            });
+        }
+        let core = self.core.clone();
+        let result = tokio::task::spawn_blocking(move || core.execute(&plan, &ctl))
+            .await
+            .map_err(|e| SearchError::internal(format!("search failed: {e}")));
+        permit.release().await;
+        let resp = result??;
+
+        if self.cache_enabled && !resp.truncated && !resp.partial {
+            if let Ok(bytes) = serde_json::to_vec(&resp) {
+                coord.cache_put(&key, &bytes).await;
+            }
+        }
+        Ok(resp)
+    }
+
+    pub async fn list_services(self: Arc<Self>) -> Result<Vec<ServiceInfo>, SearchError> {
+        let core = self.core.clone();
+        tokio::task::spawn_blocking(move || core.list_services())
+            .await
+            .map_err(|e| SearchError::internal(format!("listing services failed: {e}")))
+    }
+
+    pub async fn read_overflow(self: Arc<Self>, reference: String, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
+        let core = self.core.clone();
+        tokio::task::spawn_blocking(move || core.read_overflow(&reference, offset, limit))
+            .await
+            .map_err(|e| SearchError::internal(format!("reading the overflow failed: {e}")))?
+    }
+
+    pub async fn metrics(self: Arc<Self>) -> MetricsSnapshot {
+        self.coordinator().await.snapshot().await
+    }
+
+    /// Flush metrics and release anything held; remove the session directory.
+    pub async fn shutdown(&self) {
+        if let Some(c) = self.coord.get() {
+            c.shutdown().await;
+        }
+        self.core.close();
+    }
+}
+
+fn error_kind(kind: SearchErrorKind) -> &'static str {
+    match kind {
+        SearchErrorKind::InvalidRequest => "invalid_request",
+        SearchErrorKind::Forbidden => "forbidden",
+        SearchErrorKind::RateLimited => "rate_limited",
+        SearchErrorKind::Busy => "busy",
+        SearchErrorKind::NotFound => "not_found",
+        SearchErrorKind::Cancelled => "cancelled",
+        SearchErrorKind::Internal => "internal",
+    }
+}
+
+/// Boxed futures for the plugin runtime's `HostServices`.
+pub(crate) type Fut<T> = BoxFuture<'static, T>;
