@@ -40,3 +40,209 @@ pub fn plugin_dist() -> PathBuf {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+pub use mcp_client::McpClient;
+
+/// A minimal, strict MCP client over a child's stdio: every stdout line must
+/// be a JSON-RPC message (anything else fails the test), responses are
+/// matched by id, notifications are kept for inspection.
+pub mod mcp_client {
+    use std::io::{BufRead, BufReader, Write};
+    use std::path::Path;
+    use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+    use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+    use std::time::{Duration, Instant};
+
+    use serde_json::{json, Value};
+
+    pub const LEGACY_VERSION: &str = "2025-11-25";
+    pub const MODERN_VERSION: &str = "2026-07-28";
+
+    pub struct McpClient {
+        child: Child,
+        stdin: Option<ChildStdin>,
+        rx: Receiver<Result<Value, String>>,
+        /// Notifications received so far (in order).
+        pub notifications: Vec<Value>,
+        /// Responses read while waiting for another id.
+        pending: Vec<Value>,
+        next_id: i64,
+        /// How long `request` waits for its response.
+        pub timeout: Duration,
+    }
+
+    impl McpClient {
+        /// Start `logai serve --config <manifest>` with extra environment.
+        pub fn serve(manifest: &Path, envs: &[(&str, &str)]) -> McpClient {
+            let mut cmd = Command::new(super::logai_bin());
+            cmd.arg("serve").arg("--config").arg(manifest);
+            for (k, v) in envs {
+                cmd.env(k, v);
+            }
+            McpClient::spawn(cmd)
+        }
+
+        /// Talk to any command that speaks MCP on its stdio (e.g. `ssh ... logai serve`).
+        /// Its stderr is inherited (the test's output shows the server's logs).
+        pub fn spawn(mut cmd: Command) -> McpClient {
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+            if std::env::var_os("LOGAI_TEST_QUIET").is_some() {
+                cmd.stderr(Stdio::null());
+            }
+            let mut child = cmd.spawn().expect("spawn MCP server");
+            let stdout = child.stdout.take().unwrap();
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut line = Vec::new();
+                loop {
+                    line.clear();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let msg = serde_json::from_slice::<Value>(&line).map_err(|e| {
+                                format!("stdout carried a non-JSON line ({e}): {:?}", String::from_utf8_lossy(&line))
+                            });
+                            if tx.send(msg).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            let stdin = child.stdin.take();
+            McpClient { child, stdin, rx, notifications: Vec::new(), pending: Vec::new(), next_id: 1, timeout: Duration::from_secs(60) }
+        }
+
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        /// Write one message as a line.
+        pub fn send(&mut self, msg: &Value) {
+            let mut line = serde_json::to_vec(msg).unwrap();
+            line.push(b'\n');
+            self.send_raw(&line);
+        }
+
+        /// Write raw bytes (garbage tests).
+        pub fn send_raw(&mut self, bytes: &[u8]) {
+            let stdin = self.stdin.as_mut().expect("stdin already closed");
+            stdin.write_all(bytes).expect("write to server stdin");
+            stdin.flush().unwrap();
+        }
+
+        /// A fresh request id.
+        pub fn next_id(&mut self) -> i64 {
+            self.next_id += 1;
+            self.next_id
+        }
+
+        /// Send a request and wait for its response (the whole message).
+        pub fn request(&mut self, method: &str, params: Value) -> Value {
+            let id = self.next_id();
+            self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+            self.response(&json!(id))
+        }
+
+        /// Wait for the response with this id.
+        pub fn response(&mut self, id: &Value) -> Value {
+            if let Some(i) = self.pending.iter().position(|m| m.get("id") == Some(id)) {
+                return self.pending.remove(i);
+            }
+            let deadline = Instant::now() + self.timeout;
+            loop {
+                let msg = self.recv_until(deadline).unwrap_or_else(|| panic!("no response to id {id} within {:?}", self.timeout));
+                if msg.get("id") == Some(id) && msg.get("method").is_none() {
+                    return msg;
+                }
+                self.keep(msg);
+            }
+        }
+
+        /// The next message of any kind, or `None` after `wait`.
+        pub fn recv(&mut self, wait: Duration) -> Option<Value> {
+            self.recv_until(Instant::now() + wait)
+        }
+
+        fn recv_until(&mut self, deadline: Instant) -> Option<Value> {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Ok(v)) => Some(v),
+                Ok(Err(violation)) => panic!("{violation}"),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => None,
+            }
+        }
+
+        fn keep(&mut self, msg: Value) {
+            if msg.get("method").is_some() && msg.get("id").is_none() {
+                self.notifications.push(msg);
+            } else {
+                self.pending.push(msg);
+            }
+        }
+
+        /// Legacy handshake: `initialize` + `notifications/initialized`.
+        pub fn initialize(&mut self) -> Value {
+            let resp = self.request(
+                "initialize",
+                json!({"protocolVersion": LEGACY_VERSION, "capabilities": {}, "clientInfo": {"name": "logai-e2e", "version": "0"}}),
+            );
+            assert!(resp.get("result").is_some(), "initialize failed: {resp}");
+            self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+            resp
+        }
+
+        /// `tools/call` (legacy era, after `initialize`); returns the whole response.
+        pub fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
+            self.request("tools/call", json!({"name": name, "arguments": arguments}))
+        }
+
+        /// `tools/call`'s `result`, panicking on a JSON-RPC error.
+        pub fn call_tool_ok(&mut self, name: &str, arguments: Value) -> Value {
+            let resp = self.call_tool(name, arguments);
+            resp.get("result").cloned().unwrap_or_else(|| panic!("tools/call {name} failed: {resp}"))
+        }
+
+        /// `_meta` of a stateless (2026-07-28) request.
+        pub fn modern_meta() -> Value {
+            json!({
+                "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "logai-e2e", "version": "0"}
+            })
+        }
+
+        /// Close stdin (EOF) and wait for the server to exit.
+        pub fn close(mut self) -> ExitStatus {
+            self.stdin.take();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return status;
+                }
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                    panic!("server did not exit within 30 s of EOF");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+
+        /// SIGKILL the server (coordination tests).
+        pub fn kill(mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl Drop for McpClient {
+        fn drop(&mut self) {
+            if let Ok(None) = self.child.try_wait() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+}
