@@ -246,3 +246,30 @@ pub mod mcp_client {
         }
     }
 }
+
+/// Write a manifest into `dir` for a test: session dirs inside `dir`, the
+/// shared precompile cache under the target dir (so suites reuse compiled
+/// components), the given `[[plugin]]` entries as (name, dist file name),
+/// and any extra TOML appended verbatim.
+pub fn write_manifest(dir: &Path, plugins: &[(&str, &str)], extra: &str) -> PathBuf {
+    let mut text = format!(
+        "[server]\nsession_root = \"{}\"\ncompile_cache_dir = \"{}\"\nlog_level = \"info\"\n\n",
+        dir.join("sessions").display(),
+        target_dir().join("logai-test-cache").display()
+    );
+    for (name, file) in plugins {
+        text.push_str(&format!(
+            "[[plugin]]\nname = \"{name}\"\ncomponent = \"{}\"\n\n",
+            plugin_dist().join(file).display()
+        ));
+    }
+    text.push_str(extra);
+    let path = dir.join("logai.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The first-party sample services (examples/logs) as manifest TOML.
+pub fn sample_services_toml() -> String {
+    format!("services_file = \"{}\"\n", repo_root().join("config/services.toml").display())
+}

@@ -130,7 +130,17 @@ pub fn load_from(source: Source) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(&path).map_err(|e| {
             ConfigError::whole_file(&path.display().to_string(), format!("cannot read services file: {e}"))
         })?;
-        let extra = parse_services(&text, &path.display().to_string())?;
+        let mut extra = parse_services(&text, &path.display().to_string())?;
+        // Paths in a services file are relative to that file, wherever the
+        // manifest that names it lives.
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for service in &mut extra {
+            for p in &mut service.paths {
+                if !Path::new(p.as_str()).is_absolute() {
+                    *p = dir.join(&*p).display().to_string();
+                }
+            }
+        }
         config.service.extend(extra);
     }
     validate(&config, &text, &file_name)?;
