@@ -218,7 +218,7 @@ mod tests {
     fn violations_name_path_and_types() {
         let v = jsonschema::validator_for(&json!({
             "type": "object",
-            "properties": {"max_results": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}},
+            "properties": {"service": {"type": "string"}, "max_results": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}},
             "required": ["service"],
             "additionalProperties": false
         }))
