@@ -216,6 +216,27 @@ impl Metrics {
         }
     }
 
+    /// Everything this process recorded since start, as one batch (sent
+    /// when Redis lost its data, so live sessions' counts are not lost).
+    /// Clears pending deltas: the totals include them.
+    pub(crate) fn full_batch(&self) -> Batch {
+        let mut s = self.0.lock();
+        s.pending.clear();
+        s.pending_gauges.clear();
+        let mut deltas = Vec::new();
+        for ((name, labels), v) in &s.counters {
+            deltas.push((counter_field(name, labels), *v));
+        }
+        for ((name, labels), h) in &s.hists {
+            for (i, c) in h.buckets.iter().enumerate().filter(|(_, c)| **c > 0) {
+                deltas.push((hist_field(name, labels, &i.to_string()), *c as f64));
+            }
+            deltas.push((hist_field(name, labels, "sum"), h.sum));
+        }
+        let gauges = s.gauges.iter().map(|((name, labels), v)| (gauge_field(name, labels), *v)).collect();
+        Batch { deltas, gauges }
+    }
+
     /// Deltas not yet in Redis (added to a Redis snapshot so this session's
     /// latest calls show up immediately).
     pub(crate) fn pending_fields(&self) -> Vec<(String, f64)> {
@@ -324,9 +345,10 @@ mod tests {
         let snap = m.local_snapshot();
         let h = &snap.histograms[0];
         assert_eq!(h.count, 3);
-        assert_eq!(h.bucket_counts[1], 1); // <= 0.25? no: 0.3 goes to 0.5
-        assert_eq!(h.bucket_counts[2], 1);
-        assert_eq!(*h.bucket_counts.last().unwrap(), 2);
+        assert_eq!(h.bucket_counts[1], 0); // <= 0.25
+        assert_eq!(h.bucket_counts[2], 1); // <= 0.5
+        assert_eq!(h.bucket_counts[6], 2); // <= 10
+        assert_eq!(*h.bucket_counts.last().unwrap(), 2); // <= 60000; 1e9 only in count
         assert!((h.sum - (1e9 + 7.3)).abs() < 1e-3);
     }
 

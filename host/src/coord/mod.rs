@@ -55,6 +55,7 @@ pub(crate) struct Keys {
     pub metrics: String,
     pub gauges: String,
     pub metrics_batch: String,
+    pub metrics_epoch: String,
     prefix: String,
 }
 
@@ -72,6 +73,7 @@ impl Keys {
             metrics: format!("{tag}:metrics"),
             gauges: format!("{tag}:metrics:gauges"),
             metrics_batch: format!("{tag}:metrics:batch:{process_id}"),
+            metrics_epoch: format!("{tag}:metrics:epoch"),
             prefix: prefix.to_string(),
         }
     }
@@ -114,6 +116,8 @@ pub(crate) struct Inner {
     /// Metrics batch in flight (number, batch) and the last number used.
     flush: tokio::sync::Mutex<Option<(u64, metrics::Batch)>>,
     flush_seq: AtomicU64,
+    /// The Redis data epoch this process's metrics were last added to.
+    epoch: Mutex<String>,
     shutdown: CancellationToken,
 }
 
@@ -170,6 +174,7 @@ impl Coordinator {
             released: Notify::new(),
             flush: tokio::sync::Mutex::new(None),
             flush_seq: AtomicU64::new(0),
+            epoch: Mutex::new(String::new()),
             metrics,
             link,
             shutdown: shutdown.clone(),
@@ -321,41 +326,56 @@ impl Inner {
             return true;
         }
         let mut slot = self.flush.lock().await;
-        if slot.is_none() {
-            let batch = self.metrics.take_batch();
-            if batch.is_empty() {
-                return true;
+        for _attempt in 0..2 {
+            if slot.is_none() {
+                let batch = self.metrics.take_batch();
+                if batch.is_empty() {
+                    return true;
+                }
+                let n = self.flush_seq.fetch_add(1, Ordering::SeqCst) + 1;
+                *slot = Some((n, batch));
             }
-            let n = self.flush_seq.fetch_add(1, Ordering::SeqCst) + 1;
-            *slot = Some((n, batch));
-        }
-        if !self.link.healthy() {
-            return false;
-        }
-        let (n, batch) = slot.as_ref().expect("set above");
-        let keys = self.keys.clone();
-        let n = *n;
-        let sent = self
-            .link
-            .run("metrics_flush", |mut con| async move {
-                let mut inv = FLUSH.prepare_invoke();
-                inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batch);
-                inv.arg(n).arg(batch.deltas.len());
-                for (f, v) in &batch.deltas {
-                    inv.arg(f).arg(*v);
+            if !self.link.healthy() {
+                return false;
+            }
+            let (n, batch) = slot.as_ref().expect("set above");
+            let keys = self.keys.clone();
+            let n = *n;
+            let known = self.epoch.lock().clone();
+            let fresh = format!("{}-{:016x}", self.id, rand::random::<u64>());
+            let reply = self
+                .link
+                .run("metrics_flush", |mut con| async move {
+                    let mut inv = FLUSH.prepare_invoke();
+                    inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batch).key(&keys.metrics_epoch);
+                    inv.arg(n).arg(&known).arg(&fresh).arg(batch.deltas.len());
+                    for (f, v) in &batch.deltas {
+                        inv.arg(f).arg(*v);
+                    }
+                    for (f, v) in &batch.gauges {
+                        inv.arg(f).arg(*v);
+                    }
+                    inv.invoke_async::<(i64, String)>(&mut con).await
+                })
+                .await;
+            match reply {
+                None => return false,
+                Some((2, epoch)) => {
+                    // Redis restarted empty: resend everything this process
+                    // has recorded, into the new epoch.
+                    tracing::info!("Redis lost the shared metrics (restart); re-adding this session's totals");
+                    *self.epoch.lock() = epoch;
+                    let n = self.flush_seq.fetch_add(1, Ordering::SeqCst) + 1;
+                    *slot = Some((n, self.metrics.full_batch()));
                 }
-                for (f, v) in &batch.gauges {
-                    inv.arg(f).arg(*v);
+                Some((_, epoch)) => {
+                    *self.epoch.lock() = epoch;
+                    *slot = None;
+                    return true;
                 }
-                inv.invoke_async::<i64>(&mut con).await
-            })
-            .await;
-        if sent.is_some() {
-            *slot = None;
-            true
-        } else {
-            false
+            }
         }
+        false
     }
 }
 

@@ -152,11 +152,11 @@ impl LocalPermits {
     }
 
     /// Service permit first (FIFO per service), then the global one (FIFO).
-    async fn acquire(
+    async fn acquire<F: Fn(QueueStatus) + Send>(
         &self,
         service: &str,
         cancel: &CancellationToken,
-        on_wait: &(dyn Fn(QueueStatus) + Send),
+        on_wait: &mut F,
         deadline: Instant,
     ) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), (Option<QueueStatus>, bool)> {
         let svc = self.service(service);
@@ -174,8 +174,6 @@ impl LocalPermits {
             }
         }
         let _leave = Leave(&self.waiting);
-        let mut last = self.status(&svc, position);
-        on_wait(last);
         let global = self.global.clone();
         let svc2 = svc.clone();
         let both = async move {
@@ -184,6 +182,14 @@ impl LocalPermits {
             (g, s)
         };
         tokio::pin!(both);
+        // Take a place in the semaphore's queue before reporting the wait.
+        tokio::select! {
+            biased;
+            got = &mut both => return Ok(got),
+            _ = std::future::ready(()) => {}
+        }
+        let mut last = self.status(&svc, position);
+        on_wait(last);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
         loop {
@@ -337,7 +343,7 @@ impl Coordinator {
         let inner = &self.0;
         let started = Instant::now();
         let deadline = started + Duration::from_millis(inner.limits.permit_wait_ms);
-        let result = self.acquire_inner(service, cancel, &on_wait, started, deadline).await;
+        let result = self.acquire_inner(service, cancel, on_wait, started, deadline).await;
         let outcome = match &result {
             Ok(_) => "granted",
             Err(PermitError::Busy { .. }) => "busy",
@@ -348,11 +354,11 @@ impl Coordinator {
         result
     }
 
-    async fn acquire_inner(
+    async fn acquire_inner<F: Fn(QueueStatus) + Send>(
         &self,
         service: &str,
         cancel: &CancellationToken,
-        on_wait: &(dyn Fn(QueueStatus) + Send),
+        mut on_wait: F,
         started: Instant,
         deadline: Instant,
     ) -> Result<PermitGuard, PermitError> {
@@ -409,7 +415,7 @@ impl Coordinator {
                     if queued || inner.link.configured() {
                         inner.abandon_ticket(&holder, service);
                     }
-                    return match inner.local_permits.acquire(service, cancel, on_wait, deadline).await {
+                    return match inner.local_permits.acquire(service, cancel, &mut on_wait, deadline).await {
                         Ok((g, s)) => Ok(PermitGuard { held: Held::Local(g, s), service: service.to_string(), acquired_at: Instant::now() }),
                         Err((_, true)) => Err(PermitError::Cancelled),
                         Err((status, false)) => {

@@ -1,2 +1,487 @@
-//! In-module tests against a real redis-server (skipped with a message when
-//! `redis-server` is not installed).
+//! In-module tests against a real `redis-server` (apt `redis-server`),
+//! started on a free loopback port with persistence off and killed at the
+//! end. When it is not installed these tests print why and pass, unless
+//! `LOGAI_REQUIRE_REDIS=1` (scripts/test sets it).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::config::{CacheConfig, LimitsConfig, RedisConfig};
+
+pub(crate) struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl RedisServer {
+    pub fn start(extra: &[&str]) -> Option<RedisServer> {
+        if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
+            if std::env::var("LOGAI_REQUIRE_REDIS").as_deref() == Ok("1") {
+                panic!("redis-server is not installed (apt-get install redis-server)");
+            }
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+            return None;
+        }
+        let mut s = RedisServer { port: free_port(), child: None, args: extra.iter().map(|s| s.to_string()).collect() };
+        s.spawn();
+        Some(s)
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        for a in &self.args {
+            cmd.arg(a);
+        }
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        self.child = Some(cmd.spawn().expect("start redis-server"));
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if self.cli(&["PING"]).trim() == "PONG" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not answer PING", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// SIGKILL (no goodbye to clients).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again on the same port (empty: no persistence).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn redis_cfg(url: Option<String>) -> RedisConfig {
+    RedisConfig { url, key_prefix: "t".into(), op_timeout_ms: 250, connect_timeout_ms: 300, max_backoff_ms: 400 }
+}
+
+fn limits(global: u32, service: u32, wait_ms: u64, lease_ms: u64) -> LimitsConfig {
+    LimitsConfig {
+        max_global_searches: global,
+        max_per_service_searches: service,
+        permit_wait_ms: wait_ms,
+        permit_lease_ms: lease_ms,
+        ..LimitsConfig::default()
+    }
+}
+
+async fn coord(url: Option<String>, l: &LimitsConfig) -> Coordinator {
+    Coordinator::start(&redis_cfg(url), l, &CacheConfig::default()).await
+}
+
+/// Concurrency witness: current and maximum holders per scope.
+#[derive(Default)]
+struct Witness {
+    global: AtomicI64,
+    max_global: AtomicI64,
+    per: [AtomicI64; 3],
+    max_per: [AtomicI64; 3],
+}
+
+impl Witness {
+    fn enter(&self, svc: usize) {
+        let g = self.global.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_global.fetch_max(g, Ordering::SeqCst);
+        let s = self.per[svc].fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_per[svc].fetch_max(s, Ordering::SeqCst);
+    }
+    fn leave(&self, svc: usize) {
+        self.per[svc].fetch_sub(1, Ordering::SeqCst);
+        self.global.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn contention(coords: Vec<Coordinator>, tasks_per: usize, global: i64, per_service: i64) {
+    let w = Arc::new(Witness::default());
+    let mut handles = Vec::new();
+    for (ci, c) in coords.into_iter().enumerate() {
+        for t in 0..tasks_per {
+            let c = c.clone();
+            let w = w.clone();
+            handles.push(tokio::spawn(async move {
+                let svc = (ci + t) % 3;
+                let name = ["alpha", "beta", "gamma"][svc];
+                let g = c.acquire(name, &CancellationToken::new(), |_| {}).await.expect("permit within the wait");
+                w.enter(svc);
+                tokio::time::sleep(Duration::from_millis(3 + (t as u64 * 7) % 11)).await;
+                w.leave(svc);
+                g.release().await;
+            }));
+        }
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let mg = w.max_global.load(Ordering::SeqCst);
+    assert!(mg <= global, "global concurrency {mg} > {global}");
+    assert!(mg >= 2, "no concurrency at all ({mg}): the test proves nothing");
+    for i in 0..3 {
+        let m = w.max_per[i].load(Ordering::SeqCst);
+        assert!(m <= per_service, "service {i} concurrency {m} > {per_service}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_only_limits_hold_and_busy_names_the_limit() {
+    let l = limits(3, 2, 300, 1000);
+    let c = coord(None, &l).await;
+    assert_eq!(c.mode(), Mode::LocalOnly);
+    contention(vec![c.clone()], 40, 3, 2).await;
+
+    let a1 = c.acquire("a", &CancellationToken::new(), |_| {}).await.unwrap();
+    let a2 = c.acquire("a", &CancellationToken::new(), |_| {}).await.unwrap();
+    assert!(!a1.is_shared());
+    let statuses = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let s2 = statuses.clone();
+    let err = c.acquire("a", &CancellationToken::new(), move |s| s2.lock().push(s)).await.unwrap_err();
+    assert!(err.to_string().starts_with("busy: 2/2 searches running for service 'a' (MAX_PER_SERVICE_SEARCHES = 2); waited 0.3 s"), "{err}");
+    assert_eq!(statuses.lock()[0].position, 1);
+    let b = c.acquire("b", &CancellationToken::new(), |_| {}).await.unwrap();
+    let err = c.acquire("c", &CancellationToken::new(), |_| {}).await.unwrap_err();
+    assert!(err.to_string().starts_with("busy: 3/3 searches running globally (MAX_GLOBAL_SEARCHES = 3)"), "{err}");
+    drop((a1, a2, b));
+    // Cancellation ends a wait at once.
+    let never = CancellationToken::new();
+    let hold: Vec<_> = futures_util::future::join_all((0..2).map(|_| c.acquire("a", &never, |_| {}))).await;
+    let cancel = CancellationToken::new();
+    let c2 = c.clone();
+    let cc = cancel.clone();
+    let waiter = tokio::spawn(async move { c2.acquire("a", &cc, |_| {}).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cancel.cancel();
+    assert!(matches!(waiter.await.unwrap(), Err(PermitError::Cancelled)));
+    drop(hold);
+}
+
+async fn fifo_order(c: &[Coordinator]) {
+    let holder = c[0].acquire("svc", &CancellationToken::new(), |_| {}).await.unwrap();
+    let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for i in 0..6 {
+        let cc = c[(i + 1) % c.len()].clone();
+        let order = order.clone();
+        let queued = Arc::new(tokio::sync::Notify::new());
+        let q2 = queued.clone();
+        handles.push(tokio::spawn(async move {
+            let g = cc
+                .acquire("svc", &CancellationToken::new(), move |s| {
+                    let _ = s;
+                    q2.notify_one();
+                })
+                .await
+                .unwrap();
+            order.lock().push(i);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            g.release().await;
+        }));
+        // Wait until this waiter is in the queue before the next arrives.
+        queued.notified().await;
+    }
+    holder.release().await;
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert_eq!(*order.lock(), vec![0, 1, 2, 3, 4, 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_only_is_fifo() {
+    let l = limits(1, 1, 5000, 1000);
+    let c = coord(None, &l).await;
+    fifo_order(&[c]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_limits_hold_across_sessions() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    let l = limits(4, 2, 20_000, 2000);
+    let mut coords = Vec::new();
+    for _ in 0..6 {
+        let c = coord(Some(r.url()), &l).await;
+        assert_eq!(c.mode(), Mode::Redis);
+        coords.push(c);
+    }
+    contention(coords.clone(), 25, 4, 2).await;
+    // Every permit went back.
+    assert_eq!(r.cli(&["ZCARD", "{t}:permits:global"]).trim(), "0");
+    assert_eq!(r.cli(&["ZCARD", "{t}:permits:queue"]).trim(), "0");
+    let snap = coords[0].snapshot().await;
+    assert_eq!(snap.source, "redis");
+    for c in &coords {
+        c.shutdown().await;
+    }
+    let snap = coords[0].snapshot().await;
+    let granted: f64 = snap.counters.iter().filter(|c| c.name == names::PERMITS_TOTAL).map(|c| c.value).sum();
+    assert_eq!(granted, 150.0, "every session's permit counts are in the shared snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_is_fifo_across_sessions() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    let l = limits(1, 1, 10_000, 2000);
+    let mut coords = Vec::new();
+    for _ in 0..3 {
+        coords.push(coord(Some(r.url()), &l).await);
+    }
+    fifo_order(&coords).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_waiters_of_a_free_service_are_not_blocked() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    let l = limits(3, 1, 2_000, 2000);
+    let a = coord(Some(r.url()), &l).await;
+    let b = coord(Some(r.url()), &l).await;
+    let held = a.acquire("x", &CancellationToken::new(), |_| {}).await.unwrap();
+    assert!(held.is_shared());
+    let b2 = b.clone();
+    let waiter = tokio::spawn(async move { b2.acquire("x", &CancellationToken::new(), |_| {}).await.map(|g| g.is_shared()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
+    let other = b.acquire("y", &CancellationToken::new(), |_| {}).await.unwrap();
+    assert!(t.elapsed() < Duration::from_millis(100), "service y waited behind x's queue");
+    drop(other);
+    drop(held);
+    assert!(waiter.await.unwrap().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_holder_and_dead_waiter_are_reclaimed() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    let lease = 1000;
+    let l = limits(1, 1, 10_000, lease);
+    // A holder "dies": its guard is never released and its renewals stop.
+    let dead = coord(Some(r.url()), &l).await;
+    let g = dead.acquire("s", &CancellationToken::new(), |_| {}).await.unwrap();
+    std::mem::forget(g);
+    dead.0.shutdown.cancel();
+    let live = coord(Some(r.url()), &l).await;
+    let t = Instant::now();
+    let g2 = live.acquire("s", &CancellationToken::new(), |_| {}).await.unwrap();
+    let took = t.elapsed();
+    assert!(took <= Duration::from_millis(lease + 400), "reclaimed after {took:?}");
+    assert!(took >= Duration::from_millis(lease / 2), "granted while the lease was live ({took:?})");
+
+    // A waiter dies in the queue (its task vanishes without giving up its
+    // ticket): the waiter behind it still gets the permit once free.
+    let l2 = live.clone();
+    let ghost = tokio::spawn(async move { l2.acquire("s", &CancellationToken::new(), |_| {}).await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ghost.abort();
+    let other = coord(Some(r.url()), &l).await;
+    let o2 = other.clone();
+    let waiter = tokio::spawn(async move {
+        let t = Instant::now();
+        o2.acquire("s", &CancellationToken::new(), |_| {}).await.unwrap();
+        t.elapsed()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    g2.release().await;
+    let waited = waiter.await.unwrap();
+    assert!(waited <= Duration::from_millis(100 + 2000 + 500), "dead waiter blocked the queue for {waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_is_shared_and_says_when_to_retry() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    let l = LimitsConfig { rate_limit_per_user_per_minute: 60, rate_limit_burst: 2, ..LimitsConfig::default() };
+    let a = coord(Some(r.url()), &l).await;
+    let b = coord(Some(r.url()), &l).await;
+    assert!(a.check_rate("ann@10.0.0.1").await.is_ok());
+    assert!(b.check_rate("ann@10.0.0.1").await.is_ok());
+    assert!(a.check_rate("ann@10.0.0.1").await.is_ok());
+    let e = b.check_rate("ann@10.0.0.1").await.unwrap_err();
+    assert!(e.retry_after > Duration::from_millis(800) && e.retry_after <= Duration::from_millis(1000), "{e:?}");
+    assert!(e.to_string().starts_with("rate limited: 60 calls/minute per user (RATE_LIMIT_PER_USER_PER_MINUTE)"), "{e}");
+    assert!(b.check_rate("bob@10.0.0.2").await.is_ok());
+    tokio::time::sleep(e.retry_after + Duration::from_millis(30)).await;
+    assert!(a.check_rate("ann@10.0.0.1").await.is_ok());
+    // Off when the rate is 0.
+    let off = coord(Some(r.url()), &LimitsConfig { rate_limit_per_user_per_minute: 0, ..LimitsConfig::default() }).await;
+    for _ in 0..100 {
+        off.check_rate("x").await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_is_shared_bounded_and_counted() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 1, max_entry_kb: 4 };
+    let l = LimitsConfig::default();
+    let a = Coordinator::start(&redis_cfg(Some(r.url())), &l, &cache).await;
+    let b = Coordinator::start(&redis_cfg(Some(r.url())), &l, &cache).await;
+    assert_eq!(b.cache_get("k1").await, None);
+    a.cache_put("k1", b"answer").await;
+    assert_eq!(b.cache_get("k1").await.as_deref(), Some(&b"answer"[..]));
+    let ttl: i64 = r.cli(&["PTTL", &format!("t:cache:{}", cache_key_hash("k1"))]).trim().parse().unwrap();
+    assert!(ttl > 590_000 && ttl <= 600_000, "cache entries carry the TTL ({ttl})");
+    a.cache_put("big", &vec![7u8; 5 * 1024]).await;
+    assert_eq!(b.cache_get("big").await, None);
+    assert_eq!(b.metrics().local_counter(names::CACHE_HITS_TOTAL, &[]), 1.0);
+    assert_eq!(b.metrics().local_counter(names::CACHE_MISSES_TOTAL, &[]), 2.0);
+    assert_eq!(a.metrics().local_counter(names::CACHE_SKIPPED_TOTAL, &[]), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_at_start_then_switches_to_redis() {
+    let port = free_port();
+    let l = limits(2, 2, 1000, 1000);
+    let c = coord(Some(format!("redis://127.0.0.1:{port}/")), &l).await;
+    assert_eq!(c.mode(), Mode::Fallback);
+    // Everything works on local state meanwhile.
+    let g = c.acquire("s", &CancellationToken::new(), |_| {}).await.unwrap();
+    assert!(!g.is_shared());
+    drop(g);
+    c.cache_put("k", b"v").await;
+    assert_eq!(c.cache_get("k").await.as_deref(), Some(&b"v"[..]));
+    c.check_rate("u").await.unwrap();
+    c.metrics().incr("logai_test_total", &[], 5.0);
+    assert_eq!(c.snapshot().await.source, "local");
+    // Redis appears: the session switches within the backoff cap (400 ms).
+    let Some(mut r) = RedisServer::start(&[]) else { return };
+    r.kill();
+    r.port = port;
+    r.spawn();
+    let t = Instant::now();
+    while c.mode() != Mode::Redis {
+        assert!(t.elapsed() < Duration::from_millis(400 + 100 + 550 + 500), "still on local state after {:?}", t.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let g = c.acquire("s", &CancellationToken::new(), |_| {}).await.unwrap();
+    assert!(g.is_shared());
+    drop(g);
+    assert!(c.flush_metrics().await);
+    let snap = c.snapshot().await;
+    assert_eq!(snap.source, "redis");
+    let v = snap.counters.iter().find(|x| x.name == "logai_test_total").map(|x| x.value);
+    assert_eq!(v, Some(5.0), "counts made during the outage reach Redis");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_loses_no_counts_and_fails_no_call() {
+    let Some(mut r) = RedisServer::start(&[]) else { return };
+    let l = limits(3, 3, 10_000, 1500);
+    let a = coord(Some(r.url()), &l).await;
+    let b = coord(Some(r.url()), &l).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let stop = CancellationToken::new();
+    let mut workers = Vec::new();
+    for c in [a.clone(), b.clone(), a.clone(), b.clone()] {
+        let calls = calls.clone();
+        let stop = stop.clone();
+        workers.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                c.check_rate("load").await.ok();
+                let g = c.acquire("s", &CancellationToken::new(), |_| {}).await.expect("no call fails");
+                c.cache_get("key").await;
+                c.metrics().incr("logai_test_calls_total", &[("k", "v")], 1.0);
+                c.metrics().observe("logai_test_ms", &[], 3.0);
+                calls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                g.release().await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    r.kill();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(a.mode(), Mode::Fallback);
+    r.spawn();
+    let t = Instant::now();
+    while a.mode() != Mode::Redis || b.mode() != Mode::Redis {
+        assert!(t.elapsed() < Duration::from_secs(3), "sessions did not return to Redis");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.cancel();
+    for w in workers {
+        w.await.expect("worker did not fail");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    let snap = a.snapshot().await;
+    assert_eq!(snap.source, "redis");
+    let total: f64 = snap.counters.iter().filter(|c| c.name == "logai_test_calls_total").map(|c| c.value).sum();
+    assert_eq!(total, calls.load(Ordering::SeqCst) as f64, "every count of both sessions is in Redis");
+    let h = snap.histograms.iter().find(|h| h.name == "logai_test_ms").unwrap();
+    assert_eq!(h.count as u32, calls.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cache_never_evicts_coordination_keys() {
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/redis/logai.conf");
+    // The shipped config, with a tiny memory cap.
+    let Some(r) = RedisServer::start(&[conf, "--maxmemory", "4mb"]) else { return };
+    assert_eq!(r.cli(&["CONFIG", "GET", "maxmemory-policy"]).lines().nth(1), Some("volatile-lru"));
+    let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 500, max_entry_kb: 1024 };
+    let l = limits(4, 2, 20_000, 2000);
+    let mut coords = Vec::new();
+    for _ in 0..4 {
+        coords.push(Coordinator::start(&redis_cfg(Some(r.url())), &l, &cache).await);
+    }
+    // Hold two leases across the flood.
+    let held_a = coords[0].acquire("alpha", &CancellationToken::new(), |_| {}).await.unwrap();
+    let held_b = coords[1].acquire("beta", &CancellationToken::new(), |_| {}).await.unwrap();
+    coords[0].metrics().incr("logai_test_kept_total", &[], 1.0);
+    assert!(coords[0].flush_metrics().await);
+    // 40 MB of cached results into a 4 MB Redis.
+    let value = vec![42u8; 64 * 1024];
+    for i in 0..640 {
+        coords[i % 4].cache_put(&format!("key-{i}"), &value).await;
+    }
+    let info = r.cli(&["INFO", "stats"]);
+    let evicted: u64 = info.lines().find_map(|l| l.strip_prefix("evicted_keys:")).unwrap().trim().parse().unwrap();
+    assert!(evicted > 500, "cache entries were evicted ({evicted})");
+    assert_eq!(r.cli(&["ZCARD", "{t}:permits:global"]).trim(), "2", "leases survived the flood");
+    assert!(coords.iter().all(|c| c.mode() == Mode::Redis));
+    // Limits still hold, in Redis, with the cache still being filled.
+    let filler = {
+        let c = coords[3].clone();
+        let value = value.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                c.cache_put(&format!("more-{i}"), &value).await;
+            }
+        })
+    };
+    drop((held_a, held_b));
+    contention(coords.clone(), 20, 4, 2).await;
+    filler.await.unwrap();
+    let snap = coords[0].snapshot().await;
+    assert_eq!(snap.source, "redis");
+    assert!(snap.counters.iter().any(|c| c.name == "logai_test_kept_total" && c.value == 1.0), "metrics survived");
+}
