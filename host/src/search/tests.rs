@@ -1,0 +1,706 @@
+//! Unit tests of the search core, on real files in temporary directories.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::timestamp::{format_ms, LogFormat, StampParser};
+use super::*;
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn ms(s: &str) -> i64 {
+    utc(s).timestamp_millis()
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture { dir: tempfile::tempdir().unwrap() }
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn write(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+    fn write_gz(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&p).unwrap(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap();
+        p
+    }
+    /// A core over `services` (TOML `[[service]]` tables; paths relative to the fixture).
+    fn core(&self, services: &str) -> SearchCore {
+        let text = format!(
+            "[server]\nsession_root = \"{}\"\n[limits]\nmax_results_cap = 100000\n{services}",
+            self.path("sessions").display()
+        );
+        let cfg = crate::config::parse(&text, "test.toml", self.dir.path()).unwrap();
+        let session = SessionDir::create(self.path(&format!("sessions/test-{}", rand_suffix()))).unwrap();
+        SearchCore::new(&cfg, session).unwrap()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use rand::Rng;
+    rand::rng().random()
+}
+
+fn req(service: &str, pattern: &str) -> SearchRequest {
+    SearchRequest { service: service.into(), pattern: pattern.into(), max_results: 1000, ..Default::default() }
+}
+
+fn run(core: &SearchCore, r: &SearchRequest, now: DateTime<Utc>) -> SearchResponse {
+    let plan = core.plan(r, now).unwrap();
+    core.execute(&plan, &SearchControl::with_timeout(Duration::from_secs(60))).unwrap()
+}
+
+/// Every match of a search, inline and overflow, in order.
+fn all_matches(core: &SearchCore, resp: &SearchResponse) -> Vec<SearchMatch> {
+    match &resp.overflow {
+        None => resp.matches.clone(),
+        Some(o) => {
+            let mut out = Vec::new();
+            let mut off = 0;
+            loop {
+                let page = core.read_overflow(&o.reference, off, 777).unwrap();
+                off += page.matches.len() as u64;
+                out.extend(page.matches);
+                if page.eof {
+                    break;
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Reference implementation: every line, its effective stamp, regex match.
+fn naive(data: &[u8], re: &str, parser: &StampParser, window: Option<Window>) -> Vec<(u64, String, Option<String>)> {
+    let re = regex::bytes::Regex::new(&format!("(?m){re}")).unwrap();
+    let mut eff = None;
+    let mut out = Vec::new();
+    let text = data.strip_suffix(b"\n").unwrap_or(data);
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        if let Some(ms) = parser.parse(line) {
+            eff = Some(ms);
+        }
+        if !re.is_match(line) {
+            continue;
+        }
+        if let Some(w) = window {
+            if !eff.is_some_and(|e| w.contains(e)) {
+                continue;
+            }
+        }
+        out.push((i as u64 + 1, String::from_utf8_lossy(line).into_owned(), eff.map(format_ms)));
+    }
+    out
+}
+
+fn triples(ms: &[SearchMatch]) -> Vec<(u64, String, Option<String>)> {
+    ms.iter().map(|m| (m.line_number, m.text.clone(), m.timestamp.clone())).collect()
+}
+
+// ---------------------------------------------------------------- timestamps
+
+#[test]
+fn rfc3164_infers_the_year_from_the_reference() {
+    let p = StampParser::new(LogFormat::Syslog, Tz::UTC, utc("2027-01-02T10:00:00Z"));
+    assert_eq!(p.parse(b"Dec 31 23:59:59 host sshd[1]: x"), Some(ms("2026-12-31T23:59:59Z")));
+    assert_eq!(p.parse(b"Jan  2 09:00:00 host sshd[1]: x"), Some(ms("2027-01-02T09:00:00Z")));
+    assert_eq!(p.parse(b"<34>Jan  1 00:00:01 host su: x"), Some(ms("2027-01-01T00:00:01Z")));
+    // A day of clock skew past the reference still counts as this year.
+    assert_eq!(p.parse(b"Jan  3 09:00:00 host x"), Some(ms("2027-01-03T09:00:00Z")));
+    // Further in the future: last year.
+    assert_eq!(p.parse(b"Mar  3 09:00:00 host x"), Some(ms("2026-03-03T09:00:00Z")));
+    assert_eq!(p.parse(b"    at com.example.Foo"), None);
+    assert_eq!(p.parse(b"Xyz  3 09:00:00 host x"), None);
+}
+
+#[test]
+fn rfc3164_reads_the_service_timezone() {
+    let tz: Tz = "America/New_York".parse().unwrap();
+    let p = StampParser::new(LogFormat::Syslog, tz, utc("2026-11-23T20:00:00Z"));
+    assert_eq!(p.parse(b"Nov 23 13:12:01 host app: x"), Some(ms("2026-11-23T18:12:01Z")));
+    // Summer time.
+    assert_eq!(p.parse(b"Jul  4 12:00:00 host app: x"), Some(ms("2026-07-04T16:00:00Z")));
+}
+
+#[test]
+fn rfc5424_and_iso_stamps() {
+    let p = StampParser::new(LogFormat::Syslog, Tz::UTC, Utc::now());
+    assert_eq!(p.parse(b"<34>1 2026-11-23T13:12:01.003Z host app 1 ID47 - msg"), Some(ms("2026-11-23T13:12:01.003Z")));
+    assert_eq!(p.parse(b"<165>1 2026-11-23T13:12:01.123456+02:00 h a - - - m"), Some(ms("2026-11-23T11:12:01.123Z")));
+    assert_eq!(p.parse(b"2026-11-23T13:12:01+00:00 host rsyslogd: x"), Some(ms("2026-11-23T13:12:01Z")));
+    let plain = StampParser::new(LogFormat::Plain, "Europe/Berlin".parse().unwrap(), Utc::now());
+    assert_eq!(plain.parse(b"2026-11-23 13:12:01,250 INFO x"), Some(ms("2026-11-23T12:12:01.250Z")));
+    assert_eq!(plain.parse(b"[2026-11-23T13:12:01Z] x"), Some(ms("2026-11-23T13:12:01Z")));
+    assert_eq!(plain.parse(b"2026-11-23T13:12:01-0500 x"), Some(ms("2026-11-23T18:12:01Z")));
+    assert_eq!(plain.parse(b"Traceback (most recent call last):"), None);
+    assert_eq!(plain.parse(b"2026-13-23T13:12:01Z bad month"), None);
+}
+
+#[test]
+fn json_stamps() {
+    let p = StampParser::new(LogFormat::Json, Tz::UTC, Utc::now());
+    assert_eq!(p.parse(br#"{"level":"info","timestamp":"2026-11-23T13:12:01.5Z","msg":"x"}"#), Some(ms("2026-11-23T13:12:01.500Z")));
+    assert_eq!(p.parse(br#"{"time": "2026-11-23T13:12:01+01:00"}"#), Some(ms("2026-11-23T12:12:01Z")));
+    assert_eq!(p.parse(br#"{"ts":1795439521.25,"msg":"x"}"#), Some(1_795_439_521_250));
+    assert_eq!(p.parse(br#"{"ts":1795439521250}"#), Some(1_795_439_521_250));
+    assert_eq!(p.parse(br#"{"@timestamp":"2026-11-23T13:12:01Z"}"#), Some(ms("2026-11-23T13:12:01Z")));
+    assert_eq!(p.parse(br#"{"date":"2026-11-23 13:12:01"}"#), Some(ms("2026-11-23T13:12:01Z")));
+    assert_eq!(p.parse(br#"{"msg":"no stamp"}"#), None);
+    let auto = StampParser::new(LogFormat::Auto, Tz::UTC, Utc::now());
+    assert_eq!(auto.parse(br#"{"ts":1795439521}"#), Some(1_795_439_521_000));
+    assert_eq!(auto.parse(b"<34>1 2026-11-23T13:12:01Z h a - - - m"), Some(ms("2026-11-23T13:12:01Z")));
+    assert_eq!(auto.parse(b"2026-11-23T13:12:01Z x"), Some(ms("2026-11-23T13:12:01Z")));
+}
+
+// ---------------------------------------------------------------- windows
+
+#[test]
+fn windows_resolve_to_absolute_ranges() {
+    let now = utc("2026-11-23T13:00:00Z");
+    let mut r = req("s", "x");
+    r.minutes_back = Some(5);
+    let w = window::resolve(&r, Tz::UTC, now).unwrap().unwrap();
+    assert_eq!((w.start_ms, w.end_ms), (ms("2026-11-23T12:55:00Z"), ms("2026-11-23T13:00:00Z")));
+
+    let mut r = req("s", "x");
+    r.date = Some("2026-11-22".into());
+    let tz: Tz = "America/New_York".parse().unwrap();
+    let w = window::resolve(&r, tz, now).unwrap().unwrap();
+    assert_eq!((w.start_ms, w.end_ms), (ms("2026-11-22T05:00:00Z"), ms("2026-11-23T05:00:00Z")));
+
+    let mut r = req("s", "x");
+    r.since = Some("2026-11-23T10:00:00+01:00".into());
+    let w = window::resolve(&r, Tz::UTC, now).unwrap().unwrap();
+    assert_eq!((w.start_ms, w.end_ms), (ms("2026-11-23T09:00:00Z"), i64::MAX));
+    assert_eq!(w.end_text(), None);
+
+    assert_eq!(window::resolve(&req("s", "x"), Tz::UTC, now).unwrap(), None);
+}
+
+#[test]
+fn conflicting_or_bad_windows_are_refused_by_field() {
+    let now = Utc::now();
+    let mut r = req("s", "x");
+    r.minutes_back = Some(5);
+    r.date = Some("2026-11-23".into());
+    let e = window::resolve(&r, Tz::UTC, now).unwrap_err();
+    assert_eq!(e.kind, SearchErrorKind::InvalidRequest);
+    assert!(e.message.contains("minutes_back") && e.message.contains("date"), "{}", e.message);
+
+    let mut r = req("s", "x");
+    r.hours_back = Some(1);
+    r.since = Some("2026-11-23T00:00:00Z".into());
+    let e = window::resolve(&r, Tz::UTC, now).unwrap_err();
+    assert!(e.message.contains("hours_back") && e.message.contains("since"), "{}", e.message);
+
+    let mut r = req("s", "x");
+    r.date = Some("23/11/2026".into());
+    assert_eq!(window::resolve(&r, Tz::UTC, now).unwrap_err().field.as_deref(), Some("date"));
+
+    let mut r = req("s", "x");
+    r.since = Some("yesterday".into());
+    assert_eq!(window::resolve(&r, Tz::UTC, now).unwrap_err().field.as_deref(), Some("since"));
+
+    let mut r = req("s", "x");
+    r.since = Some("2026-11-23T10:00:00Z".into());
+    r.until = Some("2026-11-23T09:00:00Z".into());
+    assert_eq!(window::resolve(&r, Tz::UTC, now).unwrap_err().field.as_deref(), Some("until"));
+}
+
+// ---------------------------------------------------------------- search
+
+const SVC_PLAIN: &str = "[[service]]\nname = \"app\"\npaths = [\"logs/app.log*\"]\nformat = \"plain\"\n";
+
+#[test]
+fn finds_matches_with_line_numbers_context_and_stamps() {
+    let fx = Fixture::new();
+    let data = "2026-11-23T10:00:00Z start\n\
+                2026-11-23T10:00:01Z ERROR boom\n\
+                java.lang.IllegalStateException: ERROR inside\n\
+                \tat com.example.Foo(Foo.java:1)\n\
+                2026-11-23T10:00:02Z ok\n\
+                2026-11-23T10:00:03Z error lower\n";
+    fx.write("logs/app.log", data.as_bytes());
+    let core = fx.core(SVC_PLAIN);
+    let mut r = req("app", "ERROR");
+    r.context = 1;
+    let resp = run(&core, &r, Utc::now());
+    assert_eq!(resp.total_matches, 2);
+    assert_eq!(resp.files_searched, 1);
+    assert_eq!(resp.files_matched, 1);
+    assert!(!resp.truncated && !resp.partial);
+    let m = &resp.matches[0];
+    assert_eq!((m.line_number, m.text.as_str()), (2, "2026-11-23T10:00:01Z ERROR boom"));
+    assert_eq!(m.timestamp.as_deref(), Some("2026-11-23T10:00:01.000Z"));
+    assert_eq!(m.before, vec![ContextLine { line_number: 1, text: "2026-11-23T10:00:00Z start".into() }]);
+    assert_eq!(m.after[0].line_number, 3);
+    // The unstamped line takes the stamp of the line it belongs to.
+    let m = &resp.matches[1];
+    assert_eq!(m.line_number, 3);
+    assert_eq!(m.timestamp.as_deref(), Some("2026-11-23T10:00:01.000Z"));
+    assert!(m.file.ends_with("logs/app.log") && Path::new(&m.file).is_absolute());
+
+    let mut r = req("app", "error");
+    r.case_insensitive = true;
+    assert_eq!(run(&core, &r, Utc::now()).total_matches, 3);
+    let mut r = req("app", "Foo(Foo");
+    r.fixed_strings = true;
+    let resp = run(&core, &r, Utc::now());
+    assert_eq!(resp.total_matches, 1);
+    assert_eq!(resp.matches[0].line_number, 4);
+}
+
+#[test]
+fn bad_requests_name_their_field() {
+    let fx = Fixture::new();
+    fx.write("logs/app.log", b"x\n");
+    let core = fx.core(SVC_PLAIN);
+    let e = core.plan(&req("nope", "x"), Utc::now()).unwrap_err();
+    assert_eq!((e.kind, e.field.as_deref()), (SearchErrorKind::InvalidRequest, Some("service")));
+    assert!(e.message.contains("app"), "lists known services: {}", e.message);
+    let e = core.plan(&req("app", "(unclosed"), Utc::now()).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("pattern"));
+    assert!(e.message.contains("unclosed"), "{}", e.message);
+    let e = core.plan(&req("app", "\\w{1000}\\w{1000}\\w{1000}\\w{1000}"), Utc::now()).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("pattern"), "a too-large regex is refused: {}", e.message);
+    let mut r = req("app", "x");
+    r.log_format = Some("xml".into());
+    assert_eq!(core.plan(&r, Utc::now()).unwrap_err().field.as_deref(), Some("log_format"));
+    let mut r = req("app", "x");
+    r.context = 1000;
+    assert_eq!(core.plan(&r, Utc::now()).unwrap_err().field.as_deref(), Some("context"));
+}
+
+#[test]
+fn nul_bytes_do_not_stop_the_search() {
+    let fx = Fixture::new();
+    let mut data = Vec::new();
+    data.extend_from_slice(b"2026-11-23T10:00:00Z needle one\n");
+    data.extend_from_slice(b"binary \x00\x01\x02\xff\xfe junk\n");
+    data.extend_from_slice(b"2026-11-23T10:00:01Z \x00 needle after nul\n");
+    for _ in 0..50_000 {
+        data.extend_from_slice(b"\x00\x00\x00\x00 filler line without the word\n");
+    }
+    data.extend_from_slice(b"2026-11-23T10:00:02Z needle at the end");
+    fx.write("logs/app.log", &data);
+    let core = fx.core(SVC_PLAIN);
+    let resp = run(&core, &req("app", "needle"), Utc::now());
+    assert_eq!(resp.total_matches, 3);
+    let lines: Vec<u64> = resp.matches.iter().map(|m| m.line_number).collect();
+    assert_eq!(lines, vec![1, 3, 50_004]);
+    assert_eq!(resp.matches[1].text, "2026-11-23T10:00:01Z \u{0} needle after nul");
+    assert_eq!(resp.matches[2].text, "2026-11-23T10:00:02Z needle at the end");
+}
+
+#[test]
+fn rotated_and_gzipped_files_are_searched_oldest_first() {
+    let fx = Fixture::new();
+    fx.write_gz("logs/app.log.2.gz", b"2026-11-21T10:00:00Z hit two\n2026-11-21T10:00:01Z miss\n");
+    fx.write("logs/app.log.1", b"2026-11-22T10:00:00Z hit one\n");
+    fx.write("logs/app.log", b"2026-11-23T10:00:00Z miss\n2026-11-23T10:00:01Z hit zero\n");
+    fx.write("logs/other.txt", b"2026-11-23T10:00:01Z hit but not configured\n");
+    let core = fx.core(SVC_PLAIN);
+    let resp = run(&core, &req("app", "hit"), Utc::now());
+    let got: Vec<(String, u64)> = resp
+        .matches
+        .iter()
+        .map(|m| (Path::new(&m.file).file_name().unwrap().to_string_lossy().into_owned(), m.line_number))
+        .collect();
+    assert_eq!(got, vec![("app.log.2.gz".into(), 1), ("app.log.1".into(), 1), ("app.log".into(), 2)]);
+    assert_eq!(resp.files_searched, 3);
+    assert_eq!(resp.files_matched, 3);
+
+    // Date window prunes by file.
+    let mut r = req("app", "hit");
+    r.date = Some("2026-11-22".into());
+    let plan = core.plan(&r, Utc::now()).unwrap();
+    assert_eq!(plan.files.len(), 1);
+    assert_eq!(plan.files_pruned, 2);
+    let resp = core.execute(&plan, &SearchControl::with_timeout(Duration::from_secs(10))).unwrap();
+    assert_eq!(resp.total_matches, 1);
+    assert_eq!(resp.window_start.as_deref(), Some("2026-11-22T00:00:00.000Z"));
+
+    // file_pattern narrows to file names.
+    let mut r = req("app", "hit");
+    r.file_pattern = Some("*.gz".into());
+    assert_eq!(run(&core, &r, Utc::now()).total_matches, 1);
+}
+
+#[test]
+fn gz_windows_and_multi_member_archives() {
+    let fx = Fixture::new();
+    let mut data = String::new();
+    for i in 0..20_000 {
+        data.push_str(&format!("2026-11-23T{:02}:{:02}:{:02}Z line {i} hit\n", i / 3600, (i / 60) % 60, i % 60));
+    }
+    // Two gzip members concatenated.
+    let p = fx.path("logs/app.log.1.gz");
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let mut f = std::fs::File::create(&p).unwrap();
+    let half = data.len() / 2;
+    let cut = data[..half].rfind('\n').unwrap() + 1;
+    for part in [&data[..cut], &data[cut..]] {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(part.as_bytes()).unwrap();
+        f.write_all(&enc.finish().unwrap()).unwrap();
+    }
+    drop(f);
+    let core = fx.core(SVC_PLAIN);
+    assert_eq!(run(&core, &req("app", "hit"), Utc::now()).total_matches, 20_000);
+    let mut r = req("app", "hit");
+    r.since = Some("2026-11-23T05:00:00Z".into());
+    r.until = Some("2026-11-23T05:00:10Z".into());
+    let resp = run(&core, &r, Utc::now());
+    assert_eq!(resp.total_matches, 10);
+    assert_eq!(resp.matches[0].line_number, 18_001);
+}
+
+/// A 30 MB file, roughly sorted (stamps jitter by up to 90 s), searched for
+/// windows at many points: the binary search never loses a line.
+#[test]
+fn binary_search_with_local_disorder_matches_a_full_scan() {
+    let fx = Fixture::new();
+    let base = ms("2026-11-20T00:00:00Z");
+    let mut data = Vec::new();
+    let mut seed: u64 = 42;
+    let mut i: u64 = 0;
+    while data.len() < 30 * 1024 * 1024 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let jitter = ((seed >> 33) % 180_000) as i64 - 90_000;
+        let t = base + i as i64 * 250 + jitter;
+        let word = if seed % 7 == 0 { "needle" } else { "hay" };
+        data.extend_from_slice(format!("{} {word} request {i} took {}ms\n", format_ms(t), seed % 1000).as_bytes());
+        if seed % 13 == 0 {
+            data.extend_from_slice(b"    at needle.continuation(Trace.java:12)\n");
+        }
+        i += 1;
+    }
+    let path = fx.write("logs/app.log", &data);
+    let core = fx.core(SVC_PLAIN);
+    let mtime = FileIdProbe::mtime(&path);
+    let parser = StampParser::new(LogFormat::Plain, Tz::UTC, mtime);
+    let span = i as i64 * 250;
+    for k in [1i64, 7, 13, 29, 50, 71, 97] {
+        let start = base + span * k / 100;
+        let end = start + 20 * 60 * 1000;
+        let mut r = req("app", "needle");
+        r.since = Some(format_ms(start));
+        r.until = Some(format_ms(end));
+        let resp = run(&core, &r, Utc::now());
+        let expect = naive(&data, "needle", &parser, Some(Window { start_ms: start, end_ms: end }));
+        assert!(!expect.is_empty());
+        assert_eq!(triples(&all_matches(&core, &resp)), expect, "window at {k}%");
+        assert!(resp.bytes_scanned < data.len() as u64 / 4, "scanned {} of {}", resp.bytes_scanned, data.len());
+    }
+    // Without a window, the whole file, and every line number right.
+    let resp = run(&core, &req("app", "needle"), Utc::now());
+    let expect = naive(&data, "needle", &parser, None);
+    assert_eq!(resp.total_matches, expect.len() as u64);
+    assert!(resp.truncated);
+    assert_eq!(triples(&all_matches(&core, &resp)), expect);
+}
+
+struct FileIdProbe;
+impl FileIdProbe {
+    fn mtime(p: &Path) -> DateTime<Utc> {
+        let m = std::fs::metadata(p).unwrap();
+        files::FileId::of(&m).mtime()
+    }
+}
+
+#[test]
+fn line_checkpoints_persist_and_survive_appends() {
+    let fx = Fixture::new();
+    let mut data = Vec::new();
+    let base = ms("2026-11-20T00:00:00Z");
+    let mut i = 0i64;
+    while data.len() < 12 * 1024 * 1024 {
+        data.extend_from_slice(format!("{} line {i} {}\n", format_ms(base + i * 100), if i % 1000 == 0 { "mark" } else { "" }).as_bytes());
+        i += 1;
+    }
+    let path = fx.write("logs/app.log", &data);
+    let parser = StampParser::new(LogFormat::Plain, Tz::UTC, Utc::now());
+    let last = base + (i - 1) * 100;
+    let mut r = req("app", "mark");
+    r.since = Some(format_ms(last - 60_000));
+    let expect = naive(&data, "mark", &parser, Some(Window { start_ms: last - 60_000, end_ms: i64::MAX }));
+    for round in 0..2 {
+        // A fresh core each round: the second finds the persisted checkpoints.
+        let core = fx.core(SVC_PLAIN);
+        let resp = run(&core, &r, Utc::now());
+        assert_eq!(triples(&resp.matches), expect, "round {round}");
+    }
+    // Append; checkpoints stay valid, numbers stay right.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(format!("{} appended mark\n", format_ms(last + 100)).as_bytes()).unwrap();
+    drop(f);
+    let core = fx.core(SVC_PLAIN);
+    let resp = run(&core, &r, Utc::now());
+    assert_eq!(resp.total_matches, expect.len() as u64 + 1);
+    assert_eq!(resp.matches.last().unwrap().line_number, i as u64 + 1);
+}
+
+#[test]
+fn segments_scan_only_new_bytes_with_absolute_line_numbers() {
+    let fx = Fixture::new();
+    let first = "2026-11-23T10:00:00Z a hit\n2026-11-23T10:00:01Z b\n";
+    let path = fx.write("logs/app.log", first.as_bytes());
+    let core = fx.core(SVC_PLAIN);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(b"2026-11-23T10:00:02Z c hit\n").unwrap();
+    drop(f);
+    let mut plan = core.plan(&req("app", "hit"), Utc::now()).unwrap();
+    plan.files[0].start_offset = first.len() as u64;
+    let resp = core.execute(&plan, &SearchControl::with_timeout(Duration::from_secs(5))).unwrap();
+    assert_eq!(resp.total_matches, 1);
+    assert_eq!(resp.matches[0].line_number, 3);
+    assert_eq!(resp.bytes_scanned, 27);
+}
+
+#[test]
+fn cache_key_covers_parameters_window_and_file_state() {
+    let fx = Fixture::new();
+    let path = fx.write("logs/app.log", b"2026-11-23T10:00:00Z x\n");
+    let core = fx.core(SVC_PLAIN);
+    let now = Utc::now();
+    let k1 = core.plan(&req("app", "x"), now).unwrap().cache_key();
+    assert_eq!(k1, core.plan(&req("app", "x"), now).unwrap().cache_key());
+    assert_ne!(k1, core.plan(&req("app", "y"), now).unwrap().cache_key());
+    let mut r = req("app", "x");
+    r.minutes_back = Some(5);
+    let k2 = core.plan(&r, now).unwrap().cache_key();
+    assert_ne!(k2, core.plan(&r, now + chrono::Duration::seconds(1)).unwrap().cache_key());
+    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"more\n").unwrap();
+    assert_ne!(k1, core.plan(&req("app", "x"), now).unwrap().cache_key());
+}
+
+// ---------------------------------------------------------------- confinement
+
+#[test]
+fn symlinks_leaving_the_roots_are_refused() {
+    let fx = Fixture::new();
+    fx.write("logs/app.log", b"2026-11-23T10:00:00Z secret? no\n");
+    fx.write("outside/secret.log", b"2026-11-23T10:00:00Z secret yes\n");
+    fx.write("logs/sub/inner.log", b"2026-11-23T10:00:00Z secret inner\n");
+    std::os::unix::fs::symlink(fx.path("outside/secret.log"), fx.path("logs/app.log.1")).unwrap();
+    std::os::unix::fs::symlink(fx.path("outside"), fx.path("logs/linkdir")).unwrap();
+    let core = fx.core("[[service]]\nname = \"app\"\npaths = [\"logs/**/*.log*\"]\nformat = \"plain\"\n");
+    let resp = run(&core, &req("app", "secret"), Utc::now());
+    let files: Vec<&str> = resp.matches.iter().map(|m| m.file.as_str()).collect();
+    assert_eq!(resp.total_matches, 2, "{files:?}");
+    assert!(files.iter().all(|f| !f.contains("outside")), "{files:?}");
+}
+
+#[test]
+fn file_patterns_that_escape_are_forbidden() {
+    let fx = Fixture::new();
+    fx.write("logs/app.log", b"x\n");
+    let core = fx.core(SVC_PLAIN);
+    for bad in ["../outside/*", "/etc/passwd", "logs/../../x", "..", "a/../../b"] {
+        let mut r = req("app", "x");
+        r.file_pattern = Some(bad.into());
+        let e = core.plan(&r, Utc::now()).unwrap_err();
+        assert_eq!((e.kind, e.field.as_deref()), (SearchErrorKind::Forbidden, Some("file_pattern")), "{bad}: {}", e.message);
+    }
+    let mut r = req("app", "x");
+    r.file_pattern = Some("[".into());
+    assert_eq!(core.plan(&r, Utc::now()).unwrap_err().kind, SearchErrorKind::InvalidRequest);
+    let mut r = req("app", "x");
+    r.file_pattern = Some("app.log".into());
+    assert_eq!(run(&core, &r, Utc::now()).total_matches, 1);
+}
+
+// ---------------------------------------------------------------- overflow
+
+#[test]
+fn overflow_holds_every_match_and_pages_by_index() {
+    let fx = Fixture::new();
+    let mut data = String::new();
+    for i in 0..5000 {
+        data.push_str(&format!("2026-11-23T10:00:00Z item {i}\n"));
+    }
+    fx.write("logs/app.log", data.as_bytes());
+    fx.write("logs/app.log.1", b"2026-11-22T10:00:00Z item old\n");
+    let core = fx.core(SVC_PLAIN);
+    let mut r = req("app", "item");
+    r.max_results = 10;
+    let resp = run(&core, &r, Utc::now());
+    assert_eq!(resp.total_matches, 5001);
+    assert_eq!(resp.matches.len(), 10);
+    assert!(resp.truncated);
+    let ovf = resp.overflow.clone().unwrap();
+    assert_eq!(ovf.total, 5001);
+    assert!(ovf.reference.starts_with("ovf-"));
+    let page = core.read_overflow(&ovf.reference, 0, 3).unwrap();
+    assert_eq!(page.matches[0].text, "2026-11-22T10:00:00Z item old");
+    assert_eq!(page.matches[1].text, "2026-11-23T10:00:00Z item 0");
+    let page = core.read_overflow(&ovf.reference, 4000, 2).unwrap();
+    assert_eq!(page.matches[0].text, "2026-11-23T10:00:00Z item 3999");
+    assert_eq!((page.offset, page.total, page.eof), (4000, 5001, false));
+    let page = core.read_overflow(&ovf.reference, 5000, 100).unwrap();
+    assert_eq!((page.matches.len(), page.eof), (1, true));
+    let all = all_matches(&core, &resp);
+    assert_eq!(&all[..10], &resp.matches[..]);
+    // Unknown or path-like references resolve to nothing.
+    for bad in ["ovf-0000000000000000", "../../etc/passwd", &format!("{}.jsonl", ovf.reference)] {
+        assert_eq!(core.read_overflow(bad, 0, 1).unwrap_err().kind, SearchErrorKind::NotFound);
+    }
+    // Spill files are gone; only the overflow remains.
+    let names: Vec<String> = std::fs::read_dir(core.session().path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec![format!("{}.jsonl", ovf.reference)]);
+}
+
+// ---------------------------------------------------------------- control
+
+fn big_file(fx: &Fixture, mb: usize) {
+    let mut data = Vec::with_capacity(mb << 20);
+    let line = b"2026-11-23T10:00:00Z GET /api/v1/things 200 12ms user=alice agent=curl/8.0\n";
+    while data.len() < mb << 20 {
+        data.extend_from_slice(line);
+    }
+    fx.write("logs/app.log", &data);
+}
+
+#[test]
+fn cancellation_stops_within_100ms() {
+    let fx = Fixture::new();
+    big_file(&fx, 256);
+    let core = Arc::new(fx.core(SVC_PLAIN));
+    // A slow regex without a literal keeps the scan busy.
+    let plan = core.plan(&req("app", r"\w+=\w+/9\.\d"), Utc::now()).unwrap();
+    let ctl = Arc::new(SearchControl::with_timeout(Duration::from_secs(120)));
+    let (c2, ctl2) = (core.clone(), ctl.clone());
+    let h = std::thread::spawn(move || {
+        let r = c2.execute(&plan, &ctl2).unwrap();
+        (r, Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let cancelled_at = Instant::now();
+    ctl.cancel.cancel();
+    let (resp, done_at) = h.join().unwrap();
+    let latency = done_at.duration_since(cancelled_at);
+    assert!(resp.partial, "the search should still have been running");
+    assert_eq!(resp.partial_reason.as_deref().map(|r| r.starts_with("cancelled")), Some(true));
+    assert!(latency < Duration::from_millis(100), "stopped {latency:?} after cancel");
+}
+
+#[test]
+fn deadline_returns_partial_results() {
+    let fx = Fixture::new();
+    big_file(&fx, 128);
+    let core = fx.core(SVC_PLAIN);
+    let plan = core.plan(&req("app", r"\w+=\w+/9\.\d"), Utc::now()).unwrap();
+    let ctl = SearchControl::new(CancellationToken::new(), Instant::now() + Duration::from_millis(30));
+    let resp = core.execute(&plan, &ctl).unwrap();
+    assert!(resp.partial);
+    assert!(resp.partial_reason.unwrap().starts_with("deadline"));
+    assert!(resp.bytes_scanned < 128 << 20);
+}
+
+#[test]
+fn progress_is_reported_and_throttled() {
+    let fx = Fixture::new();
+    big_file(&fx, 64);
+    let core = fx.core(SVC_PLAIN);
+    let plan = core.plan(&req("app", r"\w+=\w+/9\.\d"), Utc::now()).unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let last = Arc::new(parking_lot::Mutex::new(0u64));
+    let l = last.clone();
+    let ctl = SearchControl::with_timeout(Duration::from_secs(60)).with_progress(move |done, total, _, files| {
+        assert!(done <= total);
+        assert_eq!(files, 1);
+        let mut prev = l.lock();
+        assert!(done >= *prev);
+        *prev = done;
+        c.fetch_add(1, Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    core.execute(&plan, &ctl).unwrap();
+    let n = calls.load(Ordering::Relaxed) as u128;
+    assert!(n <= started.elapsed().as_millis() / 100 + 1, "{n} reports");
+}
+
+// ---------------------------------------------------------------- session dir
+
+#[test]
+fn session_dirs_are_private_removed_and_swept() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let root = fx.path("root");
+    // A stale dir of a dead pid, and one of a live pid (ours).
+    std::fs::create_dir_all(root.join("local-999999999")).unwrap();
+    std::fs::create_dir_all(root.join(format!("local-{}", std::process::id()))).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+    for d in ["local-999999999".to_string(), format!("local-{}", std::process::id())] {
+        let f = std::fs::File::open(root.join(&d)).unwrap();
+        f.set_modified(old).unwrap();
+    }
+    let s = SessionDir::for_session(&root, "local-123456789", Duration::from_secs(3600)).unwrap();
+    assert!(!root.join("local-999999999").exists(), "stale dir of a dead pid is swept");
+    assert!(root.join(format!("local-{}", std::process::id())).exists(), "a live session's dir stays");
+    let mode = std::fs::metadata(s.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let p = s.path().to_path_buf();
+    drop(s);
+    assert!(!p.exists());
+}
+
+#[test]
+fn list_services_reports_files_and_span() {
+    let fx = Fixture::new();
+    fx.write("logs/app.log.1", b"2026-11-22T10:00:00Z a\n2026-11-22T11:00:00Z b\n");
+    fx.write("logs/app.log", b"2026-11-23T10:00:00Z c\n2026-11-23T12:00:00Z d\n  trace\n");
+    let core = fx.core(SVC_PLAIN);
+    let s = core.list_services();
+    assert_eq!(s.len(), 1);
+    assert_eq!((s[0].file_count, s[0].format.as_str()), (2, "plain"));
+    assert_eq!(s[0].earliest.as_deref(), Some("2026-11-22T10:00:00.000Z"));
+    assert_eq!(s[0].latest.as_deref(), Some("2026-11-23T12:00:00.000Z"));
+    assert_eq!(s[0].total_bytes, 46 + 54);
+}
+
+#[test]
+fn syslog_minutes_back_uses_year_inference() {
+    let fx = Fixture::new();
+    let now = Utc::now();
+    let tz = Tz::UTC;
+    let mut data = String::new();
+    for k in (0..120).rev() {
+        let t = (now - chrono::Duration::minutes(k)).with_timezone(&tz);
+        data.push_str(&format!("{} host app[1]: tick {k}\n", t.format("%b %e %H:%M:%S")));
+    }
+    fx.write("logs/app.log", data.as_bytes());
+    let core = fx.core("[[service]]\nname = \"app\"\npaths = [\"logs/app.log\"]\nformat = \"syslog\"\n");
+    let mut r = req("app", "tick");
+    r.minutes_back = Some(10);
+    let resp = run(&core, &r, now);
+    // Minutes 0..=9 ago (second precision: the 10-minutes-ago line is at the edge).
+    assert!((10..=11).contains(&resp.total_matches), "{}", resp.total_matches);
+    assert!(resp.window_start.is_some() && resp.window_end.is_some());
+    let _ = Utc.timestamp_millis_opt(0);
+}
