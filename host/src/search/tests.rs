@@ -316,7 +316,10 @@ fn nul_bytes_do_not_stop_the_search() {
 #[test]
 fn rotated_and_gzipped_files_are_searched_oldest_first() {
     let fx = Fixture::new();
-    fx.write_gz("logs/app.log.2.gz", b"2026-11-21T10:00:00Z hit two\n2026-11-21T10:00:01Z miss\n");
+    let gz = fx.write_gz("logs/app.log.2.gz", b"2026-11-21T10:00:00Z hit two\n2026-11-21T10:00:01Z miss\n");
+    // Rotated files keep the mtime of their last write; a gz file's last
+    // stamp is bounded by it (its tail is not decompressed to plan).
+    std::fs::File::options().write(true).open(&gz).unwrap().set_modified(utc("2026-11-21T10:00:02Z").into()).unwrap();
     fx.write("logs/app.log.1", b"2026-11-22T10:00:00Z hit one\n");
     fx.write("logs/app.log", b"2026-11-23T10:00:00Z miss\n2026-11-23T10:00:01Z hit zero\n");
     fx.write("logs/other.txt", b"2026-11-23T10:00:01Z hit but not configured\n");
