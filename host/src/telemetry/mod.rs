@@ -1,1 +1,464 @@
-//! placeholder
+//! Telemetry: events from every room, a bounded export queue, batches fed to
+//! the exporter components in the background — never on the response path.
+//!
+//! Other rooms know nothing of this module: they open `tracing` spans with
+//! target [`SPAN_TARGET`] (helpers in [`spans`]) and the [`layer`] turns each
+//! closed span into a span event (ids, parent, duration, fields as
+//! attributes), failed spans and `error!` logs into error events (with the
+//! session's breadcrumbs), and hands them to the global [`Telemetry`].
+//!
+//! ```text
+//! tracing spans ─► TelemetryLayer ─► Telemetry::emit (try_send; full ⇒ drop + count)
+//!                                        │ bounded queue (queue_capacity)
+//!                                        ▼
+//!                               dispatcher task: batches (batch_size / batch_interval_ms)
+//!                                        │ one bounded lane per exporter (a slow one drops its own batches)
+//!                                        ▼
+//!                               ExportSink::export (the component; the runtime bounds its time)
+//! ```
+//!
+//! Span names and fields are listed in `docs/telemetry.md`.
+
+pub mod exporters;
+pub mod layer;
+pub mod logging;
+pub mod metrics_server;
+pub mod spans;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::TelemetryConfig;
+use crate::coord::Metrics;
+
+pub use layer::TelemetryLayer;
+pub use logging::{init_logging, TelemetryGuard};
+pub use metrics_server::{run_metrics_server, serve_metrics};
+
+/// Target of the spans that become telemetry (`info_span!(target: SPAN_TARGET, "search", ...)`).
+pub const SPAN_TARGET: &str = "logai::span";
+/// `logai@<version>`: the `release` attribute of every event.
+pub const RELEASE: &str = concat!("logai@", env!("CARGO_PKG_VERSION"));
+/// Breadcrumbs kept per session (the most recent steps).
+pub const MAX_BREADCRUMBS: usize = 32;
+/// Batches waiting per exporter; a slower exporter drops (and counts) beyond this.
+pub const EXPORTER_LANE_BATCHES: usize = 4;
+
+/// What an event is (WIT `telemetry-types.event-kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Span,
+    Error,
+    Metric,
+}
+
+/// WIT `telemetry-types.metric-kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// WIT `telemetry-types.metric-point`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricPoint {
+    pub name: String,
+    pub kind: MetricKind,
+    pub value: f64,
+    pub tags: Vec<(String, String)>,
+}
+
+/// WIT `telemetry-types.breadcrumb`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Breadcrumb {
+    pub timestamp_ms: u64,
+    pub category: String,
+    pub message: String,
+}
+
+/// One telemetry event (WIT `telemetry-types.telemetry-event`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// Unix ms when it started.
+    pub timestamp_ms: u64,
+    /// Span or error name (`tool.call`, `search`, or an error kind).
+    pub name: String,
+    /// 32 hex chars.
+    pub trace_id: String,
+    /// 16 hex chars.
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub duration_us: u64,
+    /// `ok` or an error kind.
+    pub status: String,
+    pub attributes: Vec<(String, String)>,
+    pub message: Option<String>,
+    pub breadcrumbs: Vec<Breadcrumb>,
+    pub metric: Option<MetricPoint>,
+}
+
+impl Event {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Unix time in ms.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Where batches go: an exporter component (see [`exporters`]) or, in tests
+/// and benchmarks, anything else that receives batches.
+pub trait ExportSink: Send + Sync + 'static {
+    /// The exporter's manifest name (for logs and metrics).
+    fn name(&self) -> &str;
+    /// Send one batch. An error is logged and counted; the batch is dropped.
+    fn export(&self, batch: Arc<Vec<Event>>) -> BoxFuture<'_, Result<(), String>>;
+    /// Send anything buffered (at shutdown).
+    fn flush(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// Counts since start (this process).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TelemetryStats {
+    /// Events accepted into the queue.
+    pub queued: u64,
+    /// Events dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Per exporter: (name, events exported, events dropped (lane full or export failed), failed exports).
+    pub exporters: Vec<ExporterStats>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExporterStats {
+    pub name: String,
+    pub exported_events: u64,
+    pub dropped_events: u64,
+    pub failed_exports: u64,
+}
+
+#[derive(Default)]
+struct LaneCounters {
+    exported: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+}
+
+struct Inner {
+    tx: Option<mpsc::Sender<Event>>,
+    cfg: TelemetryConfig,
+    queued: AtomicU64,
+    dropped: AtomicU64,
+    lanes: Vec<(String, Arc<LaneCounters>)>,
+    breadcrumbs: Mutex<VecDeque<Breadcrumb>>,
+    metrics: Option<Metrics>,
+    stop: CancellationToken,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// The telemetry pipeline of this process. Cheap to clone.
+#[derive(Clone)]
+pub struct Telemetry(Arc<Inner>);
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry").field("enabled", &self.is_enabled()).field("exporters", &self.exporter_names()).finish()
+    }
+}
+
+static GLOBAL: RwLock<Option<Telemetry>> = RwLock::new(None);
+
+/// The pipeline the [`TelemetryLayer`] feeds (set by [`Telemetry::install`]).
+pub fn global() -> Option<Telemetry> {
+    GLOBAL.read().clone()
+}
+
+impl Telemetry {
+    /// A pipeline that exports nothing (no exporter enabled). Events are
+    /// not even built: [`Telemetry::is_enabled`] is false.
+    pub fn disabled(cfg: &TelemetryConfig) -> Telemetry {
+        Telemetry(Arc::new(Inner {
+            tx: None,
+            cfg: cfg.clone(),
+            queued: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            lanes: Vec::new(),
+            breadcrumbs: Mutex::new(VecDeque::new()),
+            metrics: None,
+            stop: CancellationToken::new(),
+            task: Mutex::new(None),
+        }))
+    }
+
+    /// Start the pipeline (needs a tokio runtime). With no sinks this is
+    /// [`Telemetry::disabled`]. `metrics`, when given, counts drops in the
+    /// shared metrics (`logai_telemetry_dropped_total`) so they show in
+    /// `logai metrics`.
+    pub fn start(cfg: &TelemetryConfig, sinks: Vec<Arc<dyn ExportSink>>, metrics: Option<Metrics>) -> Telemetry {
+        if sinks.is_empty() {
+            let t = Telemetry::disabled(cfg);
+            return t;
+        }
+        let capacity = cfg.queue_capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let lanes: Vec<(String, Arc<LaneCounters>)> = sinks.iter().map(|s| (s.name().to_string(), Arc::new(LaneCounters::default()))).collect();
+        let stop = CancellationToken::new();
+        let inner = Arc::new(Inner {
+            tx: Some(tx),
+            cfg: cfg.clone(),
+            queued: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            lanes: lanes.clone(),
+            breadcrumbs: Mutex::new(VecDeque::new()),
+            metrics: metrics.clone(),
+            stop: stop.clone(),
+            task: Mutex::new(None),
+        });
+        let batch_size = cfg.batch_size.max(1);
+        let interval = Duration::from_millis(cfg.batch_interval_ms.max(1));
+        let task = tokio::spawn(dispatch(rx, sinks, lanes, batch_size, interval, stop, metrics));
+        *inner.task.lock() = Some(task);
+        tracing::debug!(exporters = ?inner.lanes.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), capacity, batch_size, "telemetry pipeline started");
+        Telemetry(inner)
+    }
+
+    /// Make this the pipeline the tracing layer feeds.
+    pub fn install(&self) {
+        *GLOBAL.write() = Some(self.clone());
+    }
+
+    /// Stop feeding the global pipeline (tests).
+    pub fn uninstall() {
+        *GLOBAL.write() = None;
+    }
+
+    /// True when at least one exporter receives events.
+    pub fn is_enabled(&self) -> bool {
+        self.0.tx.is_some()
+    }
+
+    pub fn exporter_names(&self) -> Vec<String> {
+        self.0.lanes.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    pub fn config(&self) -> &TelemetryConfig {
+        &self.0.cfg
+    }
+
+    /// Queue one event; never blocks. A full queue drops it and counts the drop.
+    pub fn emit(&self, event: Event) {
+        let Some(tx) = &self.0.tx else { return };
+        match tx.try_send(event) {
+            Ok(()) => {
+                self.0.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let n = self.0.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(m) = &self.0.metrics {
+                    m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "queue_full")], 1.0);
+                }
+                if n.is_power_of_two() {
+                    tracing::warn!(dropped = n, capacity = self.0.cfg.queue_capacity, "telemetry queue full: dropping events (exporters too slow or down)");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.0.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Emit a metric observation (exported as-is, e.g. to DogStatsD).
+    pub fn metric(&self, name: &str, kind: MetricKind, value: f64, tags: &[(&str, &str)]) {
+        if !self.is_enabled() {
+            return;
+        }
+        self.emit(Event {
+            kind: EventKind::Metric,
+            timestamp_ms: now_ms(),
+            name: name.to_string(),
+            trace_id: String::new(),
+            span_id: String::new(),
+            parent_span_id: None,
+            duration_us: 0,
+            status: "ok".into(),
+            attributes: vec![("release".into(), RELEASE.into())],
+            message: None,
+            breadcrumbs: Vec::new(),
+            metric: Some(MetricPoint { name: name.to_string(), kind, value, tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }),
+        });
+    }
+
+    /// Remember one step of this session (attached to later error events).
+    pub fn breadcrumb(&self, category: &str, message: String) {
+        let mut b = self.0.breadcrumbs.lock();
+        if b.len() == MAX_BREADCRUMBS {
+            b.pop_front();
+        }
+        b.push_back(Breadcrumb { timestamp_ms: now_ms(), category: category.to_string(), message });
+    }
+
+    /// The session's recent steps, oldest first.
+    pub fn breadcrumbs(&self) -> Vec<Breadcrumb> {
+        self.0.breadcrumbs.lock().iter().cloned().collect()
+    }
+
+    pub fn stats(&self) -> TelemetryStats {
+        TelemetryStats {
+            queued: self.0.queued.load(Ordering::Relaxed),
+            dropped_queue_full: self.0.dropped.load(Ordering::Relaxed),
+            exporters: self
+                .0
+                .lanes
+                .iter()
+                .map(|(name, c)| ExporterStats {
+                    name: name.clone(),
+                    exported_events: c.exported.load(Ordering::Relaxed),
+                    dropped_events: c.dropped.load(Ordering::Relaxed),
+                    failed_exports: c.failed.load(Ordering::Relaxed),
+                })
+                .collect(),
+        }
+    }
+
+    /// Export what is queued, flush every exporter and stop, giving up at
+    /// `deadline` (what is left then is dropped and logged). Idempotent.
+    pub async fn shutdown(&self, deadline: Instant) {
+        self.0.stop.cancel();
+        let task = self.0.task.lock().take();
+        if let Some(mut task) = task {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, &mut task).await {
+                Ok(_) => {}
+                Err(_) => {
+                    task.abort();
+                    tracing::warn!(timeout_ms = left.as_millis() as u64, "telemetry flush did not finish in time; remaining events dropped");
+                }
+            }
+        }
+    }
+}
+
+async fn dispatch(
+    mut rx: mpsc::Receiver<Event>,
+    sinks: Vec<Arc<dyn ExportSink>>,
+    lanes: Vec<(String, Arc<LaneCounters>)>,
+    batch_size: usize,
+    interval: Duration,
+    stop: CancellationToken,
+    metrics: Option<Metrics>,
+) {
+    // One lane (bounded channel + task) per exporter: a slow or hung one
+    // only drops its own batches.
+    let mut lane_tx = Vec::new();
+    let mut workers = Vec::new();
+    for (sink, (_, counters)) in sinks.into_iter().zip(lanes.iter()) {
+        let (tx, mut rx) = mpsc::channel::<Arc<Vec<Event>>>(EXPORTER_LANE_BATCHES);
+        let lane_counters = counters.clone();
+        let counters = counters.clone();
+        let metrics = metrics.clone();
+        workers.push(tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                let n = batch.len() as u64;
+                match sink.export(batch).await {
+                    Ok(()) => {
+                        counters.exported.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        counters.dropped.fetch_add(n, Ordering::Relaxed);
+                        if let Some(m) = &metrics {
+                            m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "export_failed"), ("exporter", sink.name())], n as f64);
+                        }
+                        tracing::warn!(exporter = sink.name(), events = n, error = %e, "telemetry export failed; batch dropped");
+                    }
+                }
+            }
+            if let Err(e) = sink.flush().await {
+                tracing::warn!(exporter = sink.name(), error = %e, "telemetry exporter flush failed");
+            }
+        }));
+        lane_tx.push((tx, lane_counters));
+    }
+
+    let send = |batch: Vec<Event>, lane_tx: &Vec<(mpsc::Sender<Arc<Vec<Event>>>, Arc<LaneCounters>)>| {
+        let batch = Arc::new(batch);
+        for ((tx, counters), (name, _)) in lane_tx.iter().zip(lanes.iter()) {
+            if tx.try_send(batch.clone()).is_err() {
+                counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                if let Some(m) = &metrics {
+                    m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "exporter_busy"), ("exporter", name)], batch.len() as f64);
+                }
+                tracing::debug!(exporter = %name, events = batch.len(), "exporter busy: batch dropped");
+            }
+        }
+    };
+
+    let mut batch: Vec<Event> = Vec::with_capacity(batch_size);
+    let mut due: Option<tokio::time::Instant> = None;
+    loop {
+        let sleep = async {
+            match due {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            ev = rx.recv() => match ev {
+                Some(ev) => {
+                    if batch.is_empty() {
+                        due = Some(tokio::time::Instant::now() + interval);
+                    }
+                    batch.push(ev);
+                    if batch.len() >= batch_size {
+                        send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)), &lane_tx);
+                        due = None;
+                    }
+                }
+                None => break,
+            },
+            _ = sleep => {
+                if !batch.is_empty() {
+                    send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)), &lane_tx);
+                }
+                due = None;
+            }
+        }
+    }
+    // Shutdown: drain what is queued; lanes get it as full batches. Waiting
+    // here (not try_send) is right: shutdown runs under a deadline.
+    rx.close();
+    while let Ok(ev) = rx.try_recv() {
+        batch.push(ev);
+        if batch.len() >= batch_size {
+            let b = Arc::new(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)));
+            for (tx, _) in &lane_tx {
+                let _ = tx.send(b.clone()).await;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let b = Arc::new(batch);
+        for (tx, _) in &lane_tx {
+            let _ = tx.send(b.clone()).await;
+        }
+    }
+    drop(lane_tx);
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

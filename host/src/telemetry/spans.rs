@@ -1,0 +1,157 @@
+//! Helpers that open the telemetry spans with the names and fields
+//! exporters understand (see `docs/telemetry.md`). Using them is optional —
+//! any `info_span!(target: SPAN_TARGET, ...)` works — but they keep names
+//! and fields consistent. Every span is `INFO` level; fields not known at
+//! open time are declared `Empty` and filled with `Span::record`.
+//!
+//! ```ignore
+//! let span = spans::tool_call(&name, &plugin, &scope);
+//! let out = host.call(name, args, scope).instrument(span.clone()).await;
+//! spans::record_tool_outcome(&span, &out);
+//! ```
+
+use tracing::field::Empty;
+use tracing::Span;
+
+use super::SPAN_TARGET;
+use crate::call::{CallScope, ToolCallError, ToolOutput};
+use crate::search::{SearchError, SearchErrorKind, SearchRequest, SearchResponse};
+
+/// `mcp.request`: one JSON-RPC request (optional root; `tool.call` is a root too when there is none).
+pub fn mcp_request(method: &str, request_id: &str, session: &str, user: &str, traceparent: Option<&str>) -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "mcp.request",
+        method = %method, request_id = %request_id, session = %session, user = %user,
+        traceparent = traceparent.unwrap_or(""), outcome = Empty, error = Empty)
+}
+
+/// `tool.call`: one `tools/call` (becomes the Sentry transaction and the
+/// Datadog span named after the tool).
+pub fn tool_call(tool: &str, plugin: &str, scope: &CallScope) -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "tool.call",
+        tool = %tool, plugin = %plugin, session = %scope.session_id, user = %scope.user,
+        client = scope.client.as_deref().unwrap_or(""), request_id = %scope.request_id,
+        traceparent = scope.traceparent.as_deref().unwrap_or(""),
+        outcome = Empty, error = Empty, is_error = Empty)
+}
+
+/// Record how a tool call ended: `outcome` = `ok`, `tool_error` (isError
+/// result) or the error kind; protocol errors also set `error`.
+pub fn record_tool_outcome(span: &Span, result: &Result<ToolOutput, ToolCallError>) {
+    match result {
+        Ok(out) if !out.is_error => {
+            span.record("outcome", "ok");
+        }
+        Ok(out) => {
+            span.record("outcome", "tool_error");
+            span.record("is_error", true);
+            let text: String = out.content.iter().filter_map(|c| c.get("text").and_then(|t| t.as_str())).collect::<Vec<_>>().join(" ");
+            span.record("error", text.chars().take(500).collect::<String>().as_str());
+        }
+        Err(e) => {
+            let kind = match e {
+                ToolCallError::UnknownTool(_) => "unknown_tool",
+                ToolCallError::InvalidArguments { .. } => "invalid_arguments",
+                ToolCallError::Internal(_) => "internal",
+            };
+            span.record("outcome", kind);
+            span.record("error", e.to_string().as_str());
+        }
+    }
+}
+
+/// `plugin.call`: the component running one call.
+pub fn plugin_call(plugin: &str, tool: &str) -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "plugin.call", plugin = %plugin, tool = %tool, outcome = Empty, error = Empty)
+}
+
+/// The time window of a request, as one short string (`15m`, `2h`, `2024-05-01`, `since..until`).
+pub fn window_of(req: &SearchRequest) -> String {
+    if let Some(m) = req.minutes_back {
+        format!("{m}m")
+    } else if let Some(h) = req.hours_back {
+        format!("{h}h")
+    } else if let Some(d) = &req.date {
+        d.clone()
+    } else if req.since.is_some() || req.until.is_some() {
+        format!("{}..{}", req.since.as_deref().unwrap_or(""), req.until.as_deref().unwrap_or(""))
+    } else {
+        "all".into()
+    }
+}
+
+/// `search`: one search through the host import (rate limit, cache, permit, scan).
+pub fn search(req: &SearchRequest) -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "search",
+        service = %req.service, pattern = %truncate(&req.pattern, 200), window = %window_of(req),
+        cached = Empty, files_searched = Empty, files_matched = Empty, result_count = Empty,
+        bytes_scanned = Empty, partial = Empty, outcome = Empty, error = Empty)
+}
+
+pub fn record_search(span: &Span, result: &Result<SearchResponse, SearchError>) {
+    match result {
+        Ok(r) => {
+            span.record("outcome", "ok");
+            span.record("cached", r.cached);
+            span.record("files_searched", r.files_searched as u64);
+            span.record("files_matched", r.files_matched as u64);
+            span.record("result_count", r.total_matches);
+            span.record("bytes_scanned", r.bytes_scanned);
+            span.record("partial", r.partial);
+        }
+        Err(e) => {
+            span.record("outcome", error_kind(e.kind));
+            span.record("error", e.message.as_str());
+        }
+    }
+}
+
+pub fn error_kind(kind: SearchErrorKind) -> &'static str {
+    match kind {
+        SearchErrorKind::InvalidRequest => "invalid_request",
+        SearchErrorKind::Forbidden => "forbidden",
+        SearchErrorKind::RateLimited => "rate_limited",
+        SearchErrorKind::Busy => "busy",
+        SearchErrorKind::NotFound => "not_found",
+        SearchErrorKind::Cancelled => "cancelled",
+        SearchErrorKind::Internal => "internal",
+    }
+}
+
+/// `cache.lookup`: record `hit` (bool) when known.
+pub fn cache_lookup() -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "cache.lookup", hit = Empty, outcome = Empty, error = Empty)
+}
+
+/// `cache.store`: record `bytes` when known.
+pub fn cache_store() -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "cache.store", bytes = Empty, outcome = Empty, error = Empty)
+}
+
+/// `permit.acquire`: record `permits_in_use`, `permits_limit` (after the
+/// grant), `waited_ms`; `outcome` = `busy`/`cancelled` on failure.
+pub fn permit(service: &str) -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "permit.acquire", service = %service, scope = "global",
+        permits_in_use = Empty, permits_limit = Empty, waited_ms = Empty, outcome = Empty, error = Empty)
+}
+
+/// `scan`: the search core reading files.
+pub fn scan(service: &str) -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "scan", service = %service, files = Empty, bytes = Empty, outcome = Empty)
+}
+
+/// `redis`: one Redis round trip (`op` = `acquire`, `cache_get`, ...); `outcome` on failure.
+pub fn redis(op: &str) -> Span {
+    tracing::info_span!(target: SPAN_TARGET, "redis", op = %op, outcome = Empty, error = Empty)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        let mut end = n;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
