@@ -174,6 +174,7 @@ pub struct SearchCore {
     ranges: RangeCache,
     lines: LineIndex,
     workers: usize,
+    chunk_bytes: u64,
     spill_seq: AtomicU64,
 }
 
@@ -196,6 +197,7 @@ impl SearchCore {
             ranges: RangeCache::default(),
             lines: LineIndex::new(Some(index_dir)),
             workers,
+            chunk_bytes: CHUNK_BYTES,
             spill_seq: AtomicU64::new(0),
         })
     }
@@ -203,6 +205,12 @@ impl SearchCore {
     /// Threads one search uses (default: available parallelism, at most 8).
     pub fn set_workers(&mut self, n: usize) {
         self.workers = n.max(1);
+    }
+
+    /// Plain files (or window ranges) larger than this are split into
+    /// chunks searched in parallel (default 64 MiB).
+    pub fn set_chunk_bytes(&mut self, n: u64) {
+        self.chunk_bytes = n.max(4096);
     }
 
     pub fn session(&self) -> &SessionDir {
@@ -312,46 +320,152 @@ impl SearchCore {
         let service = self.service(&plan.service)?;
         let tz: Tz = plan.timezone.parse().unwrap_or(Tz::UTC);
         let max_results = plan.request.max_results as usize;
-        let n_files = plan.files.len();
         let shared = Shared {
             ctl,
             bytes_done: AtomicU64::new(0),
             bytes_total: plan.bytes_total(),
             files_done: AtomicU32::new(0),
-            files_total: n_files as u32,
+            files_total: plan.files.len() as u32,
             last_progress: Mutex::new(Instant::now()),
         };
-        let results: Vec<Mutex<Option<FileResult>>> = (0..n_files).map(|_| Mutex::new(None)).collect();
+        let items = self.work_items(plan, service, tz, &shared);
+        let n = items.len();
+        let results: Vec<Mutex<Option<ItemResult>>> = (0..n).map(|_| Mutex::new(None)).collect();
         let next = AtomicUsize::new(0);
-        let workers = self.workers.min(n_files).max(1);
+        let workers = self.workers.min(n).max(1);
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n_files {
+                    if i >= n {
                         break;
                     }
-                    let f = &plan.files[i];
+                    let item = &items[i];
                     let r = if shared.check().is_some() {
-                        FileResult { skipped: true, ..FileResult::default() }
+                        ItemResult { skipped: true, ..ItemResult::default() }
                     } else {
-                        self.search_file(plan, service, tz, f, &matcher, max_results, &shared)
+                        self.search_item(plan, tz, item, &matcher, max_results, &shared)
                     };
-                    shared.files_done.fetch_add(1, Ordering::Relaxed);
+                    if item.last {
+                        shared.files_done.fetch_add(1, Ordering::Relaxed);
+                    }
                     *results[i].lock() = Some(r);
                 });
             }
         });
-        let results: Vec<FileResult> = results.into_iter().map(|m| m.into_inner().unwrap_or_default()).collect();
-        self.merge(plan, results, max_results, started)
+        let results: Vec<ItemResult> = results.into_iter().map(|m| m.into_inner().unwrap_or_default()).collect();
+        self.merge(plan, &items, results, max_results, started)
     }
 
-    fn merge(&self, plan: &SearchPlan, results: Vec<FileResult>, max_results: usize, started: Instant) -> Result<SearchResponse, SearchError> {
+    /// Split the plan into work items: one per file, or several byte chunks
+    /// for large plain files (searched in parallel, line numbers fixed up
+    /// at merge). Plain files start at the window's binary-searched offset.
+    fn work_items(&self, plan: &SearchPlan, service: &Service, tz: Tz, shared: &Shared<'_>) -> Vec<WorkItem> {
+        let mut items = Vec::new();
+        for (fi, f) in plan.files.iter().enumerate() {
+            let whole = WorkItem { file: fi, start: 0, match_end: u64::MAX, end: u64::MAX, chunk: 0, last: true, pre_note: None };
+            if f.gz || !service.confines(&f.path) {
+                items.push(whole);
+                continue;
+            }
+            let Ok(mut file) = File::open(&f.path) else {
+                items.push(whole);
+                continue;
+            };
+            let end = f.end_offset;
+            let mut start = f.start_offset.min(end);
+            if let Some(w) = plan.window {
+                if w.start_ms != i64::MIN {
+                    let parser = StampParser::new(plan.format, tz, f.id.mtime());
+                    start = start.max(window_start_offset(&mut file, end, w.start_ms - TOLERANCE_MS, &parser));
+                }
+            }
+            if start > 0 {
+                start = resync(&mut file, start, end);
+            }
+            shared.add_bytes(start - f.start_offset.min(start));
+            let len = end - start;
+            let n = ((len / self.chunk_bytes) as usize).clamp(1, self.workers * 8);
+            let n = if self.workers > 1 { n } else { 1 };
+            let mut bounds = vec![start];
+            for k in 1..n {
+                let b = resync(&mut file, start + len * k as u64 / n as u64, end);
+                if b > *bounds.last().unwrap() && b < end {
+                    bounds.push(b);
+                }
+            }
+            bounds.push(end);
+            let chunks = bounds.len() - 1;
+            for k in 0..chunks {
+                items.push(WorkItem {
+                    file: fi,
+                    start: bounds[k],
+                    match_end: bounds[k + 1],
+                    end,
+                    chunk: k as u32,
+                    last: k + 1 == chunks,
+                    pre_note: None,
+                });
+            }
+        }
+        items
+    }
+
+    fn merge(
+        &self,
+        plan: &SearchPlan,
+        items: &[WorkItem],
+        mut results: Vec<ItemResult>,
+        max_results: usize,
+        started: Instant,
+    ) -> Result<SearchResponse, SearchError> {
+        // Line bases: chunk k of a file continues chunk k-1's count. A chunk
+        // after one that stopped early has unknown numbers; drop it.
+        let mut cur: Option<u64> = None;
+        let mut broken = false;
+        for (item, r) in items.iter().zip(results.iter_mut()) {
+            if item.chunk == 0 {
+                cur = r.abs_start_lines;
+                broken = false;
+                r.base = 0;
+            } else if broken || cur.is_none() || r.skipped {
+                if r.count > 0 {
+                    r.notes.push(format!(
+                        "{}: {} matches after an interrupted part of the file not reported",
+                        plan.files[item.file].path.display(),
+                        r.count
+                    ));
+                }
+                r.drop_matches();
+                broken = true;
+                continue;
+            } else {
+                r.base = cur.unwrap().wrapping_sub(REL_ORIGIN);
+            }
+            if r.stopped.is_some() || r.skipped || r.stopped_by_error {
+                broken = true;
+            }
+            cur = cur.map(|c| c + r.lines);
+            // Record line checkpoints (absolute).
+            if !r.checkpoints.is_empty() && !broken {
+                let f = &plan.files[item.file];
+                if let Ok(mut file) = File::open(&f.path) {
+                    let cps: Vec<(u64, u64)> = r.checkpoints.iter().map(|&(o, l)| (o, l.wrapping_add(r.base))).collect();
+                    self.lines.record(&mut file, f.id.dev, f.id.ino, f.id.size, &cps);
+                }
+            }
+        }
         let total: u64 = results.iter().map(|r| r.count).sum();
+        let mut searched = vec![false; plan.files.len()];
+        let mut matched = vec![false; plan.files.len()];
+        for (item, r) in items.iter().zip(&results) {
+            searched[item.file] |= !r.skipped;
+            matched[item.file] |= r.count > 0;
+        }
         let mut resp = SearchResponse {
             total_matches: total,
-            files_searched: results.iter().filter(|r| !r.skipped).count() as u32,
-            files_matched: results.iter().filter(|r| r.count > 0).count() as u32,
+            files_searched: searched.iter().filter(|x| **x).count() as u32,
+            files_matched: matched.iter().filter(|x| **x).count() as u32,
             bytes_scanned: results.iter().map(|r| r.bytes).sum(),
             window_start: plan.window.and_then(|w| w.start_text()),
             window_end: plan.window.and_then(|w| w.end_text()),
@@ -364,24 +478,30 @@ impl SearchCore {
                 Stop::Deadline => "deadline: the search timed out; results cover what was searched".to_string(),
             });
         }
-        let skipped = results.iter().filter(|r| r.skipped).count();
-        if skipped > 0 && !reasons.is_empty() {
-            reasons.push(format!("{skipped} of {} files not searched", results.len()));
+        let unsearched = searched.iter().filter(|x| !**x).count();
+        if unsearched > 0 && !reasons.is_empty() {
+            reasons.push(format!("{unsearched} of {} files not searched", plan.files.len()));
         }
         for r in &results {
-            reasons.extend(r.notes.iter().cloned());
+            for n in &r.notes {
+                if !reasons.contains(n) {
+                    reasons.push(n.clone());
+                }
+            }
         }
         if !reasons.is_empty() {
             resp.partial = true;
             resp.partial_reason = Some(reasons.join("; "));
         }
-        // Inline: the first max_results in file order.
-        for r in &results {
+        // Inline: the first max_results in order, with absolute line numbers.
+        'outer: for r in &results {
             for m in &r.mem {
                 if resp.matches.len() >= max_results {
-                    break;
+                    break 'outer;
                 }
-                resp.matches.push(m.clone());
+                let mut m = m.clone();
+                shift_lines(&mut m, r.base);
+                resp.matches.push(m);
             }
         }
         if total > max_results as u64 {
@@ -394,25 +514,35 @@ impl SearchCore {
                 if r.count == 0 {
                     continue;
                 }
-                match (writer.as_mut(), r.spill) {
-                    (None, Some(spill)) => {
-                        std::fs::rename(&spill.path, &path).map_err(io_err)?;
-                        writer = Some(JsonlWriter::continue_from(path.clone(), spill).map_err(io_err)?);
-                    }
-                    (None, None) => {
-                        let mut w = JsonlWriter::create(path.clone()).map_err(io_err)?;
-                        for m in &r.mem {
-                            w.write(m).map_err(io_err)?;
+                match writer.as_mut() {
+                    None => match r.spill {
+                        Some(spill) => {
+                            std::fs::rename(&spill.path, &path).map_err(io_err)?;
+                            let mut w = JsonlWriter::continue_from(path.clone(), spill).map_err(io_err)?;
+                            w.segments = vec![(0, r.base)];
+                            writer = Some(w);
                         }
-                        writer = Some(w);
-                    }
-                    (Some(w), Some(spill)) => {
-                        w.append_file(&spill.path, spill.count, &spill.offsets).map_err(io_err)?;
-                        let _ = std::fs::remove_file(&spill.path);
-                    }
-                    (Some(w), None) => {
-                        for m in &r.mem {
-                            w.write(m).map_err(io_err)?;
+                        None => {
+                            let mut w = JsonlWriter::create(path.clone()).map_err(io_err)?;
+                            w.segments = vec![(0, r.base)];
+                            for m in &r.mem {
+                                w.write(m).map_err(io_err)?;
+                            }
+                            writer = Some(w);
+                        }
+                    },
+                    Some(w) => {
+                        w.segments.push((w.count, r.base));
+                        match r.spill {
+                            Some(spill) => {
+                                w.append_file(&spill.path, spill.count, &spill.offsets).map_err(io_err)?;
+                                let _ = std::fs::remove_file(&spill.path);
+                            }
+                            None => {
+                                for m in &r.mem {
+                                    w.write(m).map_err(io_err)?;
+                                }
+                            }
                         }
                     }
                 }
@@ -422,23 +552,32 @@ impl SearchCore {
                 resp.overflow = Some(OverflowRef { reference: reference.clone(), total: fin.count });
                 self.overflows.insert(reference, fin);
             }
+        } else {
+            for r in results {
+                if let Some(s) = r.spill {
+                    let _ = std::fs::remove_file(&s.path);
+                }
+            }
         }
         resp.duration_ms = started.elapsed().as_millis() as u64;
         Ok(resp)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn search_file(
+    fn search_item(
         &self,
         plan: &SearchPlan,
-        service: &Service,
         tz: Tz,
-        f: &PlannedFile,
+        item: &WorkItem,
         matcher: &RegexMatcher,
         max_results: usize,
         shared: &Shared<'_>,
-    ) -> FileResult {
-        let mut result = FileResult::default();
+    ) -> ItemResult {
+        let f = &plan.files[item.file];
+        let service = match self.service(&plan.service) {
+            Ok(s) => s,
+            Err(_) => return ItemResult { skipped: true, ..ItemResult::default() },
+        };
+        let mut result = ItemResult::default();
         let label = f.path.to_string_lossy().to_string();
         // Open by canonical path; it must still be inside the roots.
         if !service.confines(&f.path) {
@@ -463,68 +602,79 @@ impl SearchCore {
             result.notes.push(format!("{label}: replaced since planning (rotated); searched the current file"));
         }
         let parser = StampParser::new(plan.format, tz, f.id.mtime());
-        let spec = ScanSpec {
-            matcher,
-            context: plan.request.context as usize,
-            parser: &parser,
-            window: plan.window,
-            file: &label,
-        };
-        let mut emit = FileEmit {
-            core: self,
-            mem: Vec::new(),
-            cap: max_results,
-            spill: None,
-            count: 0,
-        };
+        let spec = ScanSpec { matcher, context: plan.request.context as usize, parser: &parser, window: plan.window, file: &label };
+        let mut emit = FileEmit { core: self, mem: Vec::new(), cap: max_results, spill: None, count: 0 };
         let outcome = if f.gz {
             let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, file), shared };
             let mut dec = flate2::read::MultiGzDecoder::new(counting);
             let ctl = FileCtl { shared, report_reads: false };
-            scan::scan(&mut dec, 0, 0, u64::MAX, false, &spec, &ctl, &mut emit)
+            let input = scan::ScanInput { limit: u64::MAX, match_limit: u64::MAX, ..Default::default() };
+            result.abs_start_lines = Some(0);
+            scan::scan(&mut dec, &input, &spec, &ctl, &mut emit)
         } else {
-            let end = f.end_offset;
-            let mut start = f.start_offset.min(end);
-            if let Some(w) = plan.window {
-                if w.start_ms != i64::MIN {
-                    start = start.max(window_start_offset(&mut file, end, w.start_ms - TOLERANCE_MS, &parser));
-                }
-            }
-            if start > 0 {
-                start = resync(&mut file, start, end);
-            }
-            // Skipped bytes count as done for progress.
-            shared.add_bytes(start - f.start_offset.min(start));
-            let lines_before = if start == 0 {
-                Ok(0)
-            } else {
-                self.lines.lines_before(&mut file, now_id.dev, now_id.ino, now_id.size, start)
-            };
-            match lines_before {
-                Err(e) => Err(e),
-                Ok(lines_before) => {
-                    use std::io::Seek;
-                    match file.seek(io::SeekFrom::Start(start)) {
-                        Err(e) => Err(e),
-                        Ok(_) => {
-                            let ctl = FileCtl { shared, report_reads: true };
-                            let mut reader = &file;
-                            let r = scan::scan(&mut reader, start, lines_before, end - start, true, &spec, &ctl, &mut emit);
-                            if let Ok(st) = &r {
-                                if st.stopped.is_none() && !st.past_window && start + st.bytes < end {
-                                    result.notes.push(format!(
-                                        "{label}: shrank during the search (truncated or rotated); read {} of {} bytes",
-                                        st.bytes,
-                                        end - start
-                                    ));
-                                }
-                                // Skipped tail counts as done for progress.
-                                shared.add_bytes((end - start).saturating_sub(st.bytes));
-                                self.lines.record(&mut file, now_id.dev, now_id.ino, now_id.size, &st.checkpoints);
-                            }
-                            r
+            let (start, end) = (item.start, item.end);
+            let prep = (|| -> io::Result<(u64, Vec<u8>, Option<i64>)> {
+                let lines_before = if item.chunk > 0 {
+                    REL_ORIGIN
+                } else if start == 0 {
+                    0
+                } else {
+                    self.lines.lines_before(&mut file, now_id.dev, now_id.ino, now_id.size, start)?
+                };
+                // Context lines and the carried stamp from just before `start`.
+                let (prefix, carried) = if start > 0 {
+                    let lo = start.saturating_sub(64 * 1024);
+                    let mut back = vec![0u8; (start - lo) as usize];
+                    let n = files::read_full_at(&mut file, lo, &mut back)?;
+                    back.truncate(n);
+                    let carried = files::last_stamp(&back, lo == 0, &parser);
+                    let mut keep = back.len();
+                    let mut k = 0;
+                    while k < plan.request.context && keep > 0 {
+                        keep = memchr::memrchr(b'\n', &back[..keep - 1]).map(|i| i + 1).unwrap_or(0);
+                        if keep == 0 && lo > 0 {
+                            keep = back.len();
+                            break;
                         }
+                        k += 1;
                     }
+                    (back[keep..].to_vec(), carried)
+                } else {
+                    (Vec::new(), None)
+                };
+                use std::io::Seek;
+                file.seek(io::SeekFrom::Start(start))?;
+                Ok((lines_before, prefix, carried))
+            })();
+            match prep {
+                Err(e) => Err(e),
+                Ok((lines_before, prefix, carried)) => {
+                    if item.chunk == 0 {
+                        result.abs_start_lines = Some(lines_before);
+                    }
+                    let ctl = FileCtl { shared, report_reads: true };
+                    let input = scan::ScanInput {
+                        start_abs: start,
+                        start_lines: lines_before,
+                        limit: end - start,
+                        match_limit: item.match_end.min(end) - start,
+                        record_checkpoints: true,
+                        prefix: &prefix,
+                        carried,
+                    };
+                    let mut reader = &file;
+                    let r = scan::scan(&mut reader, &input, &spec, &ctl, &mut emit);
+                    if let Ok(st) = &r {
+                        let want = item.match_end.min(end) - start;
+                        if st.stopped.is_none() && !st.past_window && st.bytes < want {
+                            result.notes.push(format!(
+                                "{label}: shrank during the search (truncated or rotated); read {} of {} bytes",
+                                st.bytes, want
+                            ));
+                        }
+                        shared.add_bytes(want.saturating_sub(st.bytes));
+                    }
+                    r
                 }
             }
         };
@@ -532,13 +682,12 @@ impl SearchCore {
             Ok(st) => {
                 result.bytes = st.bytes;
                 result.stopped = st.stopped;
+                result.lines = st.lines;
+                result.checkpoints = st.checkpoints;
             }
             Err(e) => {
-                if e.kind() == io::ErrorKind::Other && e.to_string().starts_with("overflow:") {
-                    result.notes.push(format!("{label}: {e}"));
-                } else {
-                    result.notes.push(format!("{label}: read error: {e}"));
-                }
+                result.notes.push(format!("{label}: read error: {e}"));
+                result.stopped_by_error = true;
             }
         }
         result.count = emit.count;
@@ -665,15 +814,71 @@ fn resync(file: &mut File, off: u64, end: u64) -> u64 {
     end
 }
 
+/// Plain files larger than this are split into chunks searched in parallel.
+const CHUNK_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Line numbers of chunks after the first count from here (so context lines
+/// before a chunk's first line stay positive); the base added at merge is
+/// `lines before the chunk - REL_ORIGIN` (wrapping).
+const REL_ORIGIN: u64 = 1 << 32;
+
+/// One unit of work: a whole file, or a byte chunk of one.
+struct WorkItem {
+    file: usize,
+    /// First byte (a line start).
+    start: u64,
+    /// Lines starting before this may match.
+    match_end: u64,
+    /// Bytes past this are not read (the planned size).
+    end: u64,
+    /// Index of the chunk within its file.
+    chunk: u32,
+    /// The file's last chunk.
+    last: bool,
+    #[allow(dead_code)]
+    pre_note: Option<String>,
+}
+
 #[derive(Default)]
-struct FileResult {
+struct ItemResult {
+    /// Matches kept in memory (line numbers relative to `base`).
     mem: Vec<SearchMatch>,
+    /// Every match of the item, when there were more than `max_results`.
     spill: Option<FinishedJsonl>,
     count: u64,
     bytes: u64,
+    /// Newlines counted in the item's range.
+    lines: u64,
+    /// For chunk 0: newlines before its start (its numbers are absolute).
+    abs_start_lines: Option<u64>,
+    /// Added to line numbers at merge.
+    base: u64,
+    checkpoints: Vec<(u64, u64)>,
     stopped: Option<Stop>,
+    stopped_by_error: bool,
     skipped: bool,
     notes: Vec<String>,
+}
+
+impl ItemResult {
+    fn drop_matches(&mut self) {
+        self.mem.clear();
+        if let Some(s) = self.spill.take() {
+            let _ = std::fs::remove_file(&s.path);
+        }
+        self.count = 0;
+    }
+}
+
+/// Add `base` to a match's line numbers (its context's too).
+pub(crate) fn shift_lines(m: &mut SearchMatch, base: u64) {
+    if base == 0 {
+        return;
+    }
+    m.line_number = m.line_number.wrapping_add(base);
+    for c in m.before.iter_mut().chain(m.after.iter_mut()) {
+        c.line_number = c.line_number.wrapping_add(base);
+    }
 }
 
 struct Shared<'a> {

@@ -82,8 +82,11 @@ pub struct ScanStats {
     pub stopped: Option<Stop>,
     /// Whether the scan ended because stamps passed the window's end.
     pub past_window: bool,
-    /// Line checkpoints crossed (absolute offset, newlines before it).
+    /// Line checkpoints crossed (absolute offset, newlines before it,
+    /// counted from `start_lines`).
     pub checkpoints: Vec<(u64, u64)>,
+    /// Newlines counted in the matched range.
+    pub lines: u64,
 }
 
 /// Lossy UTF-8 of a line without its terminator, cut at [`MAX_LINE_BYTES`].
@@ -155,29 +158,48 @@ struct Pending {
     need: usize,
 }
 
-/// Scan `reader` (positioned at absolute offset `start_abs`, which starts a
-/// line, with `start_lines` newlines before it) for at most `limit` bytes.
-/// `record_checkpoints` makes the counter record line checkpoints.
+/// Where a scan starts and how far it goes.
+#[derive(Clone, Debug, Default)]
+pub struct ScanInput<'a> {
+    /// Absolute offset the reader is positioned at (a line start).
+    pub start_abs: u64,
+    /// Newlines before `start_abs` (absolute), or 0 for numbers relative to it.
+    pub start_lines: u64,
+    /// Bytes the reader may give (beyond `match_limit` only after-context is read).
+    pub limit: u64,
+    /// Match lines starting in `[start_abs, start_abs + match_limit)`; a line start.
+    pub match_limit: u64,
+    pub record_checkpoints: bool,
+    /// Complete lines just before `start_abs`, for before-context.
+    pub prefix: &'a [u8],
+    /// Effective stamp of the line just before `start_abs`.
+    pub carried: Option<i64>,
+}
+
+/// Scan `reader` as `input` says, emitting matches in order.
 pub fn scan<R: Read + ?Sized>(
     reader: &mut R,
-    start_abs: u64,
-    start_lines: u64,
-    limit: u64,
-    record_checkpoints: bool,
+    input: &ScanInput<'_>,
     spec: &ScanSpec<'_>,
     ctl: &dyn Control,
     out: &mut dyn Emit,
 ) -> io::Result<ScanStats> {
+    let limit = input.limit;
     let mut stats = ScanStats::default();
-    let mut buf = vec![0u8; BUF_SIZE];
-    let mut len = 0usize;
+    let mut buf = vec![0u8; BUF_SIZE.max(input.prefix.len() * 2)];
+    buf[..input.prefix.len()].copy_from_slice(input.prefix);
+    let mut len = input.prefix.len();
     // buf[0..pos] is already searched (kept for before-context); pos starts a line.
-    let mut pos = 0usize;
-    let mut counter = LineCounter::new(start_abs, start_lines, record_checkpoints);
+    let mut pos = len;
+    // Absolute offset of buf[0].
+    let mut buf_abs = input.start_abs - input.prefix.len() as u64;
+    let match_end_abs = input.start_abs.saturating_add(input.match_limit);
+    let mut matching_done = false;
+    let mut counter = LineCounter::new(input.start_abs, input.start_lines, input.record_checkpoints);
     // Index in buf up to which `counter` has counted.
-    let mut counted = 0usize;
+    let mut counted = pos;
     // Effective stamp of the line just before `pos`.
-    let mut carried: Option<i64> = None;
+    let mut carried: Option<i64> = input.carried;
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut read_total = 0u64;
     let mut eof = false;
@@ -234,6 +256,12 @@ pub fn scan<R: Read + ?Sized>(
             }
         };
         let region_start = pos;
+        // Lines starting before match_hi may match.
+        let match_hi = if matching_done {
+            region_start
+        } else {
+            (match_end_abs.saturating_sub(buf_abs).max(region_start as u64) as usize).min(region_end)
+        };
 
         // After-context owed by earlier matches comes from this region's first lines.
         if !pending.is_empty() {
@@ -259,11 +287,24 @@ pub fn scan<R: Read + ?Sized>(
                 out.emit(pending.pop_front().unwrap().m)?;
             }
         }
+        if matching_done {
+            if pending.is_empty() || (eof && region_end >= len) {
+                break;
+            }
+            // Only after-context is still owed: roll and read on.
+            let keep = region_end;
+            buf.copy_within(keep..len, 0);
+            len -= keep;
+            buf_abs += keep as u64;
+            pos = 0;
+            counted = 0;
+            continue;
+        }
 
         // Window checks on this region's stamps.
         let mut skip = false;
         if let Some(w) = spec.window {
-            let region = &buf[region_start..region_end];
+            let region = &buf[region_start..match_hi];
             if w.end_ms != i64::MAX {
                 if let Some(first) = super::files::first_stamp(region, parser) {
                     if first > w.end_ms.saturating_add(TOLERANCE_MS) {
@@ -273,8 +314,8 @@ pub fn scan<R: Read + ?Sized>(
                 }
             }
             if w.start_ms != i64::MIN {
-                let tail_lo = region_end.saturating_sub(64 * 1024).max(region_start);
-                if let Some(last) = super::files::last_stamp(&buf[tail_lo..region_end], tail_lo == region_start, parser) {
+                let tail_lo = match_hi.saturating_sub(64 * 1024).max(region_start);
+                if let Some(last) = super::files::last_stamp(&buf[tail_lo..match_hi], tail_lo == region_start, parser) {
                     if last < w.start_ms.saturating_sub(TOLERANCE_MS) {
                         skip = true;
                     }
@@ -287,9 +328,10 @@ pub fn scan<R: Read + ?Sized>(
             // Effective stamp known at a line start index (the last resolved match).
             let mut last_eff: Option<(usize, Option<i64>)> = None;
             let mut p = region_start;
-            while p < region_end {
-                let Some((s, e)) = find_line(spec.matcher, &buf, p, region_end) else { break };
+            while p < match_hi {
+                let Some((s, e)) = find_line(spec.matcher, &buf, p, match_hi) else { break };
                 p = e + 1;
+                let e = if e == match_hi && match_hi < region_end { line_end(&buf, s, region_end) } else { e };
                 let line = &buf[s..e];
                 // Effective stamp.
                 let own = parser.parse(line);
@@ -372,12 +414,18 @@ pub fn scan<R: Read + ?Sized>(
         }
 
         // Account for the region.
-        counter.advance(&buf[counted..region_end]);
-        stats.bytes += (region_end - region_start) as u64;
+        counter.advance(&buf[counted..match_hi]);
+        stats.bytes += (match_hi - region_start) as u64;
         {
-            let tail_lo = region_end.saturating_sub(64 * 1024).max(region_start);
-            if let Some(ms) = super::files::last_stamp(&buf[tail_lo..region_end], tail_lo == region_start, parser) {
+            let tail_lo = match_hi.saturating_sub(64 * 1024).max(region_start);
+            if let Some(ms) = super::files::last_stamp(&buf[tail_lo..match_hi], tail_lo == region_start, parser) {
                 carried = Some(ms);
+            }
+        }
+        if match_hi < region_end || buf_abs + region_end as u64 >= match_end_abs {
+            matching_done = true;
+            if pending.is_empty() {
+                break;
             }
         }
         if eof && region_end >= len {
@@ -392,6 +440,7 @@ pub fn scan<R: Read + ?Sized>(
         }
         buf.copy_within(keep..len, 0);
         len -= keep;
+        buf_abs += keep as u64;
         pos = region_end - keep;
         counted = pos;
     }
@@ -399,6 +448,7 @@ pub fn scan<R: Read + ?Sized>(
     while let Some(p) = pending.pop_front() {
         out.emit(p.m)?;
     }
+    stats.lines = counter.lines - input.start_lines;
     stats.checkpoints = counter.checkpoints;
     Ok(stats)
 }

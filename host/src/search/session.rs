@@ -150,19 +150,23 @@ pub struct JsonlWriter {
     pub count: u64,
     pub bytes: u64,
     pub offsets: Vec<u64>,
+    /// `(first match index, line base)`: stored line numbers are relative
+    /// to the base of their segment (chunks of one file are searched in
+    /// parallel before their bases are known); readers add it.
+    pub segments: Vec<(u64, u64)>,
 }
 
 impl JsonlWriter {
     pub fn create(path: PathBuf) -> io::Result<JsonlWriter> {
         let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new() })
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new(), segments: Vec::new() })
     }
 
     /// Continue writing at the end of a finished file (renamed to `path`).
     pub fn continue_from(path: PathBuf, f: FinishedJsonl) -> io::Result<JsonlWriter> {
         let file = std::fs::OpenOptions::new().append(true).open(&path)?;
         let bytes = file.metadata()?.len();
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets })
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets, segments: f.segments })
     }
 
     pub fn write(&mut self, m: &SearchMatch) -> io::Result<()> {
@@ -214,7 +218,7 @@ impl JsonlWriter {
 
     pub fn finish(mut self) -> io::Result<FinishedJsonl> {
         self.out.flush()?;
-        Ok(FinishedJsonl { path: self.path, count: self.count, offsets: self.offsets })
+        Ok(FinishedJsonl { path: self.path, count: self.count, offsets: self.offsets, segments: self.segments })
     }
 }
 
@@ -223,6 +227,7 @@ pub struct FinishedJsonl {
     pub path: PathBuf,
     pub count: u64,
     pub offsets: Vec<u64>,
+    pub segments: Vec<(u64, u64)>,
 }
 
 /// This session's overflows, by reference.
@@ -254,7 +259,9 @@ impl OverflowStore {
         let byte = f.offsets.get(stride_idx).copied().unwrap_or(0);
         let mut skip = offset - stride_idx as u64 * OVERFLOW_STRIDE;
         let file = File::open(&f.path).map_err(|e| SearchError::internal(format!("overflow {reference}: {e}")))?;
+        let segments = f.segments.clone();
         drop(map);
+        let mut index = offset;
         let mut r = BufReader::new(file);
         r.seek(SeekFrom::Start(byte)).map_err(|e| SearchError::internal(format!("overflow {reference}: {e}")))?;
         let mut line = Vec::new();
@@ -269,8 +276,13 @@ impl OverflowStore {
                 skip -= 1;
                 continue;
             }
-            let m: SearchMatch = serde_json::from_slice(&line)
+            let mut m: SearchMatch = serde_json::from_slice(&line)
                 .map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
+            let seg = segments.partition_point(|&(first, _)| first <= index);
+            if seg > 0 {
+                super::shift_lines(&mut m, segments[seg - 1].1);
+            }
+            index += 1;
             matches.push(m);
         }
         let eof = offset + matches.len() as u64 >= total;

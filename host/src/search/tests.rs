@@ -707,3 +707,58 @@ fn syslog_minutes_back_uses_year_inference() {
     assert!(resp.window_start.is_some() && resp.window_end.is_some());
     let _ = Utc.timestamp_millis_opt(0);
 }
+
+/// Large files are split into chunks searched in parallel: line numbers,
+/// stamps carried across chunk edges, context across edges and overflow
+/// order all equal a sequential scan.
+#[test]
+fn chunked_parallel_search_equals_a_sequential_scan() {
+    let fx = Fixture::new();
+    let base = ms("2026-11-20T00:00:00Z");
+    let mut data = Vec::new();
+    let mut i: u64 = 0;
+    while data.len() < 6 * 1024 * 1024 {
+        let t = base + i as i64 * 1000;
+        let word = if i % 5 == 0 { "needle" } else { "hay" };
+        data.extend_from_slice(format!("{} {word} request {i}\n", format_ms(t)).as_bytes());
+        if i % 3 == 0 {
+            data.extend_from_slice(b"    at needle.continuation(Trace.java:12)\n");
+        }
+        i += 1;
+    }
+    fx.write("logs/app.log", &data);
+    let mut core = fx.core(SVC_PLAIN);
+    core.set_workers(4);
+    core.set_chunk_bytes(64 * 1024);
+    let parser = StampParser::new(LogFormat::Plain, Tz::UTC, Utc::now());
+    let lines: Vec<&[u8]> = data.strip_suffix(b"\n").unwrap().split(|&b| b == b'\n').collect();
+    for window in [None, Some((base + 3_600_000, base + 7_200_000))] {
+        let mut r = req("app", "needle");
+        r.context = 2;
+        r.max_results = 50;
+        if let Some((s, e)) = window {
+            r.since = Some(format_ms(s));
+            r.until = Some(format_ms(e));
+        }
+        let plan = core.plan(&r, Utc::now()).unwrap();
+        let resp = core.execute(&plan, &SearchControl::with_timeout(Duration::from_secs(60))).unwrap();
+        let expect = naive(&data, "needle", &parser, window.map(|(s, e)| Window { start_ms: s, end_ms: e }));
+        let got = all_matches(&core, &resp);
+        assert_eq!(triples(&got), expect);
+        assert_eq!(&got[..50], &resp.matches[..]);
+        for m in &got {
+            let n = m.line_number as usize;
+            let before: Vec<(u64, String)> = (n.saturating_sub(3)..n - 1).map(|k| (k as u64 + 1, String::from_utf8_lossy(lines[k]).into_owned())).collect();
+            let after: Vec<(u64, String)> = (n..(n + 2).min(lines.len())).map(|k| (k as u64 + 1, String::from_utf8_lossy(lines[k]).into_owned())).collect();
+            assert_eq!(m.before.iter().map(|c| (c.line_number, c.text.clone())).collect::<Vec<_>>(), before, "before {n}");
+            assert_eq!(m.after.iter().map(|c| (c.line_number, c.text.clone())).collect::<Vec<_>>(), after, "after {n}");
+        }
+    }
+}
+
+#[test]
+fn search_core_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SearchCore>();
+    check::<SearchPlan>();
+}
