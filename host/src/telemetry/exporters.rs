@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use super::{Event, ExportSink};
+use super::{Event, EventKind, ExportSink, MetricKind};
+use crate::plugins::exporter::{Breadcrumb as XCrumb, EventKind as XKind, MetricKind as XMetricKind, MetricPoint as XPoint};
+use crate::plugins::{ExportEvent, Exporter};
 use crate::config::{Config, ExporterConfig};
 use crate::coord::MetricsSnapshot;
 
@@ -49,8 +51,65 @@ pub async fn load(config: &Config) -> Vec<Arc<dyn ExportSink>> {
     out
 }
 
-async fn load_one(_config: &Config, e: &ExporterConfig) -> anyhow::Result<Arc<dyn ExportSink>> {
-    anyhow::bail!("exporter hosting (plugins::Exporter) is not available in this build; cannot load {}", e.component)
+async fn load_one(config: &Config, e: &ExporterConfig) -> anyhow::Result<Arc<dyn ExportSink>> {
+    let exporter = Exporter::load(config, e).await.map_err(|err| anyhow::anyhow!("{err}"))?;
+    exporter.configure(&settings_json(config, e)).await.map_err(|m| anyhow::anyhow!(m))?;
+    Ok(Arc::new(ComponentSink(exporter)))
+}
+
+/// An exporter component as a pipeline sink.
+pub struct ComponentSink(pub Exporter);
+
+pub fn to_export_event(e: &Event) -> ExportEvent {
+    ExportEvent {
+        kind: match e.kind {
+            EventKind::Span => XKind::Span,
+            EventKind::Error => XKind::Error,
+            EventKind::Metric => XKind::Metric,
+        },
+        timestamp_ms: e.timestamp_ms,
+        name: e.name.clone(),
+        trace_id: e.trace_id.clone(),
+        span_id: e.span_id.clone(),
+        parent_span_id: e.parent_span_id.clone(),
+        duration_us: e.duration_us,
+        status: e.status.clone(),
+        attributes: e.attributes.clone(),
+        message: e.message.clone(),
+        breadcrumbs: e
+            .breadcrumbs
+            .iter()
+            .map(|b| XCrumb { timestamp_ms: b.timestamp_ms, category: b.category.clone(), message: b.message.clone() })
+            .collect(),
+        metric: e.metric.as_ref().map(|m| XPoint {
+            name: m.name.clone(),
+            kind: match m.kind {
+                MetricKind::Counter => XMetricKind::Counter,
+                MetricKind::Gauge => XMetricKind::Gauge,
+                MetricKind::Histogram => XMetricKind::Histogram,
+            },
+            value: m.value,
+            tags: m.tags.clone(),
+        }),
+    }
+}
+
+impl ExportSink for ComponentSink {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn export(&self, batch: Arc<Vec<Event>>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.0.export(batch.iter().map(to_export_event).collect()).await })
+    }
+    fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.0.flush().await })
+    }
+}
+
+impl RenderSink for Exporter {
+    fn render(&self, snapshot: MetricsSnapshot) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
+        Box::pin(async move { Exporter::render(self, &snapshot).await.map_err(|m| anyhow::anyhow!(m)) })
+    }
 }
 
 /// Renders `/metrics`: the Prometheus component, or the built-in renderer
@@ -85,12 +144,26 @@ impl PrometheusRenderer {
 
 /// The renderer `logai metrics` uses.
 pub async fn prometheus_renderer(config: &Config) -> PrometheusRenderer {
-    let Some(_entry) = config.exporter.iter().find(|e| e.name == "prometheus") else {
+    let Some(entry) = config.exporter.iter().find(|e| e.name == "prometheus") else {
         tracing::warn!("no [[exporter]] named \"prometheus\" in the manifest: rendering with the built-in renderer");
         return PrometheusRenderer::native();
     };
-    tracing::warn!("exporter hosting is not available in this build: rendering with the built-in renderer");
-    PrometheusRenderer::native()
+    let loaded = async {
+        let exporter = Exporter::load(config, entry).await.map_err(|err| anyhow::anyhow!("{err}"))?;
+        exporter.configure(&settings_json(config, entry)).await.map_err(|m| anyhow::anyhow!(m))?;
+        anyhow::Ok(exporter)
+    }
+    .await;
+    match loaded {
+        Ok(exporter) => {
+            tracing::info!(component = %entry.component, "rendering /metrics with the prometheus exporter component");
+            PrometheusRenderer { component: Some(Arc::new(exporter)) }
+        }
+        Err(e) => {
+            tracing::error!(component = %entry.component, error = %format!("{e:#}"), "the prometheus exporter component could not be loaded: rendering with the built-in renderer");
+            PrometheusRenderer::native()
+        }
+    }
 }
 
 /// A sink that forwards nothing (tests of the pipeline use their own).
