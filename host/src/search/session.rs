@@ -47,7 +47,12 @@ impl SessionDir {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
             return Ok(SessionDir { path, remove_dir: !existed, closed: AtomicBool::new(false) });
         }
-        std::fs::DirBuilder::new().recursive(true).mode(0o1777).create(session_root)?;
+        if !session_root.exists() {
+            // Shared by every user's sessions, like /tmp.
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(session_root)?;
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(session_root, std::fs::Permissions::from_mode(0o1777));
+        }
         sweep(session_root, sweep_age);
         Self::create(session_root.join(session_id))
     }
@@ -123,6 +128,9 @@ pub fn sweep(root: &Path, age: Duration) {
     let now = SystemTime::now();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue; // .lineindex-<uid> and other shared state
+        }
         let Some(pid) = pid_of(&name) else { continue };
         let Ok(meta) = std::fs::symlink_metadata(e.path()) else { continue };
         if !meta.is_dir() || meta.uid() != uid {
