@@ -273,3 +273,69 @@ pub fn write_manifest(dir: &Path, plugins: &[(&str, &str)], extra: &str) -> Path
 pub fn sample_services_toml() -> String {
     format!("services_file = \"{}\"\n", repo_root().join("config/services.toml").display())
 }
+
+pub use redis_server::RedisServer;
+
+/// A real `redis-server` (apt `redis-server`) on a free loopback port with
+/// persistence off; SIGKILLed when dropped. (coord suites)
+pub mod redis_server {
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    pub struct RedisServer {
+        pub port: u16,
+        child: Option<Child>,
+        args: Vec<String>,
+    }
+
+    impl RedisServer {
+        /// Start with extra arguments (a config file first, then `--name value` pairs).
+        pub fn start(extra: &[&str]) -> RedisServer {
+            let mut s = RedisServer { port: super::free_port(), child: None, args: extra.iter().map(|s| s.to_string()).collect() };
+            s.spawn();
+            s
+        }
+
+        /// (Re)start on the same port; empty (no persistence).
+        pub fn spawn(&mut self) {
+            self.kill();
+            let mut cmd = Command::new("redis-server");
+            cmd.args(&self.args);
+            cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            self.child = Some(cmd.spawn().expect("redis-server is not installed (apt-get install redis-server)"));
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until {
+                if self.cli(&["PING"]).trim() == "PONG" {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("redis-server on port {} did not answer PING", self.port);
+        }
+
+        pub fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}/", self.port)
+        }
+
+        /// Run `redis-cli` against it; stdout.
+        pub fn cli(&self, args: &[&str]) -> String {
+            let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+
+        /// SIGKILL.
+        pub fn kill(&mut self) {
+            if let Some(mut c) = self.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            self.kill();
+        }
+    }
+}

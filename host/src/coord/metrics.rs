@@ -41,6 +41,8 @@ pub mod names {
     pub const ERRORS_TOTAL: &str = "logai_errors_total";
     /// Counter: telemetry events dropped because the export queue was full.
     pub const TELEMETRY_DROPPED_TOTAL: &str = "logai_telemetry_dropped_total";
+    /// Histogram `{op}`: cache get/put as seen by the search path.
+    pub const CACHE_OP_DURATION_MS: &str = "logai_cache_op_duration_ms";
     /// Gauge: 1 when the sessions share state through Redis, 0 when local.
     pub const REDIS_UP: &str = "logai_redis_up";
 }
@@ -64,6 +66,7 @@ pub fn help(name: &str) -> &'static str {
         names::REDIS_OP_DURATION_MS => "Redis operation round trips in milliseconds.",
         names::ERRORS_TOTAL => "Errors by kind.",
         names::TELEMETRY_DROPPED_TOTAL => "Telemetry events dropped because the export queue was full.",
+        names::CACHE_OP_DURATION_MS => "Cache lookups and stores in milliseconds.",
         names::REDIS_UP => "1 when sessions coordinate through Redis, 0 when on local state.",
         _ => "",
     }
