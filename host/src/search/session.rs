@@ -181,10 +181,24 @@ impl JsonlWriter {
         if self.count % OVERFLOW_STRIDE == 0 {
             self.offsets.push(self.bytes);
         }
-        let mut line = serde_json::to_vec(m).map_err(io::Error::other)?;
-        line.push(b'\n');
-        self.out.write_all(&line)?;
-        self.bytes += line.len() as u64;
+        struct Counting<'a, W: Write> {
+            w: &'a mut W,
+            n: u64,
+        }
+        impl<W: Write> Write for Counting<'_, W> {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let k = self.w.write(buf)?;
+                self.n += k as u64;
+                Ok(k)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.w.flush()
+            }
+        }
+        let mut c = Counting { w: &mut self.out, n: 0 };
+        serde_json::to_writer(&mut c, m).map_err(io::Error::other)?;
+        c.write_all(b"\n")?;
+        self.bytes += c.n;
         self.count += 1;
         Ok(())
     }
