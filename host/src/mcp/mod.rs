@@ -26,6 +26,8 @@ mod schema;
 mod server;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
