@@ -36,6 +36,19 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Search a service's logs from the shell (the same core the tools use).
+    Search(logai::search::SearchArgs),
+    /// Serve Prometheus metrics of all sessions (`/metrics`, `/healthz`).
+    Metrics {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: std::net::SocketAddr,
+    },
+    /// Benchmark: tools/call through the WASM `hello` plugin vs the native tool.
+    #[command(hide = true)]
+    BenchCall(logai::serve::BenchCallArgs),
 }
 
 #[derive(Subcommand)]
@@ -96,6 +109,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             logai::serve::list_plugins(&config)
+        }
+        Command::Search(args) => logai::serve::search_cli(args),
+        Command::Metrics { config, listen } => {
+            let config = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            logai::serve::metrics_server(&config, listen)
+        }
+        Command::BenchCall(args) => {
+            let config = match load_config(&ConfigArg { config: args.config.clone() }) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            logai::serve::bench_call(&config, &args)
         }
         Command::Config { command: ConfigCommand::Check { config, print } } => {
             let config = match load_config(&config) {

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
+use tracing::Instrument;
 use tokio::sync::OnceCell;
 
 use crate::call::CallScope;
@@ -91,7 +91,9 @@ impl Gateway {
     pub async fn search(self: Arc<Self>, scope: CallScope, req: SearchRequest) -> Result<SearchResponse, SearchError> {
         let started = Instant::now();
         let service = req.service.clone();
-        let result = self.search_inner(&scope, req).await;
+        let span = crate::telemetry::spans::search(&req);
+        let result = self.search_inner(&scope, req).instrument(span.clone()).await;
+        crate::telemetry::spans::record_search(&span, &result);
         let coord = self.coordinator().await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &result {
@@ -124,7 +126,7 @@ impl Gateway {
         let key = plan.cache_key();
         if self.cache_enabled {
             let t = Instant::now();
-            let hit = coord.cache_get(&key).await;
+            let hit = coord.cache_get(&key).instrument(crate::telemetry::spans::cache_lookup()).await;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             coord.metrics().observe("logai_cache_op_duration_ms", &[("op", "get")], ms);
             if let Some(bytes) = hit {
@@ -140,6 +142,7 @@ impl Gateway {
             .acquire(&plan.service, &scope.cancel, move |status| {
                 progress.report(0.0, None, Some(status.to_string()));
             })
+            .instrument(crate::telemetry::spans::permit(&plan.service))
             .await
             .map_err(|e| match e {
                 PermitError::Busy { message, .. } => SearchError::new(SearchErrorKind::Busy, message),
@@ -159,7 +162,8 @@ impl Gateway {
             });
         }
         let core = self.core.clone();
-        let result = tokio::task::spawn_blocking(move || core.execute(&plan, &ctl))
+        let scan = crate::telemetry::spans::scan(&plan.service);
+        let result = tokio::task::spawn_blocking(move || scan.in_scope(|| core.execute(&plan, &ctl)))
             .await
             .map_err(|e| SearchError::internal(format!("search failed: {e}")));
         permit.release().await;
@@ -167,7 +171,7 @@ impl Gateway {
 
         if self.cache_enabled && !resp.truncated && !resp.partial {
             if let Ok(bytes) = serde_json::to_vec(&resp) {
-                coord.cache_put(&key, &bytes).await;
+                coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
             }
         }
         Ok(resp)
@@ -212,5 +216,3 @@ fn error_kind(kind: SearchErrorKind) -> &'static str {
     }
 }
 
-/// Boxed futures for the plugin runtime's `HostServices`.
-pub(crate) type Fut<T> = BoxFuture<'static, T>;

@@ -1,25 +1,183 @@
 //! `logai serve` and friends: wires the rooms together. The search path
 //! (rate limit → cache → permit → search core → cache store) lives in
-//! [`gateway`]; everything else is construction and shutdown order.
+//! [`gateway`]; tool-call spans and metrics in [`instrument`]; everything
+//! else here is construction and shutdown order.
+//!
+//! Start-up is on every agent's critical path: Redis connects and exporter
+//! components load in the background; only the tool plugins (precompiled)
+//! load before the first request is read.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+
+use crate::call::CallScope;
 use crate::config::Config;
+use crate::coord::MetricsSnapshot;
+use crate::plugins::{HostServices, Runtime};
+use crate::search::{OverflowPage, SearchCore, SearchError, SearchRequest, SearchResponse, ServiceInfo, SessionDir};
+use crate::telemetry::{self, Telemetry};
 
+mod bench;
 mod gateway;
+mod instrument;
+
+pub use bench::{bench_call, BenchCallArgs};
 pub use gateway::Gateway;
+pub use instrument::Instrumented;
+
+/// Set up logging from the manifest (stderr or `server.log_file`, never stdout).
+pub fn init_logging(config: &Config) -> anyhow::Result<telemetry::TelemetryGuard> {
+    let file = config.server.log_file.as_ref().map(|f| config.resolve(f));
+    telemetry::init_logging(&config.server.log_level, &config.server.log_format, file.as_deref())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("logai").build()?)
+}
 
 /// Serve MCP over stdio until EOF.
-pub fn run(_config: Config) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("serve is being wired")
+pub fn run(config: Config) -> anyhow::Result<ExitCode> {
+    let _log = init_logging(&config)?;
+    let rt = runtime()?;
+    let code = rt.block_on(serve(config))?;
+    // Blocking search threads finish or notice cancellation on their own;
+    // don't wait for stragglers past the grace period.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(code)
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let session = SessionDir::from_config(&config)
+        .map_err(|e| anyhow::anyhow!("cannot create the session directory under {}: {e}", config.server.session_root))?;
+    let core = SearchCore::new(&config, session).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let gateway = Gateway::new(&config, core);
+
+    // Exporters load off the critical path; with none enabled, nothing loads.
+    let telemetry_task = {
+        let config = config.clone();
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let sinks = telemetry::exporters::load(&config).await;
+            let metrics = if sinks.is_empty() { None } else { Some(gateway.coordinator().await.metrics().clone()) };
+            let t = Telemetry::start(&config.telemetry, sinks, metrics);
+            t.install();
+            t
+        })
+    };
+
+    let services: Arc<dyn HostServices> = Arc::new(GatewayServices(gateway.clone()));
+    let plugins = match Runtime::load(&config, services).await {
+        Ok(r) => r,
+        Err(e) => {
+            gateway.shutdown().await;
+            eprintln!("logai: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    tracing::info!(
+        plugins = ?plugins.plugin_names(),
+        session = %crate::identity::session_id(),
+        user = %crate::identity::local_user(),
+        startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+        manifest = %config.source,
+        "serving MCP on stdio"
+    );
+    let host = Arc::new(Instrumented::new(plugins, gateway.clone()));
+    let opts = crate::mcp::ServerOptions::from_config(&config.server);
+    let result = crate::mcp::serve_stdio(host, opts).await;
+
+    // EOF: in-flight calls were cancelled by the server; flush what is left.
+    let flush_deadline = Instant::now() + Duration::from_millis(config.telemetry.flush_timeout_ms);
+    if let Ok(Ok(t)) = tokio::time::timeout(Duration::from_millis(config.telemetry.flush_timeout_ms), telemetry_task).await {
+        t.shutdown(flush_deadline).await;
+    }
+    gateway.shutdown().await;
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plugins' `search` and `metrics` imports, served by the gateway.
+struct GatewayServices(Arc<Gateway>);
+
+impl HostServices for GatewayServices {
+    fn search(&self, scope: &CallScope, req: SearchRequest) -> BoxFuture<'static, Result<SearchResponse, SearchError>> {
+        Box::pin(self.0.clone().search(scope.clone(), req))
+    }
+    fn list_services(&self, _scope: &CallScope) -> BoxFuture<'static, Result<Vec<ServiceInfo>, SearchError>> {
+        Box::pin(self.0.clone().list_services())
+    }
+    fn read_overflow(&self, _scope: &CallScope, reference: String, offset: u64, limit: u32) -> BoxFuture<'static, Result<OverflowPage, SearchError>> {
+        Box::pin(self.0.clone().read_overflow(reference, offset, limit))
+    }
+    fn metrics(&self) -> BoxFuture<'static, MetricsSnapshot> {
+        Box::pin(self.0.clone().metrics())
+    }
 }
 
 /// `logai precompile`.
-pub fn precompile(_config: &Config) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("precompile is being wired")
+pub fn precompile(config: &Config) -> anyhow::Result<ExitCode> {
+    let _log = init_logging(config)?;
+    let reports = crate::plugins::precompile(config)?;
+    let mut failed = 0;
+    for r in &reports {
+        match &r.outcome {
+            Ok(outcome) => eprintln!(
+                "{:<9} {:<16} {:?} in {:.0} ms -> {}{}",
+                r.kind,
+                r.name,
+                outcome,
+                r.duration.as_secs_f64() * 1000.0,
+                r.artifact.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(no cache dir)".into()),
+                if r.tools.is_empty() { String::new() } else { format!(" [{}]", r.tools.join(", ")) }
+            ),
+            Err(e) => {
+                failed += 1;
+                eprintln!("{:<9} {:<16} FAILED: {e}", r.kind, r.name);
+            }
+        }
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// `logai plugins list`.
-pub fn list_plugins(_config: &Config) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("plugins list is being wired")
+pub fn list_plugins(config: &Config) -> anyhow::Result<ExitCode> {
+    let _log = init_logging(config)?;
+    for p in crate::plugins::list(config)? {
+        println!(
+            "{} {} ({}) {}\n  component: {}\n  grants: {}",
+            p.kind,
+            p.name,
+            if p.enabled { "enabled" } else { "disabled" },
+            "",
+            p.component.display(),
+            p.grants
+        );
+        match &p.tools {
+            Ok(tools) if tools.is_empty() => {}
+            Ok(tools) => {
+                for t in tools {
+                    println!("  tool {}: {}", t.name, t.description.lines().next().unwrap_or(""));
+                }
+            }
+            Err(e) => println!("  tools: unavailable: {e}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `logai search`: the same core, without MCP or plugins.
+pub fn search_cli(args: crate::search::SearchArgs) -> anyhow::Result<ExitCode> {
+    let config = crate::config::load(args.config.as_deref()).map_err(|e| anyhow::anyhow!("invalid manifest: {e}"))?;
+    crate::search::run_cli(args, &config)
+}
+
+/// `logai metrics --listen ADDR`.
+pub fn metrics_server(config: &Config, listen: std::net::SocketAddr) -> anyhow::Result<ExitCode> {
+    let _log = init_logging(config)?;
+    runtime()?.block_on(telemetry::run_metrics_server(config, listen))?;
+    Ok(ExitCode::SUCCESS)
 }

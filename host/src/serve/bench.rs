@@ -1,0 +1,81 @@
+//! `logai bench-call`: the added cost of a WebAssembly tool. The same MCP
+//! server path (in-process, over an in-memory pipe) runs `tools/call hello`
+//! against the `hello` plugin component and against the same tool compiled
+//! into the host (`plugins::native::HelloNative`); the difference of the
+//! medians is what the sandbox costs per call.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::call::ToolHost;
+use crate::config::Config;
+use crate::plugins::{native::HelloNative, NoHostServices, Runtime};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchCallArgs {
+    #[arg(long, short = 'c')]
+    pub config: Option<std::path::PathBuf>,
+    /// Calls per variant (after 200 warm-up calls).
+    #[arg(long, default_value_t = 5000)]
+    pub iterations: usize,
+}
+
+async fn round_trips(host: Arc<dyn ToolHost>, n: usize) -> anyhow::Result<Vec<Duration>> {
+    let (client, server) = tokio::io::duplex(1 << 20);
+    let (server_r, server_w) = tokio::io::split(server);
+    let opts = crate::mcp::ServerOptions::default();
+    let task = tokio::spawn(crate::mcp::serve(BufReader::new(server_r), server_w, host, opts));
+    let (client_r, mut client_w) = tokio::io::split(client);
+    let mut lines = BufReader::new(client_r).lines();
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}});
+    client_w.write_all(format!("{init}\n{}\n", json!({"jsonrpc":"2.0","method":"notifications/initialized"})).as_bytes()).await?;
+    lines.next_line().await?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n + 200 {
+        let req = json!({"jsonrpc":"2.0","id": i + 1,"method":"tools/call","params":{"name":"hello","arguments":{"name":"bench"}}});
+        let line = format!("{req}\n");
+        let t = Instant::now();
+        client_w.write_all(line.as_bytes()).await?;
+        let resp = lines.next_line().await?.ok_or_else(|| anyhow::anyhow!("server closed"))?;
+        let elapsed = t.elapsed();
+        let v: Value = serde_json::from_str(&resp)?;
+        anyhow::ensure!(v["result"]["isError"] == json!(false), "hello failed: {resp}");
+        if i >= 200 {
+            out.push(elapsed);
+        }
+    }
+    drop(client_w);
+    let _ = task.await;
+    Ok(out)
+}
+
+fn pct(sorted: &[Duration], q: f64) -> f64 {
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+pub fn bench_call(config: &Config, args: &BenchCallArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let wasm = Runtime::load(config, Arc::new(NoHostServices)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        anyhow::ensure!(wasm.tools().iter().any(|t| t.name == "hello"), "the manifest has no plugin offering `hello`");
+        let mut native = round_trips(Arc::new(HelloNative), args.iterations).await?;
+        let mut plugin = round_trips(Arc::new(wasm), args.iterations).await?;
+        native.sort();
+        plugin.sort();
+        println!("{:<8}{:>8}{:>12}{:>12}{:>12}", "variant", "calls", "p50 µs", "p90 µs", "p99 µs");
+        for (name, xs) in [("native", &native), ("wasm", &plugin)] {
+            println!("{:<8}{:>8}{:>12.1}{:>12.1}{:>12.1}", name, xs.len(), pct(xs, 0.5), pct(xs, 0.9), pct(xs, 0.99));
+        }
+        let added = pct(&plugin, 0.5) - pct(&native, 0.5);
+        println!(
+            "WASM adds {added:.1} µs at the median ({:.2}x native; target: under 50 µs)",
+            pct(&plugin, 0.5) / pct(&native, 0.5)
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

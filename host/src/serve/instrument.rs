@@ -1,0 +1,59 @@
+//! Every `tools/call` as telemetry sees it: a `tool.call` span (the root of
+//! the call's span tree; the plugin and search spans nest inside it) and the
+//! shared per-tool counters and latency histogram. Wraps any [`ToolHost`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use tracing::Instrument;
+
+use super::Gateway;
+use crate::call::{CallScope, ToolCallError, ToolDescriptor, ToolHost, ToolOutput};
+use crate::telemetry::spans;
+
+pub struct Instrumented<H> {
+    inner: Arc<H>,
+    gateway: Arc<Gateway>,
+    /// Tool name → plugin, for span attributes.
+    plugins: std::collections::HashMap<String, String>,
+}
+
+impl<H: ToolHost> Instrumented<H> {
+    pub fn new(inner: H, gateway: Arc<Gateway>) -> Self {
+        let plugins = inner.tools().into_iter().map(|t| (t.name, t.plugin)).collect();
+        Instrumented { inner: Arc::new(inner), gateway, plugins }
+    }
+}
+
+impl<H: ToolHost> ToolHost for Instrumented<H> {
+    fn tools(&self) -> Vec<ToolDescriptor> {
+        self.inner.tools()
+    }
+
+    fn call(&self, name: &str, arguments: Value, scope: CallScope) -> BoxFuture<'static, Result<ToolOutput, ToolCallError>> {
+        let plugin = self.plugins.get(name).cloned().unwrap_or_default();
+        let span = spans::tool_call(name, &plugin, &scope);
+        let fut = self.inner.call(name, arguments, scope).instrument(span.clone());
+        let gateway = self.gateway.clone();
+        let tool = name.to_string();
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = fut.await;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            spans::record_tool_outcome(&span, &result);
+            let outcome = match &result {
+                Ok(o) if !o.is_error => "ok",
+                Ok(_) => "tool_error",
+                Err(ToolCallError::InvalidArguments { .. }) => "invalid_arguments",
+                Err(ToolCallError::UnknownTool(_)) => "unknown_tool",
+                Err(ToolCallError::Internal(_)) => "internal",
+            };
+            let metrics = gateway.coordinator().await.metrics();
+            metrics.incr("logai_tool_calls_total", &[("tool", &tool), ("outcome", outcome)], 1.0);
+            metrics.observe("logai_tool_call_duration_ms", &[("tool", &tool)], ms);
+            result
+        })
+    }
+}
