@@ -107,13 +107,17 @@ pub fn load_from(source: Source) -> Result<Config, ConfigError> {
             })?;
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            // Absolute, so paths resolved against it do not depend on the cwd later.
+            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
             (text, dir, path.display().to_string())
         }
         Source::Embedded => {
             // Relative paths in the embedded manifest resolve against the
             // directory holding config/ in a checkout (where the quick start
             // runs), else the binary's share directory.
-            (EMBEDDED_MANIFEST.to_string(), embedded_base_dir(), source.to_string())
+            let dir = embedded_base_dir();
+            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+            (EMBEDDED_MANIFEST.to_string(), dir, source.to_string())
         }
     };
     let dotenv = base_dir.join(".env");
