@@ -34,7 +34,7 @@ struct Layout {
 /// `logs/` (the only root) holds real logs plus `escape.log` -> the canary
 /// file and `sub/` -> a directory of canaries, both outside.
 fn layout() -> Layout {
-    corpus::prerequisites();
+    corpus::need_rg();
     let dir = tempfile::tempdir().unwrap();
     let base = std::fs::canonicalize(dir.path()).unwrap();
     let token = format!("CANARY{:016x}", Rng::new(std::process::id() as u64 ^ 0x5eed).next());
@@ -74,6 +74,7 @@ fn layout() -> Layout {
 }
 
 fn serve(l: &Layout) -> McpClient {
+    corpus::prerequisites();
     let env = corpus::serve_env();
     let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut c = McpClient::serve(&l.manifest, &envs);

@@ -268,7 +268,18 @@ fn case_insensitive_fixed_strings_and_context() {
             1000,
         );
     }
+}
+
+/// `^` and `$` anchor at line starts and ends, as in `rg` (not at the
+/// start/end of whatever buffer the scanner holds); `$` does not match
+/// before a `\r` (no CRLF mode, like `rg` without `--crlf`).
+#[test]
+fn anchored_patterns_match_at_line_boundaries() {
+    let mut env = Env::start();
     check(&mut env, "auth", json!({"service": "auth", "pattern": "n=(0|1|899)$|n=(0|1|899)\\r", "context": 2, "max_results": 1000}), q("n=(0|1|899)$|n=(0|1|899)\\r"), None, 2, 1000);
+    let n = check(&mut env, "app", json!({"service": "app", "pattern": "\"}$", "max_results": 1000}), q("\"}$"), None, 0, 1000);
+    assert!(n > 1000, "every JSON line ends with \"}} ({n})");
+    check(&mut env, "gateway", json!({"service": "gateway", "pattern": "^<13[0-3]>1 .*timeout", "max_results": 1000}), q("^<13[0-3]>1 .*timeout"), None, 0, 1000);
 }
 
 #[test]
@@ -287,7 +298,7 @@ fn date_and_since_until_windows() {
         ("app", "timeout|Caused by|at com", Some("2026-11-19T22:00:00Z"), Some("2026-11-20T02:00:00.500Z")),
         ("app", "timeout", Some("2026-11-20T12:00:00+02:00"), None),
         ("app", "timeout", None, Some("2026-11-19T12:00:00Z")),
-        ("auth", "timeout|login", Some("2026-11-18T23:59:00Z"), Some("2026-11-19T00:03:00Z")),
+        ("auth", "timeout|login", Some("2026-11-18T23:30:00Z"), Some("2026-11-19T00:30:00Z")),
         ("gateway", "req-", Some("2026-11-19T23:00:00Z"), Some("2026-11-20T01:00:00Z")),
         ("gateway", "timeout", Some("2026-11-18T08:00:00-05:00"), Some("2026-11-18T09:00:00-05:00")),
     ];

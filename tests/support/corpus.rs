@@ -148,8 +148,10 @@ pub fn file_bytes(lines: &[Vec<u8>]) -> Vec<u8> {
     b
 }
 
-/// Write `f` into `dir` (gzip when `f.gz`), with an mtime in [`YEAR`] so
-/// RFC 3164 stamps get that year. Returns the canonical path.
+/// Write `f` into `dir` (gzip when `f.gz`), with the mtime a real log file
+/// would have: its last stamp (so RFC 3164 stamps get [`YEAR`], and a
+/// rotated file is not "written" after its last line). Returns the
+/// canonical path.
 pub fn write_file(dir: &Path, f: &GenFile) -> PathBuf {
     let path = dir.join(&f.name);
     let bytes = file_bytes(&f.lines);
@@ -161,7 +163,8 @@ pub fn write_file(dir: &Path, f: &GenFile) -> PathBuf {
         bytes
     };
     std::fs::write(&path, data).unwrap();
-    set_mtime(&path, ms(YEAR, 12, 31, 12, 0, 0));
+    let last = f.lines.iter().rev().find_map(|l| stamp(f.fmt, l.strip_suffix(b"\r").unwrap_or(l)));
+    set_mtime(&path, last.unwrap_or(ms(YEAR, 12, 31, 12, 0, 0)));
     std::fs::canonicalize(&path).unwrap()
 }
 
@@ -251,9 +254,11 @@ pub fn stamp(fmt: Fmt, line: &[u8]) -> Option<i64> {
             DateTime::parse_from_rfc3339(ts).ok().map(|t| t.timestamp_millis())
         }
         Fmt::Json => {
-            let i = s.find("\"timestamp\":\"")? + "\"timestamp\":\"".len();
-            let end = s[i..].find('"')? + i;
-            DateTime::parse_from_rfc3339(&s[i..end]).ok().map(|t| t.timestamp_millis())
+            // "timestamp": "..." (any whitespace around the colon)
+            let k = s.find("\"timestamp\"")? + "\"timestamp\"".len();
+            let rest = s[k..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+            let end = rest.find('"')?;
+            DateTime::parse_from_rfc3339(&rest[..end]).ok().map(|t| t.timestamp_millis())
         }
     }
 }
@@ -390,13 +395,18 @@ pub fn serve_env() -> Vec<(String, String)> {
     vec![("LOGAI_CACHE_DIR".into(), cache.to_string_lossy().into_owned()), ("LOG_LEVEL".into(), "warn".into())]
 }
 
-/// Whether the tools these suites need are present; prints why not.
+/// ripgrep and the built component are present (panics naming what is missing).
 pub fn prerequisites() -> bool {
+    need_rg();
+    let wasm = super_plugin_dist().join("search-tools.wasm");
+    assert!(wasm.is_file(), "{} is missing: run scripts/build-plugins first", wasm.display());
+    true
+}
+
+/// ripgrep is present (panics naming the package otherwise).
+pub fn need_rg() {
     let rg = Command::new("rg").arg("--version").output().is_ok_and(|o| o.status.success());
     if !rg {
         panic!("ripgrep (`rg`) is required for the search ground truth: apt-get install -y ripgrep");
     }
-    let wasm = super_plugin_dist().join("search-tools.wasm");
-    assert!(wasm.is_file(), "{} is missing: run scripts/build-plugins first", wasm.display());
-    true
 }
