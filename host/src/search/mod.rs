@@ -506,52 +506,35 @@ impl SearchCore {
         }
         if total > max_results as u64 {
             resp.truncated = true;
+            // Every match, in order: each item's spill file (or its
+            // in-memory matches) becomes one part; nothing is copied.
             let reference = session::new_reference();
-            let path = self.session.path().join(format!("{reference}.jsonl"));
-            let mut writer: Option<JsonlWriter> = None;
             let io_err = |e: io::Error| SearchError::internal(format!("cannot write the overflow file: {e}"));
-            for r in results {
+            let mut overflow = session::Overflow::default();
+            for (k, r) in results.into_iter().enumerate() {
                 if r.count == 0 {
                     continue;
                 }
-                match writer.as_mut() {
-                    None => match r.spill {
-                        Some(spill) => {
-                            std::fs::rename(&spill.path, &path).map_err(io_err)?;
-                            let mut w = JsonlWriter::continue_from(path.clone(), spill).map_err(io_err)?;
-                            w.segments = vec![(0, r.base)];
-                            writer = Some(w);
-                        }
-                        None => {
-                            let mut w = JsonlWriter::create(path.clone()).map_err(io_err)?;
-                            w.segments = vec![(0, r.base)];
-                            for m in &r.mem {
-                                w.write(m).map_err(io_err)?;
-                            }
-                            writer = Some(w);
-                        }
-                    },
-                    Some(w) => {
-                        w.segments.push((w.count, r.base));
-                        match r.spill {
-                            Some(spill) => {
-                                w.append_file(&spill.path, spill.count, &spill.offsets).map_err(io_err)?;
-                                let _ = std::fs::remove_file(&spill.path);
-                            }
-                            None => {
-                                for m in &r.mem {
-                                    w.write(m).map_err(io_err)?;
-                                }
-                            }
-                        }
+                let path = self.session.path().join(format!("{reference}-{k}.jsonl"));
+                let file = match r.spill {
+                    Some(spill) => {
+                        std::fs::rename(&spill.path, &path).map_err(io_err)?;
+                        FinishedJsonl { path, ..spill }
                     }
-                }
+                    None => {
+                        let mut w = JsonlWriter::create(path).map_err(io_err)?;
+                        for m in &r.mem {
+                            w.write(m).map_err(io_err)?;
+                        }
+                        w.finish().map_err(io_err)?
+                    }
+                };
+                let count = file.count;
+                overflow.parts.push(session::OverflowPart { first: overflow.total, base: r.base, file });
+                overflow.total += count;
             }
-            if let Some(w) = writer {
-                let fin = w.finish().map_err(io_err)?;
-                resp.overflow = Some(OverflowRef { reference: reference.clone(), total: fin.count });
-                self.overflows.insert(reference, fin);
-            }
+            resp.overflow = Some(OverflowRef { reference: reference.clone(), total: overflow.total });
+            self.overflows.insert(reference, overflow);
         } else {
             for r in results {
                 if let Some(s) = r.spill {

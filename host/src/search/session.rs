@@ -252,60 +252,82 @@ pub struct FinishedJsonl {
     pub segments: Vec<(u64, u64)>,
 }
 
+/// One part of an overflow: a file of matches whose stored line numbers
+/// are relative to `base` (chunks of a file are searched in parallel before
+/// their bases are known; readers add it).
+#[derive(Debug)]
+pub struct OverflowPart {
+    /// Index of the part's first match in the whole overflow.
+    pub first: u64,
+    pub base: u64,
+    pub file: FinishedJsonl,
+}
+
+/// An overflow: its parts, in order.
+#[derive(Debug, Default)]
+pub struct Overflow {
+    pub parts: Vec<OverflowPart>,
+    pub total: u64,
+}
+
 /// This session's overflows, by reference.
 #[derive(Default)]
 pub struct OverflowStore {
-    map: Mutex<HashMap<String, FinishedJsonl>>,
+    map: Mutex<HashMap<String, std::sync::Arc<Overflow>>>,
 }
 
 impl OverflowStore {
-    pub fn insert(&self, reference: String, f: FinishedJsonl) {
-        self.map.lock().insert(reference, f);
+    pub fn insert(&self, reference: String, o: Overflow) {
+        self.map.lock().insert(reference, std::sync::Arc::new(o));
     }
 
     pub fn read(&self, reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
-        let not_found = || {
-            SearchError {
-                kind: SearchErrorKind::NotFound,
-                message: format!("no overflow {reference:?} in this session (references are valid only in the session that produced them)"),
-                field: Some("reference".into()),
-            }
+        let not_found = || SearchError {
+            kind: SearchErrorKind::NotFound,
+            message: format!(
+                "no overflow {reference:?} in this session (references are valid only in the session that produced them)"
+            ),
+            field: Some("reference".into()),
         };
-        let map = self.map.lock();
-        let f = map.get(reference).ok_or_else(not_found)?;
-        let total = f.count;
+        let o = self.map.lock().get(reference).cloned().ok_or_else(not_found)?;
+        let total = o.total;
         if offset >= total || limit == 0 {
             return Ok(OverflowPage { matches: Vec::new(), offset, total, eof: offset >= total });
         }
-        let stride_idx = (offset / OVERFLOW_STRIDE) as usize;
-        let byte = f.offsets.get(stride_idx).copied().unwrap_or(0);
-        let mut skip = offset - stride_idx as u64 * OVERFLOW_STRIDE;
-        let file = File::open(&f.path).map_err(|e| SearchError::internal(format!("overflow {reference}: {e}")))?;
-        let segments = f.segments.clone();
-        drop(map);
-        let mut index = offset;
-        let mut r = BufReader::new(file);
-        r.seek(SeekFrom::Start(byte)).map_err(|e| SearchError::internal(format!("overflow {reference}: {e}")))?;
-        let mut line = Vec::new();
+        let io = |e: io::Error| SearchError::internal(format!("overflow {reference}: {e}"));
         let mut matches = Vec::new();
-        while matches.len() < limit as usize {
-            line.clear();
-            let n = r.read_until(b'\n', &mut line).map_err(|e| SearchError::internal(format!("overflow {reference}: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            if skip > 0 {
-                skip -= 1;
+        let mut index = offset;
+        let mut p = o.parts.partition_point(|part| part.first <= offset).saturating_sub(1);
+        while matches.len() < limit as usize && p < o.parts.len() {
+            let part = &o.parts[p];
+            let local = index - part.first;
+            if local >= part.file.count {
+                p += 1;
                 continue;
             }
-            let mut m: SearchMatch = serde_json::from_slice(&line)
-                .map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
-            let seg = segments.partition_point(|&(first, _)| first <= index);
-            if seg > 0 {
-                super::shift_lines(&mut m, segments[seg - 1].1);
+            let stride_idx = (local / OVERFLOW_STRIDE) as usize;
+            let byte = part.file.offsets.get(stride_idx).copied().unwrap_or(0);
+            let mut skip = local - stride_idx as u64 * OVERFLOW_STRIDE;
+            let mut r = BufReader::new(File::open(&part.file.path).map_err(io)?);
+            r.seek(SeekFrom::Start(byte)).map_err(io)?;
+            let mut line = Vec::new();
+            while matches.len() < limit as usize {
+                line.clear();
+                let n = r.read_until(b'\n', &mut line).map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                let mut m: SearchMatch = serde_json::from_slice(&line)
+                    .map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
+                super::shift_lines(&mut m, part.base);
+                matches.push(m);
+                index += 1;
             }
-            index += 1;
-            matches.push(m);
+            p += 1;
         }
         let eof = offset + matches.len() as u64 >= total;
         Ok(OverflowPage { matches, offset, total, eof })

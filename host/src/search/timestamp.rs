@@ -406,10 +406,41 @@ fn epoch_number(s: &[u8]) -> Option<i64> {
 
 /// RFC 3339 text of an instant (UTC, millisecond precision).
 pub fn format_ms(ms: i64) -> String {
-    match Utc.timestamp_millis_opt(ms) {
-        LocalResult::Single(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        _ => ms.to_string(),
+    let days = ms.div_euclid(DAY_MS);
+    let rem = ms.rem_euclid(DAY_MS);
+    // Civil from days (H. Hinnant), years 0..=9999 by hand; others via chrono.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    if !(0..=9999).contains(&y) {
+        return match Utc.timestamp_millis_opt(ms) {
+            LocalResult::Single(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            _ => ms.to_string(),
+        };
     }
+    let secs = rem / 1000;
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let put = |b: &mut [u8; 24], at: usize, v: i64, width: usize| {
+        let mut v = v;
+        for i in (0..width).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(&mut b, 0, y, 4);
+    put(&mut b, 5, m, 2);
+    put(&mut b, 8, d, 2);
+    put(&mut b, 11, secs / 3600, 2);
+    put(&mut b, 14, (secs / 60) % 60, 2);
+    put(&mut b, 17, secs % 60, 2);
+    put(&mut b, 20, rem % 1000, 3);
+    String::from_utf8(b.to_vec()).expect("ascii")
 }
 
 /// Parse an IANA zone name (`UTC` when absent).
