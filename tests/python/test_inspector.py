@@ -17,7 +17,10 @@ def inspector(manifest, env, era: str, *args: str) -> dict:
            *args, "--", str(logai_bin()), "serve", "--config", str(manifest)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"inspector exited {r.returncode}\nstdout: {r.stdout[-3000:]}\nstderr: {r.stderr[-3000:]}"
-    return json.loads(r.stdout)
+    out = json.loads(r.stdout)
+    # --format json wraps the method's result: {"result": {...}}
+    assert "result" in out, out
+    return out["result"]
 
 
 @pytest.mark.parametrize("era", ["legacy", "modern"])
@@ -33,3 +36,7 @@ def test_tools_call_hello(manifest, node_env, era):
     texts = [c.get("text", "") for c in out["content"]]
     assert any("Hello, Inspector!" in t for t in texts), out
     assert out.get("isError") in (None, False)
+    # logai stamps its identity into _meta only on 2026-07-28 results: proof
+    # of which era the Inspector actually spoke.
+    stamped = "io.modelcontextprotocol/serverInfo" in (out.get("_meta") or {})
+    assert stamped == (era == "modern"), out
