@@ -335,7 +335,12 @@ impl SearchCore {
         let workers = self.workers.min(n).max(1);
         std::thread::scope(|s| {
             for _ in 0..workers {
-                s.spawn(|| loop {
+                s.spawn(|| {
+                    // Each worker its own matcher: a shared regex hands its
+                    // search cache to one owner thread and makes the others
+                    // take a lock per search.
+                    let matcher: RegexMatcher = (*matcher).clone();
+                    loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n {
                         break;
@@ -350,6 +355,7 @@ impl SearchCore {
                         shared.files_done.fetch_add(1, Ordering::Relaxed);
                     }
                     *results[i].lock() = Some(r);
+                    }
                 });
             }
         });

@@ -162,43 +162,31 @@ pub struct JsonlWriter {
     /// to the base of their segment (chunks of one file are searched in
     /// parallel before their bases are known); readers add it.
     pub segments: Vec<(u64, u64)>,
+    scratch: Vec<u8>,
 }
 
 impl JsonlWriter {
     pub fn create(path: PathBuf) -> io::Result<JsonlWriter> {
         let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new(), segments: Vec::new() })
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new(), segments: Vec::new(), scratch: Vec::with_capacity(1024) })
     }
 
     /// Continue writing at the end of a finished file (renamed to `path`).
     pub fn continue_from(path: PathBuf, f: FinishedJsonl) -> io::Result<JsonlWriter> {
         let file = std::fs::OpenOptions::new().append(true).open(&path)?;
         let bytes = file.metadata()?.len();
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets, segments: f.segments })
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets, segments: f.segments, scratch: Vec::with_capacity(1024) })
     }
 
     pub fn write(&mut self, m: &SearchMatch) -> io::Result<()> {
         if self.count % OVERFLOW_STRIDE == 0 {
             self.offsets.push(self.bytes);
         }
-        struct Counting<'a, W: Write> {
-            w: &'a mut W,
-            n: u64,
-        }
-        impl<W: Write> Write for Counting<'_, W> {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                let k = self.w.write(buf)?;
-                self.n += k as u64;
-                Ok(k)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                self.w.flush()
-            }
-        }
-        let mut c = Counting { w: &mut self.out, n: 0 };
-        serde_json::to_writer(&mut c, m).map_err(io::Error::other)?;
-        c.write_all(b"\n")?;
-        self.bytes += c.n;
+        self.scratch.clear();
+        serde_json::to_writer(&mut self.scratch, m).map_err(io::Error::other)?;
+        self.scratch.push(b'\n');
+        self.out.write_all(&self.scratch)?;
+        self.bytes += self.scratch.len() as u64;
         self.count += 1;
         Ok(())
     }
