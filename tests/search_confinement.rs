@@ -246,50 +246,60 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 // ---------- random arguments ----------
 
-fn pieces() -> Vec<&'static str> {
-    vec![
-        "timeout", ".", ".*", "req-[0-9a-f]+", "(", "[", "\\", "a{1000000}", "(?i)TIMEOUT", "^", "$", "..", "../", "/etc/passwd", "\\x00", "é", "*", "?",
-        "|", "CANARY", "escape", "sub/", "\u{202e}", "(a+)+$", "\\d{2}:\\d{2}",
-    ]
+fn good_pieces() -> Vec<&'static str> {
+    vec!["timeout", ".", ".*", "req-[0-9a-f]+", "(?i)TIMEOUT", "^", "$", "..", "../", "/etc/passwd", "\\x00", "é", "|", "CANARY", "escape", "sub/", "\u{202e}", "(a+)+$", "\\d{2}:\\d{2}"]
 }
 
+fn bad_pieces() -> Vec<&'static str> {
+    vec!["(", "[", "\\", "a{1000000}", "*", "?"]
+}
+
+/// Random `search_logs` arguments: mostly valid (so most reach a search),
+/// with traversal attempts everywhere and a share of invalid values.
 fn arg_strategy() -> impl Strategy<Value = Value> {
-    let piece = proptest::sample::select(pieces());
-    let pattern = proptest::collection::vec(piece.clone(), 1..4).prop_map(|v| v.concat());
-    let service = proptest::sample::select(vec!["flat", "deep", "../flat", "flat/../deep", "", "/", "nope", "deep/"]);
-    let fp = proptest::option::of(proptest::collection::vec(proptest::sample::select(vec!["*", "..", "/", "sub", "escape.log", "**", "nested", "app.log*", "\\", "{a,b}", "["]), 1..4).prop_map(|v| v.concat()));
-    let window = prop_oneof![
-        Just(json!({})),
-        (0u64..2_000_000).prop_map(|m| json!({"minutes_back": m})),
-        (0u64..200_000).prop_map(|h| json!({"hours_back": h})),
-        proptest::sample::select(vec!["2026-11-20", "2026-02-30", "20261120", "../../x", "2026-11-20T00:00:00Z"]).prop_map(|d| json!({"date": d})),
-        (proptest::sample::select(vec!["2026-11-20T00:00:00Z", "2026-11-20T10:00:00+02:00", "bad", "2026-11-21T00:00:00Z"]), proptest::sample::select(vec!["2026-11-20T12:00:00Z", "2026-11-19T00:00:00Z", "x"]))
-            .prop_map(|(s, u)| json!({"since": s, "until": u})),
-        Just(json!({"hours_back": 5, "date": "2026-11-20"})),
+    let piece = prop_oneof![6 => proptest::sample::select(good_pieces()), 1 => proptest::sample::select(bad_pieces())];
+    let pattern = proptest::collection::vec(piece, 1..4).prop_map(|v| v.concat());
+    let service = prop_oneof![
+        4 => proptest::sample::select(vec!["flat", "deep"]),
+        1 => proptest::sample::select(vec!["../flat", "flat/../deep", "", "/", "nope", "deep/", "../../etc"]),
     ];
-    (service, pattern, fp, window, any::<bool>(), any::<bool>(), 0u64..14, prop_oneof![Just(None), (0u64..1500).prop_map(Some)], proptest::option::of(proptest::sample::select(vec!["auto", "syslog", "json", "plain", "xml"])))
-        .prop_map(|(service, pattern, fp, window, fixed, ci, context, max, fmt)| {
-            let mut a = json!({"service": service, "pattern": pattern, "fixed_strings": fixed, "case_insensitive": ci, "context": context});
-            if let Some(fp) = fp {
-                a["file_pattern"] = json!(fp);
-            }
-            if let Some(m) = max {
-                a["max_results"] = json!(m);
-            }
-            if let Some(f) = fmt {
-                a["log_format"] = json!(f);
-            }
-            for (k, v) in window.as_object().unwrap() {
-                a[k] = v.clone();
-            }
-            a
-        })
+    let fp_piece = proptest::sample::select(vec!["*", "..", "/", "sub", "escape.log", "**", "nested", "app.log*", "\\", "{a,b}", "[", "*.log", "../outside"]);
+    let fp = prop_oneof![2 => Just(None), 1 => proptest::collection::vec(fp_piece, 1..4).prop_map(|v| Some(v.concat()))];
+    let window = prop_oneof![
+        4 => Just(json!({})),
+        1 => (0u64..2_000_000).prop_map(|m| json!({"minutes_back": m})),
+        1 => (0u64..200_000).prop_map(|h| json!({"hours_back": h})),
+        1 => proptest::sample::select(vec!["2026-11-20", "2026-02-30", "20261120", "../../x", "2026-11-20T00:00:00Z"]).prop_map(|d| json!({"date": d})),
+        1 => (proptest::sample::select(vec!["2026-11-20T00:00:00Z", "2026-11-20T10:00:00+02:00", "bad", "2026-11-21T00:00:00Z"]), proptest::sample::select(vec!["2026-11-20T12:00:00Z", "2026-11-19T00:00:00Z", "x"]))
+            .prop_map(|(s, u)| json!({"since": s, "until": u})),
+        1 => Just(json!({"hours_back": 5, "date": "2026-11-20"})),
+    ];
+    let context = prop_oneof![5 => 0u64..=10, 1 => 11u64..1000];
+    let max = prop_oneof![2 => Just(None), 4 => (1u64..=1000).prop_map(Some), 1 => (0u64..100_000).prop_map(Some)];
+    let fmt = prop_oneof![3 => Just(None), 2 => proptest::sample::select(vec!["auto", "syslog", "json", "plain"]).prop_map(Some), 1 => Just(Some("xml"))];
+    (service, pattern, fp, window, any::<bool>(), any::<bool>(), context, max, fmt).prop_map(|(service, pattern, fp, window, fixed, ci, context, max, fmt)| {
+        let mut a = json!({"service": service, "pattern": pattern, "fixed_strings": fixed, "case_insensitive": ci, "context": context});
+        if let Some(fp) = fp {
+            a["file_pattern"] = json!(fp);
+        }
+        if let Some(m) = max {
+            a["max_results"] = json!(m);
+        }
+        if let Some(f) = fmt {
+            a["log_format"] = json!(f);
+        }
+        for (k, v) in window.as_object().unwrap() {
+            a[k] = v.clone();
+        }
+        a
+    })
 }
 
 #[test]
 fn proptest_random_arguments_through_mcp() {
     let l = layout();
     let client = RefCell::new(serve(&l));
+    let searched = std::cell::Cell::new(0u32);
     let cases: u32 = std::env::var("LOGAI_PROPTEST_MCP_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
     let mut runner = TestRunner::new(PtConfig { cases, failure_persistence: None, ..PtConfig::default() });
     runner
@@ -299,6 +309,7 @@ fn proptest_random_arguments_through_mcp() {
             prop_assert!(r.get("result").is_some() || r.get("error").is_some(), "no answer to {}", args);
             assert_confined(&l, &args.to_string(), &r);
             if let Some(sc) = r["result"]["structuredContent"].as_object() {
+                searched.set(searched.get() + 1);
                 if let Some(reference) = sc.get("overflow").and_then(|o| o["reference"].as_str()) {
                     let p = c.call_tool("read_search_file", json!({"reference": reference, "offset": 0, "limit": 1000}));
                     assert_confined(&l, "page", &p);
@@ -307,6 +318,8 @@ fn proptest_random_arguments_through_mcp() {
             Ok(())
         })
         .unwrap();
+    eprintln!("{} of {cases} random calls searched; the rest were refused", searched.get());
+    assert!(searched.get() >= cases / 20, "too few random calls got through to a search ({})", searched.get());
     // Still serving after all that.
     let mut c = client.into_inner();
     let r = c.call_tool("list_services", json!({}));
@@ -324,6 +337,7 @@ fn proptest_random_requests_through_the_core_api() {
     let now = chrono::Utc::now();
     let cases: u32 = std::env::var("LOGAI_PROPTEST_CORE_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let mut runner = TestRunner::new(PtConfig { cases, failure_persistence: None, ..PtConfig::default() });
+    let executed = std::cell::Cell::new(0u32);
     let strategy = (arg_strategy(), proptest::option::of("[a-z0-9./_-]{0,40}"), 0u64..100, 0u32..2000);
     runner
         .run(&strategy, |(a, bad_ref, off, lim)| {
@@ -350,6 +364,7 @@ fn proptest_random_requests_through_the_core_api() {
                 }
                 let resp = core.execute(&plan, &SearchControl::with_timeout(Duration::from_secs(30)));
                 if let Ok(resp) = resp {
+                    executed.set(executed.get() + 1);
                     for m in &resp.matches {
                         prop_assert!(Path::new(&m.file).starts_with(&l.root), "match outside the root: {}", m.file);
                         prop_assert!(!m.text.contains(&l.token), "canary leaked");
@@ -369,4 +384,6 @@ fn proptest_random_requests_through_the_core_api() {
             Ok(())
         })
         .unwrap();
+    eprintln!("{} of {cases} random requests ran; the rest were refused", executed.get());
+    assert!(executed.get() >= cases / 20, "too few random requests got through to a search ({})", executed.get());
 }
