@@ -206,23 +206,54 @@ impl LineIndex {
     }
 
     /// Newlines in `[0, offset)`, from the best checkpoint plus a count of the
-    /// rest (recording the checkpoints crossed).
+    /// rest (in parallel over `threads`, recording the checkpoints crossed).
     pub fn lines_before(&self, file: &mut File, dev: u64, ino: u64, size: u64, offset: u64) -> std::io::Result<u64> {
         if offset == 0 {
             return Ok(0);
         }
         let (ck, lines) = self.lookup(file, dev, ino, size, offset);
-        let mut counter = LineCounter::new(ck, lines, true);
-        let mut buf = vec![0u8; 1 << 20];
-        while counter.abs < offset {
-            let want = ((offset - counter.abs) as usize).min(buf.len());
-            let got = read_full_at(file, counter.abs, &mut buf[..want])?;
-            if got == 0 {
-                break;
-            }
-            counter.advance(&buf[..got]);
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8) as u64;
+        // Split at STEP multiples so every part records whole checkpoints.
+        let steps = (offset - ck).div_ceil(STEP).max(1);
+        let per = steps.div_ceil(threads) * STEP;
+        let mut bounds = Vec::new();
+        let mut at = ck;
+        while at < offset {
+            let end = (at + per).min(offset);
+            bounds.push((at, end));
+            at = end;
         }
-        self.record(file, dev, ino, size, &counter.checkpoints);
-        Ok(counter.lines)
+        let f: &File = file;
+        let parts: Vec<std::io::Result<LineCounter>> = std::thread::scope(|s| {
+            let handles: Vec<_> = bounds
+                .iter()
+                .map(|&(lo, hi)| {
+                    s.spawn(move || -> std::io::Result<LineCounter> {
+                        use std::os::unix::fs::FileExt;
+                        let mut counter = LineCounter::new(lo, 0, true);
+                        let mut buf = vec![0u8; 1 << 20];
+                        while counter.abs < hi {
+                            let want = ((hi - counter.abs) as usize).min(buf.len());
+                            let got = f.read_at(&mut buf[..want], counter.abs)?;
+                            if got == 0 {
+                                break;
+                            }
+                            counter.advance(&buf[..got]);
+                        }
+                        Ok(counter)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("line count panicked")))).collect()
+        });
+        let mut total = lines;
+        let mut checkpoints = Vec::new();
+        for part in parts {
+            let part = part?;
+            checkpoints.extend(part.checkpoints.iter().map(|&(o, l)| (o, l + total)));
+            total += part.lines;
+        }
+        self.record(file, dev, ino, size, &checkpoints);
+        Ok(total)
     }
 }
