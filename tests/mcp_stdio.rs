@@ -80,3 +80,46 @@ fn both_eras_on_one_stream() {
     assert!(ok.get("resultType").is_none());
     assert!(c.close().success());
 }
+
+/// CPU seconds (user + system) the process has used so far (Linux `/proc`).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // fields after the parenthesised command name; utime and stime are the 14th and 15th
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+#[test]
+fn cancelled_call_stops_running_and_gets_no_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = logai_e2e::write_manifest(dir.path(), &[("loop", "test-loop.wasm")], "");
+    let mut c = McpClient::serve(&manifest, &[]);
+    c.initialize();
+    let pid = c.pid();
+    let id = c.next_id();
+    c.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "spin", "arguments": {}}}));
+    // Baseline: the spinning component burns about one core.
+    std::thread::sleep(Duration::from_millis(500));
+    let a = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_millis(1000));
+    let spinning = cpu_seconds(pid) - a;
+    c.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id, "reason": "test"}}));
+    std::thread::sleep(Duration::from_millis(200));
+    let b = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = cpu_seconds(pid) - b;
+    eprintln!("CPU per second: {spinning:.2} s while spinning, {after:.2} s after notifications/cancelled");
+    assert!(spinning > 0.15, "the spin tool did not run? {spinning:.2} s CPU in 1 s");
+    assert!(after < 0.25 * spinning, "the call kept running after cancellation: {after:.2} s CPU in 1 s");
+    // no response for the cancelled id; the session goes on
+    let pong = c.request("ping", json!({}));
+    assert_eq!(pong["result"], json!({}));
+    while let Some(m) = c.recv(Duration::from_millis(100)) {
+        assert_ne!(m.get("id"), Some(&json!(id)), "a cancelled request was answered: {m}");
+    }
+    let quick = c.call_tool_ok("quick", json!({}));
+    assert_eq!(quick["isError"], false);
+    assert!(c.close().success());
+}
