@@ -39,18 +39,19 @@ fn vm_hwm_kb(pid: u32) -> u64 {
     s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap()
 }
 
-fn find(dir: &Path, name: &str) -> Option<PathBuf> {
-    for e in std::fs::read_dir(dir).ok()?.flatten() {
+/// The overflow's files under `dir`: `<reference>.jsonl`, or its parts
+/// `<reference>-<k>.jsonl` (one per file or chunk searched).
+fn overflow_files(dir: &Path, reference: &str, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
         let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
         if p.is_dir() {
-            if let Some(f) = find(&p, name) {
-                return Some(f);
-            }
-        } else if p.file_name().is_some_and(|n| n == name) {
-            return Some(p);
+            overflow_files(&p, reference, out);
+        } else if name.ends_with(".jsonl") && (name == format!("{reference}.jsonl") || name.starts_with(&format!("{reference}-"))) {
+            out.push(p);
         }
     }
-    None
 }
 
 fn count_lines(path: &Path) -> u64 {
@@ -125,8 +126,12 @@ fn two_gib_every_line_matches_under_100_mb_rss() {
     // The overflow is complete: every line, counted on disk and by the last page.
     let reference = sc["overflow"]["reference"].as_str().unwrap().to_string();
     assert_eq!(sc["overflow"]["total"].as_u64().unwrap(), lines_total);
-    let file = find(&dir.path().join("sessions"), &format!("{reference}.jsonl")).expect("overflow file in the session dir");
-    assert_eq!(count_lines(&file), lines_total, "overflow file line count");
+    let mut files = Vec::new();
+    overflow_files(&dir.path().join("sessions"), &reference, &mut files);
+    assert!(!files.is_empty(), "no overflow file for {reference} in the session dir");
+    let on_disk: u64 = files.iter().map(|f| count_lines(f)).sum();
+    eprintln!("overflow: {} file(s), {on_disk} lines, {} bytes", files.len(), files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum::<u64>());
+    assert_eq!(on_disk, lines_total, "overflow files' line count");
     let p = c.call_tool_ok("read_search_file", json!({"reference": reference, "offset": lines_total - 3, "limit": 10}));
     let page = &p["structuredContent"];
     assert_eq!(page["eof"], true, "{page}");
