@@ -78,6 +78,7 @@ fn wait_all(children: Vec<Child>) -> u64 {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "a session failed a call: {}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
         let done = stdout.lines().find(|l| l.starts_with("DONE ")).expect("DONE line");
+        assert!(done.ends_with("mode=Redis"), "a session did not return to Redis by itself: {done}");
         total += done.split(' ').nth(1).unwrap().parse::<u64>().unwrap();
     }
     total

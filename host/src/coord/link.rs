@@ -19,14 +19,16 @@ use crate::config::RedisConfig;
 /// Shared by every clone of a `Coordinator`.
 pub(crate) struct Link {
     conn: Option<ConnectionManager>,
+    /// For the release-notification subscriber (its own connection).
+    pub(crate) client: Option<redis::Client>,
     /// Redaction-safe description of the URL (no password).
     pub(crate) target: String,
     healthy: AtomicBool,
     /// Wakes the reconnect task when Redis turns unhealthy.
     wake: Notify,
     pub(crate) op_timeout: Duration,
-    connect_timeout: Duration,
-    max_backoff: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_backoff: Duration,
     metrics: Metrics,
     /// Times Redis turned healthy again after an outage (for tests and logs).
     pub(crate) recoveries: AtomicU64,
@@ -52,6 +54,7 @@ impl Link {
     pub(crate) fn local_only(metrics: Metrics) -> Arc<Link> {
         Arc::new(Link {
             conn: None,
+            client: None,
             target: String::new(),
             healthy: AtomicBool::new(false),
             wake: Notify::new(),
@@ -91,7 +94,7 @@ impl Link {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(max_backoff);
-        let conn = match ConnectionManager::new_lazy_with_config(client, config) {
+        let conn = match ConnectionManager::new_lazy_with_config(client.clone(), config) {
             Ok(c) => c,
             Err(e) => {
                 warn!(redis = %target, error = %e, "cannot set up a Redis connection; using local state only");
@@ -100,6 +103,7 @@ impl Link {
         };
         let link = Arc::new(Link {
             conn: Some(conn),
+            client: Some(client),
             target,
             healthy: AtomicBool::new(false),
             wake: Notify::new(),

@@ -56,6 +56,7 @@ pub(crate) struct Keys {
     pub gauges: String,
     pub metrics_batch: String,
     pub metrics_epoch: String,
+    pub released_channel: String,
     prefix: String,
 }
 
@@ -74,6 +75,7 @@ impl Keys {
             gauges: format!("{tag}:metrics:gauges"),
             metrics_batch: format!("{tag}:metrics:batch:{process_id}"),
             metrics_epoch: format!("{tag}:metrics:epoch"),
+            released_channel: format!("{tag}:permits:released"),
             prefix: prefix.to_string(),
         }
     }
@@ -113,6 +115,8 @@ pub(crate) struct Inner {
     held: Mutex<HashMap<String, String>>,
     /// Wakes this process's Redis waiters when it releases a permit.
     released: Notify,
+    /// Whether the release-notification subscription is live.
+    wake_up: std::sync::atomic::AtomicBool,
     /// Metrics batch in flight (number, batch) and the last number used.
     flush: tokio::sync::Mutex<Option<(u64, metrics::Batch)>>,
     flush_seq: AtomicU64,
@@ -172,6 +176,7 @@ impl Coordinator {
             next_holder: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
             released: Notify::new(),
+            wake_up: std::sync::atomic::AtomicBool::new(false),
             flush: tokio::sync::Mutex::new(None),
             flush_seq: AtomicU64::new(0),
             epoch: Mutex::new(String::new()),
@@ -379,7 +384,54 @@ impl Inner {
     }
 }
 
+/// Subscribes to permit releases so waiters near the head of the queue
+/// retry at once instead of at their next poll. Reconnects with backoff.
+async fn release_listener(inner: Weak<Inner>, shutdown: CancellationToken) {
+    use futures_util::StreamExt;
+    let (client, channel, connect_timeout, max_backoff) = {
+        let Some(i) = inner.upgrade() else { return };
+        let Some(client) = i.link.client.clone() else { return };
+        (client, i.keys.released_channel.clone(), i.link.connect_timeout, i.link.max_backoff)
+    };
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        if let Ok(Ok(mut ps)) = tokio::time::timeout(connect_timeout, client.get_async_pubsub()).await {
+            if let Ok(Ok(())) = tokio::time::timeout(connect_timeout, ps.subscribe(&channel)).await {
+                backoff = Duration::from_millis(50);
+                let mut stream = ps.on_message();
+                if let Some(i) = inner.upgrade() {
+                    i.wake_up.store(true, Ordering::SeqCst);
+                }
+                loop {
+                    tokio::select! {
+                        m = stream.next() => match m {
+                            Some(_) => match inner.upgrade() {
+                                Some(i) => i.released.notify_waiters(),
+                                None => return,
+                            },
+                            None => break,
+                        },
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+                if let Some(i) = inner.upgrade() {
+                    i.wake_up.store(false, Ordering::SeqCst);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(max_backoff);
+    }
+}
+
 fn spawn_background(inner: Weak<Inner>, shutdown: CancellationToken) {
+    tokio::spawn(release_listener(inner.clone(), shutdown.clone()));
     // Metrics: every second, and never on a call's path.
     let weak = inner.clone();
     let stop = shutdown.clone();

@@ -274,13 +274,14 @@ impl Inner {
         self.held.lock().remove(holder);
         let keys = self.keys.permit_keys(service);
         let holder = holder.to_string();
+        let channel = self.keys.released_channel.clone();
         self.link
             .run("permit_release", |mut con| async move {
                 let mut inv = RELEASE.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
                 }
-                inv.arg(&holder);
+                inv.arg(&holder).arg(&channel);
                 inv.invoke_async::<i64>(&mut con).await
             })
             .await;
@@ -298,6 +299,7 @@ impl Inner {
         let waiter_ttl = self.waiter_ttl_ms();
         let service_s = service.to_string();
         let holder = holder.to_string();
+        let channel = self.keys.released_channel.clone();
         let reply: Vec<i64> = self
             .link
             .run("permit_acquire", |mut con| async move {
@@ -306,7 +308,7 @@ impl Inner {
                     inv.key(k);
                 }
                 inv.key(&seq).key(&services);
-                inv.arg(&svc_prefix).arg(&service_s).arg(&holder).arg(lg).arg(ls).arg(lease).arg(waiter_ttl);
+                inv.arg(&svc_prefix).arg(&service_s).arg(&holder).arg(lg).arg(ls).arg(lease).arg(waiter_ttl).arg(&channel);
                 inv.invoke_async::<Vec<i64>>(&mut con).await
             })
             .await?;
@@ -398,14 +400,39 @@ impl Coordinator {
                             waited: started.elapsed(),
                         });
                     }
-                    // The head of the queue polls often; the far end slowly.
-                    let poll = Duration::from_millis((5 * status.position as u64).clamp(5, 200));
-                    tokio::select! {
-                        _ = tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1))) => {}
-                        _ = &mut released => {}
-                        _ = cancel.cancelled() => {
-                            inner.abandon_ticket(&holder, service);
-                            return Err(PermitError::Cancelled);
+                    // Waiters that free slots are reserved for poll at once;
+                    // the rest of the queue polls slower the further back it
+                    // is. With notifications (pub/sub on every release and
+                    // every grant from the queue) a waiter counts the events
+                    // since its last poll and retries as soon as it may be
+                    // within reach of a slot.
+                    let notified = inner.wake_up.load(Ordering::Relaxed);
+                    let free = status.limit_global.saturating_sub(status.running_global);
+                    let step = if notified { 10 } else { 5 };
+                    let poll = if status.position <= free + 1 && status.running_service < status.limit_service {
+                        Duration::from_millis(2)
+                    } else {
+                        Duration::from_millis((step * status.position as u64).clamp(step, 250))
+                    };
+                    let reach = status.limit_global.max(3) as i64;
+                    let sleep = tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)));
+                    tokio::pin!(sleep);
+                    let mut estimate = status.position as i64;
+                    loop {
+                        tokio::select! {
+                            _ = &mut sleep => break,
+                            _ = &mut released => {
+                                estimate -= 1;
+                                if estimate <= reach {
+                                    break;
+                                }
+                                released.set(inner.released.notified());
+                                released.as_mut().enable();
+                            }
+                            _ = cancel.cancelled() => {
+                                inner.abandon_ticket(&holder, service);
+                                return Err(PermitError::Cancelled);
+                            }
                         }
                     }
                 }

@@ -9,7 +9,7 @@
 -- KEYS[6] sequence        STRING counter
 -- KEYS[7] services        SET of service names seen (for gauges)
 -- ARGV: svc key prefix, service, holder (= ticket), global limit,
---       service limit, lease ms, waiter ttl ms
+--       service limit, lease ms, waiter ttl ms, wake channel
 -- Returns {granted 0|1, running global, running service, position, queue length}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -87,6 +87,10 @@ if (not global_blocked) and g_sim < limit_g and running[service] < limit_s then
   redis.call('ZREM', QD, holder)
   redis.call('HDEL', QS, holder)
   redis.call('SADD', SVCS, service)
+  -- Everyone queued behind moved up one place.
+  if #queue > 1 then
+    redis.call('PUBLISH', ARGV[8], '1')
+  end
   return {1, g + 1, s + 1, 0, #queue - 1}
 end
 return {0, g, s, ahead + 1, #queue}
