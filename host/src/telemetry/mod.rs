@@ -462,3 +462,5 @@ async fn dispatch(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod components_tests;

@@ -31,21 +31,23 @@ pub fn tool_call(tool: &str, plugin: &str, scope: &CallScope) -> Span {
         tool = %tool, plugin = %plugin, session = %scope.session_id, user = %scope.user,
         client = scope.client.as_deref().unwrap_or(""), request_id = %scope.request_id,
         traceparent = scope.traceparent.as_deref().unwrap_or(""),
-        outcome = Empty, error = Empty, is_error = Empty)
+        outcome = Empty, error = Empty, tool_error = Empty)
 }
 
 /// Record how a tool call ended: `outcome` = `ok`, `tool_error` (isError
-/// result) or the error kind; protocol errors also set `error`.
+/// result; its text in `tool_error`) or the error kind; protocol errors
+/// also set `error` (which makes an error event).
 pub fn record_tool_outcome(span: &Span, result: &Result<ToolOutput, ToolCallError>) {
     match result {
         Ok(out) if !out.is_error => {
             span.record("outcome", "ok");
         }
         Ok(out) => {
+            // A tool-level error is for the model to read, not an ops error:
+            // no error event (a failing search inside reports its own).
             span.record("outcome", "tool_error");
-            span.record("is_error", true);
             let text: String = out.content.iter().filter_map(|c| c.get("text").and_then(|t| t.as_str())).collect::<Vec<_>>().join(" ");
-            span.record("error", text.chars().take(500).collect::<String>().as_str());
+            span.record("tool_error", text.chars().take(500).collect::<String>().as_str());
         }
         Err(e) => {
             let kind = match e {

@@ -133,11 +133,36 @@ pub fn format_value(v: f64) -> String {
 }
 
 fn family_name(prefix: &str, name: &str) -> String {
-    let name = sanitize_metric_name(name);
+    let name = base_units(&sanitize_metric_name(name)).0;
     if prefix.is_empty() || name.starts_with(prefix) {
         name
     } else {
         format!("{prefix}{name}")
+    }
+}
+
+/// Prometheus wants base units: a `*_ms` (or `*_ms_total`) metric is
+/// exposed as `*_seconds` with its values (and bucket bounds) divided by
+/// 1000. Returns the name and the divisor of its values.
+pub fn base_units(name: &str) -> (String, f64) {
+    if let Some(stem) = name.strip_suffix("_ms") {
+        (format!("{stem}_seconds"), 1000.0)
+    } else if let Some(stem) = name.strip_suffix("_ms_total") {
+        (format!("{stem}_seconds_total"), 1000.0)
+    } else {
+        (name.to_string(), 1.0)
+    }
+}
+
+fn scale_of(name: &str) -> f64 {
+    base_units(&sanitize_metric_name(name)).1
+}
+
+fn help_units(help: &str, scale: f64) -> String {
+    if scale == 1000.0 {
+        help.replace("milliseconds", "seconds").replace("(ms)", "(s)")
+    } else {
+        help.to_string()
     }
 }
 
@@ -207,12 +232,12 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
     for (name, fam) in &counters {
         // TYPE names the family without `_total` (OpenMetrics style) would
         // confuse 0.0.4 parsers; keep the sample name as the family name.
-        let _ = writeln!(out, "# HELP {name} {}", escape_help(help_or(fam.help, name)));
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(&help_units(help_or(fam.help, name), scale_of(&fam.series[0].name))));
         let _ = writeln!(out, "# TYPE {name} counter");
         for s in &fam.series {
             out.push_str(name);
             write_labels(&mut out, &s.labels, None);
-            let _ = writeln!(out, " {}", format_value(s.value));
+            let _ = writeln!(out, " {}", format_value(s.value / scale_of(&s.name)));
         }
     }
 
@@ -221,12 +246,12 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
         if counters.contains_key(name) {
             continue; // a name can have one type only
         }
-        let _ = writeln!(out, "# HELP {name} {}", escape_help(help_or(fam.help, name)));
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(&help_units(help_or(fam.help, name), scale_of(&fam.series[0].name))));
         let _ = writeln!(out, "# TYPE {name} gauge");
         for s in &fam.series {
             out.push_str(name);
             write_labels(&mut out, &s.labels, None);
-            let _ = writeln!(out, " {}", format_value(s.value));
+            let _ = writeln!(out, " {}", format_value(s.value / scale_of(&s.name)));
         }
     }
 
@@ -235,16 +260,17 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
         if counters.contains_key(name) || gauges.contains_key(name) {
             continue;
         }
-        let _ = writeln!(out, "# HELP {name} {}", escape_help(help_or(fam.help, name)));
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(&help_units(help_or(fam.help, name), scale_of(&fam.series[0].name))));
         let _ = writeln!(out, "# TYPE {name} histogram");
         for h in &fam.series {
+            let scale = scale_of(&h.name);
             let labels: Vec<(String, String)> = h.labels.iter().filter(|(k, _)| sanitize_label_name(k) != "le").cloned().collect();
             // Buckets must be cumulative and sorted by bound; tolerate a
             // snapshot that is not by sorting and taking running maxima.
             let mut pairs: Vec<(f64, u64)> = h
                 .bucket_bounds
                 .iter()
-                .copied()
+                .map(|b| b / scale)
                 .zip(h.bucket_counts.iter().copied())
                 .filter(|(b, _)| b.is_finite())
                 .collect();
@@ -264,7 +290,7 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
             let _ = writeln!(out, " {total}");
             let _ = write!(out, "{name}_sum");
             write_labels(&mut out, &labels, None);
-            let _ = writeln!(out, " {}", format_value(h.sum));
+            let _ = writeln!(out, " {}", format_value(h.sum / scale));
             let _ = write!(out, "{name}_count");
             write_labels(&mut out, &labels, None);
             let _ = writeln!(out, " {total}");
@@ -320,12 +346,12 @@ mod tests {
     fn histogram_has_inf_sum_count_and_cumulative_buckets() {
         let snap = Snapshot {
             histograms: vec![Histogram {
-                name: "logai_search_duration_seconds".into(),
+                name: "logai_search_duration_ms".into(),
                 help: "Search latency".into(),
                 labels: l(&[("service", "nginx"), ("le", "bogus")]),
-                bucket_bounds: vec![0.1, 0.5, 1.0],
+                bucket_bounds: vec![100.0, 500.0, 1000.0], // ms: exposed in seconds
                 bucket_counts: vec![1, 3, 2], // not cumulative: repaired
-                sum: 2.5,
+                sum: 2500.0,
                 count: 5,
             }],
             ..Default::default()
