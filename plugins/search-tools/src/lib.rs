@@ -151,9 +151,14 @@ fn search_error(tool: &str, e: &host::SearchError, extra: Option<String>) -> Cal
         t.push_str(&format!(", argument `{f}`"));
     }
     t.push_str("): ");
-    t.push_str(&e.message);
+    t.push_str(e.message.trim_end());
     if let Some(x) = extra {
-        t.push_str(&x);
+        // One sentence after another, whatever punctuation the host used.
+        if !t.ends_with(['.', '!', '?', ':']) {
+            t.push('.');
+        }
+        t.push(' ');
+        t.push_str(x.trim());
     }
     let hint = match e.kind {
         K::RateLimited => Some("Wait as the message says before calling again; repeating now will fail the same way."),
@@ -287,12 +292,12 @@ fn search_logs(arguments: &str, limits: &Limits, ctx: &CallContext) -> CallResul
 fn valid_services_note(message: &str) -> Option<String> {
     let names: Vec<String> = host::list_services().ok()?.into_iter().map(|s| s.name).collect();
     if names.is_empty() {
-        return Some(". No services are configured.".into());
+        return Some("No services are configured.".into());
     }
     if names.iter().all(|n| message.contains(n.as_str())) {
         return None;
     }
-    Some(format!(". Valid services: {}.", names.join(", ")))
+    Some(format!("Valid services: {}.", names.join(", ")))
 }
 
 fn read_search_file(arguments: &str, limits: &Limits) -> CallResult {
@@ -318,7 +323,7 @@ fn read_search_file(arguments: &str, limits: &Limits) -> CallResult {
         }
         Err(e) => {
             let extra = (e.kind == host::SearchErrorKind::NotFound).then(|| {
-                " References come from a truncated search_logs answer in this same session (they are not file paths); run the search again to get a fresh one.".to_string()
+                "References come from a truncated search_logs answer in this same session (they are not file paths); run the search again to get a fresh one.".to_string()
             });
             search_error(READ_SEARCH_FILE, &e, extra)
         }
