@@ -494,6 +494,7 @@ async fn cancellation_stops_a_running_call_and_sends_nothing() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let took = cancelled_at.elapsed();
+    eprintln!("call stopped {took:?} after notifications/cancelled");
     assert!(took < Duration::from_millis(100), "cancel took {took:?}");
     // no response for the cancelled request: the next thing we see is the ping's answer
     let r = c.request(2, "ping", json!({})).await;
