@@ -83,8 +83,9 @@ async fn main() {
                 coord.metrics().incr(names::SEARCHES_TOTAL, &[("service", service), ("cached", "false")], 1.0);
                 count += 1;
             }
+            let mode = coord.mode();
             coord.shutdown().await;
-            println!("DONE {count} mode={:?}", coord.mode());
+            println!("DONE {count} recoveries={} mode={mode:?}", coord.redis_recoveries());
         }
         other => panic!("unknown mode {other}"),
     }

@@ -152,6 +152,9 @@ pub enum Mode {
     LocalOnly,
 }
 
+/// Longest `shutdown` waits for Redis to take this session's last metrics.
+pub const SHUTDOWN_FLUSH_WAIT: Duration = Duration::from_millis(1500);
+
 /// How often buffered metrics are added to Redis.
 pub const METRICS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -295,9 +298,19 @@ impl Coordinator {
             inner.release_redis(&holder, &service).await;
         }
         if inner.link.configured() {
-            // Twice: an in-flight batch first, then whatever came after it.
-            if inner.flush_metrics().await {
-                inner.flush_metrics().await;
+            // Until nothing is pending (an in-flight batch first, then what
+            // came after it); if Redis is briefly away, wait for it a little
+            // (bounded) rather than lose this session's counts.
+            let until = std::time::Instant::now() + SHUTDOWN_FLUSH_WAIT;
+            loop {
+                if inner.flush_metrics().await && inner.flush_metrics().await {
+                    break;
+                }
+                if std::time::Instant::now() >= until || !inner.link.configured() {
+                    tracing::warn!("Redis unavailable at shutdown: this session's last metrics were not shared");
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         inner.shutdown.cancel();
