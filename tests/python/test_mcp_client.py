@@ -104,3 +104,29 @@ async def test_legacy_mode_client(manifest):
         assert client.protocol_version == "2025-11-25"
         result = await client.call_tool("hello", {"name": "Old"})
         assert "Hello, Old!" in text_of(result)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_progress_notifications_reach_the_sdk(conformance_manifest, mode):
+    """A component's progress reports arrive as notifications/progress for
+    the request's progressToken, increasing, before the result."""
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with Client(server(conformance_manifest), mode=mode) as client:
+        result = await client.session.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
+        assert "Progress test completed" in text_of(result)
+    assert [p for p, _, _ in seen] == [0.0, 50.0, 100.0], seen
+    assert all(t == 100.0 for _, t, _ in seen)
+
+
+async def test_image_and_audio_content(conformance_manifest):
+    async with Client(server(conformance_manifest), mode="legacy") as client:
+        image = await client.call_tool("test_image_content", {})
+        assert image.content[0].type == "image" and image.content[0].mime_type == "image/png"
+        audio = await client.call_tool("test_audio_content", {})
+        assert audio.content[0].type == "audio" and audio.content[0].mime_type == "audio/wav"
+        err = await client.call_tool("test_error_handling", {})
+        assert err.is_error is True

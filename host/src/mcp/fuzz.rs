@@ -129,7 +129,7 @@ fn run_case(chunks: Vec<Vec<u8>>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, max_shrink_iters: 200, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 200, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn any_input_yields_valid_jsonrpc_and_serving_continues(chunks in prop::collection::vec(chunk(), 0..12)) {
         run_case(chunks);
