@@ -67,6 +67,8 @@ pub mod mcp_client {
         /// Responses read while waiting for another id.
         pending: Vec<Value>,
         next_id: i64,
+        /// stdout reached EOF.
+        closed: bool,
         /// How long `request` waits for its response.
         pub timeout: Duration,
     }
@@ -111,7 +113,7 @@ pub mod mcp_client {
                 }
             });
             let stdin = child.stdin.take();
-            McpClient { child, stdin, rx, notifications: Vec::new(), pending: Vec::new(), next_id: 1, timeout: Duration::from_secs(60) }
+            McpClient { child, stdin, rx, notifications: Vec::new(), pending: Vec::new(), next_id: 1, closed: false, timeout: Duration::from_secs(60) }
         }
 
         pub fn pid(&self) -> u32 {
@@ -152,7 +154,11 @@ pub mod mcp_client {
             }
             let deadline = Instant::now() + self.timeout;
             loop {
-                let msg = self.recv_until(deadline).unwrap_or_else(|| panic!("no response to id {id} within {:?}", self.timeout));
+                let msg = match self.recv_until(deadline) {
+                    Some(m) => m,
+                    None if self.closed => panic!("the server closed stdout before answering id {id} (exit: {:?})", self.child.try_wait()),
+                    None => panic!("no response to id {id} within {:?}", self.timeout),
+                };
                 if msg.get("id") == Some(id) && msg.get("method").is_none() {
                     return msg;
                 }
@@ -171,7 +177,10 @@ pub mod mcp_client {
                 Ok(Ok(v)) => Some(v),
                 Ok(Err(violation)) => panic!("{violation}"),
                 Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.closed = true;
+                    None
+                }
             }
         }
 
@@ -249,10 +258,12 @@ pub mod mcp_client {
 
 /// Write a manifest into `dir` for a test: session dirs inside `dir`, the
 /// shared precompile cache under the target dir (so suites reuse compiled
-/// components), the given `[[plugin]]` entries as (name, dist file name),
-/// and any extra TOML appended verbatim.
+/// components), the given `[[plugin]]` entries as (name, dist file name).
+/// `extra` goes first, verbatim: top-level keys (`services_file = ...`) and
+/// tables other than `[server]` (`[limits]`, `[[service]]`, ...).
 pub fn write_manifest(dir: &Path, plugins: &[(&str, &str)], extra: &str) -> PathBuf {
-    let mut text = format!(
+    let mut text = format!("{extra}\n");
+    text += &format!(
         "[server]\nsession_root = \"{}\"\ncompile_cache_dir = \"{}\"\nlog_level = \"info\"\n\n",
         dir.join("sessions").display(),
         target_dir().join("logai-test-cache").display()
@@ -263,7 +274,6 @@ pub fn write_manifest(dir: &Path, plugins: &[(&str, &str)], extra: &str) -> Path
             plugin_dist().join(file).display()
         ));
     }
-    text.push_str(extra);
     let path = dir.join("logai.toml");
     std::fs::write(&path, text).unwrap();
     path
