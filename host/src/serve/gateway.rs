@@ -103,7 +103,7 @@ impl Gateway {
                 coord.metrics().observe("logai_search_duration_ms", &[("service", &service)], elapsed_ms);
             }
             Err(e) => {
-                coord.metrics().incr("logai_errors_total", &[("kind", error_kind(e.kind))], 1.0);
+                coord.metrics().incr("logai_errors_total", &[("kind", crate::telemetry::spans::error_kind(e.kind))], 1.0);
             }
         }
         result
@@ -203,16 +203,3 @@ impl Gateway {
         self.core.close();
     }
 }
-
-fn error_kind(kind: SearchErrorKind) -> &'static str {
-    match kind {
-        SearchErrorKind::InvalidRequest => "invalid_request",
-        SearchErrorKind::Forbidden => "forbidden",
-        SearchErrorKind::RateLimited => "rate_limited",
-        SearchErrorKind::Busy => "busy",
-        SearchErrorKind::NotFound => "not_found",
-        SearchErrorKind::Cancelled => "cancelled",
-        SearchErrorKind::Internal => "internal",
-    }
-}
-
