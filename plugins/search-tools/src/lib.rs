@@ -346,6 +346,28 @@ mod tests {
     }
 
     #[test]
+    fn search_errors_read_as_sentences_naming_the_argument() {
+        let e = host::SearchError {
+            kind: host::SearchErrorKind::NotFound,
+            message: "no overflow \"x\" in this session (references are valid only in the session that produced them)".into(),
+            field: Some("reference".into()),
+        };
+        let r = search_error(READ_SEARCH_FILE, &e, Some("Run the search again.".into()));
+        assert!(r.is_error);
+        let ContentBlock::Text(t) = &r.content[0] else { panic!("text block expected") };
+        assert_eq!(
+            t,
+            "read_search_file failed (not found, argument `reference`): no overflow \"x\" in this session \
+             (references are valid only in the session that produced them). Run the search again."
+        );
+        let e = host::SearchError { kind: host::SearchErrorKind::RateLimited, message: "retry in 3 s".into(), field: None };
+        let r = search_error(SEARCH_LOGS, &e, None);
+        let ContentBlock::Text(t) = &r.content[0] else { panic!("text block expected") };
+        assert!(t.starts_with("search_logs failed (rate limited): retry in 3 s\nWait"), "{t}");
+        assert!(r.structured_content.is_none());
+    }
+
+    #[test]
     fn structured_output_has_every_required_field() {
         let out = SearchOutput {
             service: "s".into(),
