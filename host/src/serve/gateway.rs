@@ -118,7 +118,11 @@ impl Gateway {
             .map_err(|e| SearchError::new(SearchErrorKind::RateLimited, e.to_string()))?;
 
         let core = self.core.clone();
-        let now = chrono::Utc::now();
+        // Relative windows (`minutes_back`) resolve against `now` rounded up
+        // to the next whole second, so the same question asked within that
+        // second shares one cache key. Never stale: the key also covers each
+        // file's size and mtime, so a grown log is a different key.
+        let now = ceil_to_second(chrono::Utc::now());
         let plan = tokio::task::spawn_blocking(move || core.plan(&req, now))
             .await
             .map_err(|e| SearchError::internal(format!("search planning failed: {e}")))??;
@@ -202,4 +206,10 @@ impl Gateway {
         }
         self.core.close();
     }
+}
+
+fn ceil_to_second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    let floor = t.duration_trunc(TimeDelta::seconds(1)).unwrap_or(t);
+    if floor == t { t } else { floor + TimeDelta::seconds(1) }
 }
