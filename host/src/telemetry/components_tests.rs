@@ -482,3 +482,135 @@ fn which(name: &str) -> Result<PathBuf, ()> {
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
         .ok_or(())
 }
+
+/// `scripts/bench-telemetry`: per-call cost on the response path (the
+/// caller's thread: span bookkeeping, event building, queueing) of one
+/// traced tool call (tool.call → search → cache.lookup, permit.acquire,
+/// scan, cache.store: 6 spans), with all three exporters enabled against
+/// live loopback receivers vs the baseline "no exporter enabled" (layer
+/// installed, pipeline disabled), measured in the same run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run scripts/bench-telemetry"]
+async fn bench_per_call_overhead() {
+    let calls: usize = std::env::var("BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    // Receivers: a UDP socket (DogStatsD) and an HTTP server answering 200 (trace agent, Sentry).
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let statsd_port = udp.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 65536];
+        while udp.recv(&mut b).is_ok() {}
+    });
+    let http_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_port = http_l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = http_l.accept().await else { break };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    use http_body_util::BodyExt;
+                    let _ = req.into_body().collect().await;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"{}"))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(s), svc).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            r#"[[exporter]]
+name = "sentry"
+component = "{sentry}"
+enabled = true
+allowed_hosts = ["127.0.0.1:{http_port}"]
+settings = {{ dsn = "http://k@127.0.0.1:{http_port}/1" }}
+
+[[exporter]]
+name = "datadog"
+component = "{dd}"
+enabled = true
+allowed_hosts = ["127.0.0.1:{http_port}"]
+allowed_sockets = ["127.0.0.1:{statsd_port}"]
+settings = {{ agent_host = "127.0.0.1", dogstatsd_port = "{statsd_port}", trace_port = "{http_port}" }}
+
+[[exporter]]
+name = "prometheus"
+component = "{prom}"
+enabled = true
+"#,
+            sentry = component("sentry").display(),
+            dd = component("datadog").display(),
+            prom = component("prometheus").display()
+        ),
+    );
+    let mut tcfg = cfg.telemetry.clone();
+    tcfg.batch_size = 256;
+    tcfg.batch_interval_ms = 200;
+    tcfg.queue_capacity = 65_536;
+
+    fn one_call(sc: &CallScope) {
+        let call = spans::tool_call("search_logs", "search-tools", sc);
+        let _c = call.enter();
+        let req = SearchRequest { service: "nginx".into(), pattern: "timeout".into(), minutes_back: Some(15), ..Default::default() };
+        let s = spans::search(&req);
+        {
+            let _s = s.enter();
+            let c = spans::cache_lookup();
+            c.record("hit", false);
+            drop(c);
+            let p = spans::permit("nginx");
+            p.record("permits_in_use", 3u64);
+            p.record("permits_limit", 20u64);
+            drop(p);
+            drop(spans::scan("nginx"));
+            drop(spans::cache_store());
+        }
+        spans::record_search(&s, &Ok(SearchResponse { files_searched: 4, files_matched: 2, total_matches: 7, ..Default::default() }));
+        drop(s);
+        spans::record_tool_outcome(&call, &Ok(ToolOutput::default()));
+    }
+    fn measure(t: &Telemetry, calls: usize) -> Vec<f64> {
+        let sub = tracing_subscriber::registry().with(TelemetryLayer::to(t.clone()));
+        let _g = tracing::subscriber::set_default(sub);
+        let sc = scope(None);
+        for _ in 0..1000 {
+            one_call(&sc); // warm up
+        }
+        let mut v = Vec::with_capacity(calls);
+        for i in 0..calls {
+            let t0 = Instant::now();
+            one_call(&sc);
+            v.push(t0.elapsed().as_secs_f64() * 1e6);
+            if i % 256 == 255 {
+                // Paced like real traffic, so the exporters keep up (drops are reported below).
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        }
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v
+    }
+    let pct = |v: &Vec<f64>, p: f64| v[((v.len() as f64 - 1.0) * p) as usize];
+
+    let none = Telemetry::disabled(&tcfg);
+    let base = tokio::task::block_in_place(|| measure(&none, calls));
+    let sinks = exporters::load(&cfg).await;
+    assert_eq!(sinks.len(), 3);
+    let all = Telemetry::start(&tcfg, sinks, None);
+    let with = tokio::task::block_in_place(|| measure(&all, calls));
+    all.shutdown(Instant::now() + Duration::from_secs(10)).await;
+    let s = all.stats();
+    println!("bench-telemetry: {calls} traced tool calls (6 spans each), per-call time on the caller's thread");
+    println!("  baseline (no exporter enabled): median {:.1} us, p99 {:.1} us", pct(&base, 0.5), pct(&base, 0.99));
+    println!("  all three exporters enabled:     median {:.1} us, p99 {:.1} us", pct(&with, 0.5), pct(&with, 0.99));
+    println!(
+        "  overhead: median +{:.1} us (x{:.2} of baseline), p99 +{:.1} us   [targets: < 50 us median, < 2000 us p99]",
+        pct(&with, 0.5) - pct(&base, 0.5),
+        pct(&with, 0.5) / pct(&base, 0.5),
+        pct(&with, 0.99) - pct(&base, 0.99)
+    );
+    println!("  pipeline: queued {}, dropped (queue full) {}", s.queued, s.dropped_queue_full);
+    for e in &s.exporters {
+        println!("  exporter {}: exported {} events, dropped {}, failed exports {}", e.name, e.exported_events, e.dropped_events, e.failed_exports);
+    }
+}

@@ -295,7 +295,7 @@ async fn metrics_server_serves_metrics_and_healthz() {
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     assert!(metrics.contains("content-type: text/plain; version=0.0.4"), "{metrics}");
     assert!(metrics.contains("logai_searches_total{cached=\"false\",service=\"nginx\"} 3"), "{metrics}");
-    assert!(metrics.contains("logai_search_duration_ms_bucket{service=\"nginx\",le=\"+Inf\"} 1"), "{metrics}");
+    assert!(metrics.contains("logai_search_duration_seconds_bucket{service=\"nginx\",le=\"+Inf\"} 1"), "{metrics}");
     let health = get("/healthz").await;
     assert!(health.starts_with("HTTP/1.1 200") && health.contains("\"status\":\"ok\""), "{health}");
     assert!(get("/nope").await.starts_with("HTTP/1.1 404"));

@@ -135,7 +135,19 @@ pub fn traces(batch: &[Event], info: &ServiceInfo) -> Vec<Vec<DdSpan>> {
             by.entry(s.trace_id).or_default().push(s);
         }
     }
-    order.into_iter().filter_map(|t| by.remove(&t)).collect()
+    let mut out: Vec<Vec<DdSpan>> = order.into_iter().filter_map(|t| by.remove(&t)).collect();
+    // The tool call span opens before the log service is known: its
+    // resource is the service its search used.
+    for trace in &mut out {
+        if let Some(svc) = trace.iter().find_map(|s| s.meta.get("log.service").cloned()) {
+            for s in trace.iter_mut() {
+                if !s.meta.contains_key("log.service") && (s.metrics.contains_key("_dd.top_level") || s.meta.contains_key("tool")) {
+                    s.resource = svc.clone();
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The msgpack body of a `/v0.4/traces` request.
@@ -168,7 +180,7 @@ mod tests {
         let info = ServiceInfo { service: "logai".into(), env: "test".into(), version: "1.2.3".into() };
         let batch = vec![
             ev("search", "00000000000000b2", Some("00000000000000b1"), &[("service", "nginx"), ("files_matched", "2")]),
-            ev("tool.call", "00000000000000b1", None, &[("tool", "search_logs"), ("service", "nginx")]),
+            ev("tool.call", "00000000000000b1", None, &[("tool", "search_logs")]),
         ];
         let t = traces(&batch, &info);
         assert_eq!(t.len(), 1);
