@@ -964,4 +964,21 @@ impl Emit for FileEmit<'_> {
         self.spill = Some(w);
         Ok(())
     }
+
+    fn emit_line(&mut self, file: &str, line_number: u64, stamp: Option<i64>, line: &[u8]) -> io::Result<()> {
+        // Past max_results every match only goes to the spill file: write
+        // its JSON line straight from the borrowed bytes (no owned match).
+        if let Some(w) = &mut self.spill {
+            self.count += 1;
+            return w.write_line(file, line_number, stamp, line).map_err(|e| io::Error::other(format!("overflow: {e}")));
+        }
+        self.emit(SearchMatch {
+            file: file.to_string(),
+            line_number,
+            timestamp: stamp.map(timestamp::format_ms),
+            text: scan::line_text(line),
+            before: Vec::new(),
+            after: Vec::new(),
+        })
+    }
 }

@@ -58,6 +58,21 @@ pub enum Stop {
 /// Receives matches in file order. Returning an error aborts the scan.
 pub trait Emit {
     fn emit(&mut self, m: SearchMatch) -> io::Result<()>;
+
+    /// A match without context lines, from borrowed parts: `line` is the raw
+    /// line (without its `\n`), `stamp` its effective stamp. The default
+    /// builds the owned [`SearchMatch`]; a sink that only serializes (the
+    /// overflow spill) writes it straight from the borrowed bytes.
+    fn emit_line(&mut self, file: &str, line_number: u64, stamp: Option<i64>, line: &[u8]) -> io::Result<()> {
+        self.emit(SearchMatch {
+            file: file.to_string(),
+            line_number,
+            timestamp: stamp.map(format_ms),
+            text: line_text(line),
+            before: Vec::new(),
+            after: Vec::new(),
+        })
+    }
 }
 
 impl Emit for Vec<SearchMatch> {
@@ -371,6 +386,12 @@ pub fn scan<R: Read + ?Sized>(
                 counted = s;
                 let line_number = counter.lines + 1;
                 stats.matches += 1;
+                if ctx == 0 {
+                    // No context, so nothing is pending: emit from the buffer.
+                    debug_assert!(pending.is_empty());
+                    out.emit_line(spec.file, line_number, eff, line)?;
+                    continue;
+                }
                 let mut before = Vec::new();
                 if ctx > 0 {
                     let mut q = s;

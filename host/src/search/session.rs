@@ -163,19 +163,49 @@ pub struct JsonlWriter {
     /// parallel before their bases are known); readers add it.
     pub segments: Vec<(u64, u64)>,
     scratch: Vec<u8>,
+    /// `{"file":<escaped file>,"line_number":` for `file_prefix_for`.
+    file_prefix: Vec<u8>,
+    file_prefix_for: Option<String>,
+}
+
+/// Whether `t` is printable ASCII without `"` or `\\`: serde_json writes
+/// such a string as is. No early exit, so it vectorizes.
+#[inline]
+fn json_plain(t: &[u8]) -> bool {
+    let mut bad = false;
+    for &c in t {
+        bad |= (c < 0x20) | (c >= 0x80) | (c == b'"') | (c == b'\\');
+    }
+    !bad
+}
+
+/// Decimal digits of `v`, as serde_json (itoa) writes them.
+#[inline]
+fn push_u64(b: &mut Vec<u8>, mut v: u64) {
+    let mut d = [0u8; 20];
+    let mut i = d.len();
+    loop {
+        i -= 1;
+        d[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    b.extend_from_slice(&d[i..]);
 }
 
 impl JsonlWriter {
     pub fn create(path: PathBuf) -> io::Result<JsonlWriter> {
         let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new(), segments: Vec::new(), scratch: Vec::with_capacity(1024) })
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new(), segments: Vec::new(), scratch: Vec::with_capacity(1024), file_prefix: Vec::new(), file_prefix_for: None })
     }
 
     /// Continue writing at the end of a finished file (renamed to `path`).
     pub fn continue_from(path: PathBuf, f: FinishedJsonl) -> io::Result<JsonlWriter> {
         let file = std::fs::OpenOptions::new().append(true).open(&path)?;
         let bytes = file.metadata()?.len();
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets, segments: f.segments, scratch: Vec::with_capacity(1024) })
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets, segments: f.segments, scratch: Vec::with_capacity(1024), file_prefix: Vec::new(), file_prefix_for: None })
     }
 
     pub fn write(&mut self, m: &SearchMatch) -> io::Result<()> {
@@ -187,6 +217,66 @@ impl JsonlWriter {
         self.scratch.push(b'\n');
         self.out.write_all(&self.scratch)?;
         self.bytes += self.scratch.len() as u64;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Write a match without context lines from borrowed parts, byte for
+    /// byte what [`JsonlWriter::write`] writes for the equivalent
+    /// [`SearchMatch`] (`file`, `line_number`, `timestamp` = the RFC 3339 of
+    /// `stamp`, `text` = [`super::scan::line_text`] of `line`, empty
+    /// `before`/`after`), without building it: the file name is escaped once
+    /// per file, the stamp formatted on the stack, and a line that needs no
+    /// JSON escaping is copied as is.
+    pub fn write_line(&mut self, file: &str, line_number: u64, stamp: Option<i64>, line: &[u8]) -> io::Result<()> {
+        if self.count % OVERFLOW_STRIDE == 0 {
+            self.offsets.push(self.bytes);
+        }
+        if self.file_prefix_for.as_deref() != Some(file) {
+            self.file_prefix.clear();
+            self.file_prefix.extend_from_slice(b"{\"file\":");
+            serde_json::to_writer(&mut self.file_prefix, file).map_err(io::Error::other)?;
+            self.file_prefix.extend_from_slice(b",\"line_number\":");
+            self.file_prefix_for = Some(file.to_string());
+        }
+        let b = &mut self.scratch;
+        b.clear();
+        b.extend_from_slice(&self.file_prefix);
+        push_u64(b, line_number);
+        b.extend_from_slice(b",\"timestamp\":");
+        match stamp {
+            None => b.extend_from_slice(b"null"),
+            Some(ms) => {
+                let mut t = [0u8; 24];
+                b.push(b'"');
+                if super::timestamp::format_ms_into(ms, &mut t) {
+                    b.extend_from_slice(&t);
+                } else {
+                    b.extend_from_slice(super::timestamp::format_ms(ms).as_bytes());
+                }
+                b.push(b'"');
+            }
+        }
+        b.extend_from_slice(b",\"text\":");
+        let mut t = line;
+        if t.last() == Some(&b'\n') {
+            t = &t[..t.len() - 1];
+        }
+        if t.last() == Some(&b'\r') {
+            t = &t[..t.len() - 1];
+        }
+        if t.len() <= super::scan::MAX_LINE_BYTES && json_plain(t) {
+            b.push(b'"');
+            b.extend_from_slice(t);
+            b.push(b'"');
+        } else if let (true, Ok(s)) = (t.len() <= super::scan::MAX_LINE_BYTES, std::str::from_utf8(t)) {
+            serde_json::to_writer(&mut *b, s).map_err(io::Error::other)?;
+        } else {
+            serde_json::to_writer(&mut *b, &super::scan::line_text(line)).map_err(io::Error::other)?;
+        }
+        b.extend_from_slice(b",\"before\":[],\"after\":[]}\n");
+        self.out.write_all(b)?;
+        self.bytes += b.len() as u64;
         self.count += 1;
         Ok(())
     }

@@ -770,3 +770,53 @@ fn format_ms_matches_chrono() {
         assert_eq!(format_ms(ms), want, "{ms}");
     }
 }
+
+/// The overflow's borrowed fast path writes, byte for byte, what serializing
+/// the equivalent owned match writes (plain, escaped, non-UTF-8, long and
+/// CRLF lines; stamps absent, ordinary and outside years 0..=9999).
+#[test]
+fn overflow_write_line_matches_owned_serialization() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut long = b"x".repeat(scan::MAX_LINE_BYTES + 10);
+    long.extend_from_slice("é".as_bytes());
+    let lines: Vec<Vec<u8>> = vec![
+        b"Nov 23 08:15:00 web-01 app[3001]: ERROR payment declined order=1".to_vec(),
+        b"GET \"/x\" with \\ backslash and \ttab".to_vec(),
+        b"ctrl \x01\x1f\x7f del and crlf\r\n".to_vec(),
+        "utf-8 caf\u{e9} \u{1F600}".as_bytes().to_vec(),
+        b"bad utf-8 \xff\xfe end\n".to_vec(),
+        Vec::new(),
+        long,
+        b"x".repeat(scan::MAX_LINE_BYTES),
+    ];
+    let stamps = [None, Some(ms("2026-11-23T08:15:00.123Z")), Some(-62_200_000_000_000i64), Some(0)];
+    let fast_path = dir.path().join("fast.jsonl");
+    let slow_path = dir.path().join("slow.jsonl");
+    let mut fast = session::JsonlWriter::create(fast_path.clone()).unwrap();
+    let mut slow = session::JsonlWriter::create(slow_path.clone()).unwrap();
+    let mut n = 0u64;
+    for file in ["/var/log/a.log", "/var/log/we\"ird\\name.log"] {
+        for line in &lines {
+            for stamp in stamps {
+                n += 1;
+                let line_number = n * 7919 + (1u64 << 32);
+                fast.write_line(file, line_number, stamp, line).unwrap();
+                let m = SearchMatch {
+                    file: file.to_string(),
+                    line_number,
+                    timestamp: stamp.map(format_ms),
+                    text: scan::line_text(line),
+                    before: Vec::new(),
+                    after: Vec::new(),
+                };
+                slow.write(&m).unwrap();
+            }
+        }
+    }
+    let (f, s) = (fast.finish().unwrap(), slow.finish().unwrap());
+    assert_eq!(f.count, s.count);
+    assert_eq!(f.offsets, s.offsets);
+    let (a, b) = (std::fs::read(&fast_path).unwrap(), std::fs::read(&slow_path).unwrap());
+    assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    assert_eq!(a, b);
+}

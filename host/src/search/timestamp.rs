@@ -406,6 +406,20 @@ fn epoch_number(s: &[u8]) -> Option<i64> {
 
 /// RFC 3339 text of an instant (UTC, millisecond precision).
 pub fn format_ms(ms: i64) -> String {
+    let mut b = [0u8; 24];
+    if format_ms_into(ms, &mut b) {
+        return String::from_utf8(b.to_vec()).expect("ascii");
+    }
+    match Utc.timestamp_millis_opt(ms) {
+        LocalResult::Single(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        _ => ms.to_string(),
+    }
+}
+
+/// [`format_ms`] into `b` without allocating, for years 0..=9999 (returns
+/// false, leaving `b` unspecified, for others: use [`format_ms`]).
+#[inline]
+pub fn format_ms_into(ms: i64, b: &mut [u8; 24]) -> bool {
     let days = ms.div_euclid(DAY_MS);
     let rem = ms.rem_euclid(DAY_MS);
     // Civil from days (H. Hinnant), years 0..=9999 by hand; others via chrono.
@@ -419,13 +433,10 @@ pub fn format_ms(ms: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
     if !(0..=9999).contains(&y) {
-        return match Utc.timestamp_millis_opt(ms) {
-            LocalResult::Single(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            _ => ms.to_string(),
-        };
+        return false;
     }
     let secs = rem / 1000;
-    let mut b = *b"0000-00-00T00:00:00.000Z";
+    *b = *b"0000-00-00T00:00:00.000Z";
     let put = |b: &mut [u8; 24], at: usize, v: i64, width: usize| {
         let mut v = v;
         for i in (0..width).rev() {
@@ -433,14 +444,14 @@ pub fn format_ms(ms: i64) -> String {
             v /= 10;
         }
     };
-    put(&mut b, 0, y, 4);
-    put(&mut b, 5, m, 2);
-    put(&mut b, 8, d, 2);
-    put(&mut b, 11, secs / 3600, 2);
-    put(&mut b, 14, (secs / 60) % 60, 2);
-    put(&mut b, 17, secs % 60, 2);
-    put(&mut b, 20, rem % 1000, 3);
-    String::from_utf8(b.to_vec()).expect("ascii")
+    put(b, 0, y, 4);
+    put(b, 5, m, 2);
+    put(b, 8, d, 2);
+    put(b, 11, secs / 3600, 2);
+    put(b, 14, (secs / 60) % 60, 2);
+    put(b, 17, secs % 60, 2);
+    put(b, 20, rem % 1000, 3);
+    true
 }
 
 /// Parse an IANA zone name (`UTC` when absent).
