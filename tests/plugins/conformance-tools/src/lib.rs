@@ -14,7 +14,7 @@
 //! failure until the WIT grows one.
 
 use logai_plugin_sdk::{
-    export_tools, json, progress, Blob, CallResult, ContentBlock, Context, ResourceLink, Tool, ToolError, ToolSpec,
+    export_tools, json, progress, Blob, CallResult, ContentBlock, Context, EmbeddedResource, Tool, ToolError, ToolSpec,
 };
 
 /// A 1×1 red PNG.
@@ -68,19 +68,36 @@ impl Tool for MultipleContentTypes {
     fn spec() -> ToolSpec {
         ToolSpec::new(
             "test_multiple_content_types",
-            "Returns text, an image and a resource link (conformance: tools-call-mixed-content).",
+            "Returns text, an image and an embedded resource (conformance: tools-call-mixed-content).",
             no_args(),
         )
         .read_only()
     }
     fn call(_: &Context) -> Result<CallResult, ToolError> {
-        let link = ContentBlock::Link(ResourceLink {
+        let resource = ContentBlock::Resource(EmbeddedResource {
             uri: "test://mixed-content-resource".into(),
-            name: "mixed-content-resource".into(),
-            description: Some("A resource referenced by the mixed content test".into()),
             mime_type: Some("application/json".into()),
+            text: Some(r#"{"test":"data","value":123}"#.into()),
+            blob_base64: None,
         });
-        Ok(CallResult::text("Multiple content types test:").with(image()).with(link))
+        Ok(CallResult::text("Multiple content types test:").with(image()).with(resource))
+    }
+}
+
+struct EmbeddedResourceTool;
+impl Tool for EmbeddedResourceTool {
+    fn spec() -> ToolSpec {
+        ToolSpec::new("test_embedded_resource", "Returns an embedded text resource (conformance: tools-call-embedded-resource).", no_args())
+            .read_only()
+    }
+    fn call(_: &Context) -> Result<CallResult, ToolError> {
+        let resource = ContentBlock::Resource(EmbeddedResource {
+            uri: "test://embedded-resource".into(),
+            mime_type: Some("text/plain".into()),
+            text: Some("This is an embedded resource content.".into()),
+            blob_base64: None,
+        });
+        Ok(CallResult { content: vec![resource], structured_content: None, is_error: false })
     }
 }
 
@@ -145,4 +162,4 @@ impl Tool for JsonSchema202012 {
     }
 }
 
-export_tools!(SimpleText, ImageContent, AudioContent, MultipleContentTypes, ErrorHandling, WithProgress, JsonSchema202012);
+export_tools!(SimpleText, ImageContent, AudioContent, MultipleContentTypes, EmbeddedResourceTool, ErrorHandling, WithProgress, JsonSchema202012);
