@@ -1,0 +1,128 @@
+//! The one wasmtime [`Engine`] of the process: component model, epoch
+//! interruption (a ticker thread advances the epoch every [`TICK`]), and the
+//! pooling allocator with copy-on-write memory images, falling back to the
+//! on-demand allocator when the pool cannot be reserved.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch advances. Deadlines are checked (and running guests
+/// yield to the executor, so cancellation is noticed) once per tick.
+pub(crate) const TICK: Duration = Duration::from_millis(5);
+
+/// Largest linear memory any instance may have, whatever the manifest says
+/// (the pooling allocator sizes its slots from it).
+pub(crate) const MAX_MEMORY_BYTES: usize = 1 << 30;
+
+/// Instances alive at once across the process (tool calls in flight,
+/// exporters, load-time `tools.list` calls).
+const MAX_INSTANCES: u32 = 64;
+
+/// Which instance allocator the engine ended up with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocator {
+    Pooling,
+    OnDemand,
+}
+
+pub(crate) struct Shared {
+    pub engine: Engine,
+    pub allocator: Allocator,
+}
+
+static ENGINE: OnceLock<Result<Shared, String>> = OnceLock::new();
+
+/// The process's engine (created on first use, with its epoch ticker).
+pub(crate) fn shared() -> Result<&'static Shared, String> {
+    ENGINE
+        .get_or_init(|| {
+            let shared = build()?;
+            let engine = shared.engine.weak();
+            std::thread::Builder::new()
+                .name("logai-epoch".into())
+                .spawn(move || loop {
+                    std::thread::sleep(TICK);
+                    match engine.upgrade() {
+                        Some(e) => e.increment_epoch(),
+                        None => break,
+                    }
+                })
+                .map_err(|e| format!("cannot start the epoch ticker thread: {e}"))?;
+            Ok(shared)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn base_config() -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true);
+    c.epoch_interruption(true);
+    c.cranelift_opt_level(OptLevel::Speed);
+    // Guests get a bounded native stack; fibers get room for host frames too.
+    c.max_wasm_stack(1 << 20);
+    c.async_stack_size(2 << 20);
+    c.memory_init_cow(true);
+    c
+}
+
+fn pooling() -> PoolingAllocationConfig {
+    let mut p = PoolingAllocationConfig::new();
+    p.total_component_instances(MAX_INSTANCES);
+    p.total_core_instances(MAX_INSTANCES * 8);
+    p.total_memories(MAX_INSTANCES * 2);
+    p.total_tables(MAX_INSTANCES * 8);
+    p.total_stacks(MAX_INSTANCES);
+    p.total_gc_heaps(1);
+    p.max_memory_size(MAX_MEMORY_BYTES);
+    p.max_memories_per_component(4);
+    p.max_tables_per_component(16);
+    p.max_core_instances_per_component(16);
+    p.max_component_instance_size(4 << 20);
+    p.max_core_instance_size(4 << 20);
+    p.table_elements(100_000);
+    // Keep a little of each freed slot resident: the next instance of the
+    // same component reuses it without page faults.
+    p.linear_memory_keep_resident(64 << 10);
+    p.table_keep_resident(16 << 10);
+    p.max_unused_warm_slots(MAX_INSTANCES / 2);
+    p
+}
+
+/// `LOGAI_WASM_ALLOCATOR=on-demand` forces the on-demand allocator.
+fn build() -> Result<Shared, String> {
+    let forced = std::env::var("LOGAI_WASM_ALLOCATOR").unwrap_or_default();
+    if forced != "on-demand" {
+        let mut c = base_config();
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
+        match Engine::new(&c) {
+            Ok(engine) => return Ok(Shared { engine, allocator: Allocator::Pooling }),
+            Err(e) => tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand instance allocation"),
+        }
+    }
+    let mut c = base_config();
+    c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+    let engine = Engine::new(&c).map_err(|e| format!("cannot create the WebAssembly engine: {e:#}"))?;
+    Ok(Shared { engine, allocator: Allocator::OnDemand })
+}
+
+/// A stable digest of everything that makes a precompiled artifact usable
+/// by this engine (wasmtime version, target, settings): part of the cache key.
+pub(crate) fn compatibility_digest(engine: &Engine) -> String {
+    use sha2::Digest;
+    use std::hash::{Hash, Hasher};
+    struct ShaHasher(sha2::Sha256);
+    impl Hasher for ShaHasher {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut h = ShaHasher(sha2::Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut h);
+    hex::encode(&h.0.finalize()[..8])
+}

@@ -1,0 +1,522 @@
+//! The runtime against real components (built by `scripts/build-plugins`
+//! into `plugins/dist/`): good calls, every kind of misbehaviour, grants,
+//! the precompile cache, exporters. `cargo test -p logai plugins::`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::call::{CallScope, ToolCallError, ToolHost, ToolOutput};
+use crate::config::Config;
+
+fn dist(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist").join(name);
+    assert!(p.is_file(), "{} is missing: run scripts/build-plugins first", p.display());
+    p
+}
+
+/// A manifest of `entries` with a private cache directory.
+fn manifest(entries: &str, cache: &Path) -> Config {
+    let text = format!("[server]\ncompile_cache_dir = {:?}\n\n{entries}", cache.display().to_string());
+    crate::config::parse(&text, "test.toml", Path::new("/")).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+fn plugin(name: &str, file: &str, extra: &str) -> String {
+    format!("[[plugin]]\nname = {name:?}\ncomponent = {:?}\n{extra}\n", dist(file).display().to_string())
+}
+
+fn scope() -> CallScope {
+    CallScope::detached("test-session", Duration::from_secs(60))
+}
+
+async fn load(entries: &str) -> (Runtime, tempfile::TempDir) {
+    let cache = tempfile::tempdir().unwrap();
+    let rt = Runtime::load(&manifest(entries, cache.path()), Arc::new(NoHostServices)).await.unwrap_or_else(|e| panic!("{e}"));
+    (rt, cache)
+}
+
+async fn call(rt: &Runtime, tool: &str, args: Value) -> ToolOutput {
+    rt.call(tool, args, scope()).await.unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+fn text(out: &ToolOutput) -> String {
+    out.content.iter().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join("\n")
+}
+
+#[track_caller]
+fn assert_error_contains(out: &ToolOutput, needles: &[&str]) {
+    assert!(out.is_error, "expected an error, got {out:?}");
+    let t = text(out);
+    for n in needles {
+        assert!(t.contains(n), "{n:?} not in {t:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_plugin_tools_work() {
+    let (rt, _c) = load(&plugin("hello", "hello-plugin.wasm", "memory_mb = 16\ntimeout_ms = 2000")).await;
+    let names: Vec<String> = rt.tools().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["hello", "word_count", "echo_json"]);
+    let hello = &rt.tools()[0];
+    assert_eq!(hello.plugin, "hello");
+    assert_eq!(hello.title.as_deref(), Some("Say hello"));
+    assert_eq!(hello.input_schema["required"], json!(["name"]));
+    assert_eq!(hello.annotations.as_ref().unwrap()["readOnlyHint"], json!(true));
+
+    let out = call(&rt, "hello", json!({"name": "Ada"})).await;
+    assert!(!out.is_error);
+    assert_eq!(text(&out), native::greeting("Ada", false));
+
+    let out = call(&rt, "word_count", json!({"text": "a b a\nc", "top": 1})).await;
+    assert_eq!(out.structured_content.unwrap(), json!({"lines": 2, "words": 4, "chars": 7, "bytes": 7, "top_words": [{"word": "a", "count": 2}]}));
+
+    let out = call(&rt, "echo_json", json!({"value": [1, {"x": null}]})).await;
+    assert_eq!(out.structured_content.unwrap(), json!({"value": [1, {"x": null}]}));
+
+    match rt.call("nope", json!({}), scope()).await {
+        Err(ToolCallError::UnknownTool(t)) => assert_eq!(t, "nope"),
+        other => panic!("{other:?}"),
+    }
+    // The SDK reports typed-argument errors with their JSON path.
+    match rt.call("hello", json!({"name": 5}), scope()).await {
+        Err(ToolCallError::InvalidArguments { path, message }) => {
+            assert_eq!(path, "$.name");
+            assert!(message.contains("expected a string"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_hits_the_time_limit_and_the_next_call_works() {
+    let (rt, _c) = load(&plugin("loop", "test-loop.wasm", "timeout_ms = 300")).await;
+    let t = Instant::now();
+    let out = call(&rt, "spin", json!({})).await;
+    let took = t.elapsed();
+    assert_error_contains(&out, &["plugin 'loop' exceeded its time limit (timeout_ms = 300)", "spin"]);
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(1000), "{took:?}");
+    assert_eq!(text(&call(&rt, "quick", json!({})).await), "quick");
+
+    // Blocked in a host call (sleep) rather than spinning: the same limit.
+    let t = Instant::now();
+    let out = call(&rt, "sleep", json!({})).await;
+    assert_error_contains(&out, &["exceeded its time limit (timeout_ms = 300)"]);
+    assert!(t.elapsed() < Duration::from_millis(1000), "{:?}", t.elapsed());
+    assert_eq!(text(&call(&rt, "sleep", json!({"ms": 10})).await), "slept 10 ms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_deadline_caps_the_plugin_limit() {
+    let (rt, _c) = load(&plugin("loop", "test-loop.wasm", "timeout_ms = 60000")).await;
+    let s = CallScope::detached("s", Duration::from_millis(200));
+    let t = Instant::now();
+    let out = rt.call("spin", json!({}), s).await.unwrap();
+    assert_error_contains(&out, &["plugin 'loop' ran past the call's deadline"]);
+    assert!(t.elapsed() < Duration::from_millis(1000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_stops_a_spinning_call_and_is_visible_to_the_guest() {
+    let (rt, _c) = load(&plugin("loop", "test-loop.wasm", "timeout_ms = 10000")).await;
+    // Spinning guest: the host drops the call when the token fires.
+    let s = scope();
+    let cancel = s.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cancel.cancel();
+    });
+    let t = Instant::now();
+    let out = rt.call("spin", json!({}), s).await.unwrap();
+    assert_error_contains(&out, &["plugin 'loop'", "cancelled"]);
+    assert!(t.elapsed() < Duration::from_millis(1000), "{:?}", t.elapsed());
+    // The guest's `cancelled()` import reads the same token.
+    let s = scope();
+    s.cancel.cancel();
+    let out = rt.call("until_cancelled", json!({}), s).await.unwrap();
+    assert_error_contains(&out, &["cancelled"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_hits_the_memory_limit_and_the_next_call_works() {
+    let (rt, _c) = load(&plugin("bomb", "test-bomb.wasm", "memory_mb = 16\ntimeout_ms = 5000")).await;
+    let t = Instant::now();
+    let out = call(&rt, "alloc", json!({})).await;
+    assert_error_contains(&out, &["plugin 'bomb' exceeded its memory limit (memory_mb = 16)", "alloc"]);
+    assert!(t.elapsed() < Duration::from_secs(2));
+    assert_eq!(text(&call(&rt, "alloc", json!({"mb": 4})).await), "allocated 4 MiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_and_traps_are_reported_and_instances_are_fresh() {
+    let (rt, _c) = load(&plugin("crash", "test-panic.wasm", "")).await;
+    let out = call(&rt, "boom", json!({})).await;
+    assert_error_contains(&out, &["plugin 'crash' panicked running tool 'boom'", "the boom tool always panics"]);
+    let out = call(&rt, "unreachable", json!({})).await;
+    assert_error_contains(&out, &["plugin 'crash' trapped running tool 'unreachable'", "unreachable"]);
+    // Rust keeps its stack in linear memory: overflowing it is an
+    // out-of-bounds access (a native wasm stack overflow says so itself).
+    let out = call(&rt, "deep", json!({})).await;
+    assert_error_contains(&out, &["plugin 'crash'", "running tool 'deep'"]);
+    let t = text(&out);
+    assert!(t.contains("overflowed its stack") || t.contains("out of bounds memory access"), "{t}");
+    // A fresh instance per call: statics start over every time.
+    for _ in 0..3 {
+        assert_eq!(text(&call(&rt, "counter", json!({})).await), "1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_results_are_refused() {
+    let (rt, _c) = load(&plugin("bad", "test-malformed.wasm", "")).await;
+    let out = call(&rt, "not_json", json!({})).await;
+    assert_error_contains(&out, &["plugin 'bad' returned a malformed result from tool 'not_json'", "not valid JSON"]);
+    let out = call(&rt, "wrong_shape", json!({})).await;
+    assert_error_contains(&out, &["tool 'wrong_shape'", "does not match the output schema", "count"]);
+    let out = call(&rt, "bad_image", json!({})).await;
+    assert_error_contains(&out, &["tool 'bad_image'", "not valid base64"]);
+    let out = call(&rt, "fine", json!({})).await;
+    assert!(!out.is_error);
+    assert_eq!(out.structured_content.unwrap(), json!({"count": 3}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_specs_and_duplicate_tools_are_refused_at_load() {
+    let cache = tempfile::tempdir().unwrap();
+    let e = Runtime::load(&manifest(&plugin("broken", "test-badspec.wasm", ""), cache.path()), Arc::new(NoHostServices))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("plugin 'broken'") && e.contains("tool 'broken'") && e.contains("not valid JSON"), "{e}");
+
+    let two = plugin("hello", "hello-plugin.wasm", "") + &plugin("hello-again", "hello-plugin.wasm", "");
+    let e = Runtime::load(&manifest(&two, cache.path()), Arc::new(NoHostServices)).await.err().unwrap().to_string();
+    assert!(e.contains("tool 'hello'") && e.contains("plugin 'hello'") && e.contains("plugin 'hello-again'"), "{e}");
+
+    let missing = "[[plugin]]\nname = \"ghost\"\ncomponent = \"/nonexistent/ghost.wasm\"\n";
+    let e = Runtime::load(&manifest(missing, cache.path()), Arc::new(NoHostServices)).await.err().unwrap().to_string();
+    assert!(e.contains("plugin 'ghost'") && e.contains("/nonexistent/ghost.wasm"), "{e}");
+
+    // Disabled plugins are not loaded at all.
+    let off = plugin("ghost", "hello-plugin.wasm", "enabled = false");
+    let rt = Runtime::load(&manifest(&off, cache.path()), Arc::new(NoHostServices)).await.unwrap();
+    assert!(rt.tools().is_empty());
+}
+
+/// A loopback server answering each connection with `reply`.
+fn serve_once(reply: &'static [u8]) -> (std::net::SocketAddr, std::thread::JoinHandle<bool>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    l.set_nonblocking(true).unwrap();
+    let h = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                    let mut buf = [0u8; 1024];
+                    let _ = s.read(&mut buf);
+                    let _ = s.write_all(reply);
+                    return true;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        false
+    });
+    (addr, h)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_granted_by_default() {
+    std::env::set_var("LOGAI_TEST_SECRET_DEFAULT", "hunter2");
+    let (rt, _c) = load(&plugin("snoop", "test-snoop.wasm", "timeout_ms = 5000")).await;
+
+    let out = call(&rt, "read_file", json!({"path": "/etc/passwd"})).await;
+    assert_error_contains(&out, &["cannot read /etc/passwd"]);
+    assert!(!text(&out).contains("root:"));
+    let out = call(&rt, "list_dir", json!({"path": "/"})).await;
+    assert!(out.is_error, "{out:?}");
+
+    let out = call(&rt, "read_env", json!({"name": "LOGAI_TEST_SECRET_DEFAULT"})).await;
+    assert_error_contains(&out, &["cannot read environment variable", "(0 variables visible)"]);
+    assert!(!text(&out).contains("hunter2"));
+
+    let (addr, server) = serve_once(b"hello from the host\n");
+    let out = call(&rt, "connect", json!({"addr": addr.to_string()})).await;
+    assert_error_contains(&out, &["cannot connect"]);
+    drop(server);
+
+    let out = call(&rt, "udp_send", json!({"addr": "127.0.0.1:9"})).await;
+    assert_error_contains(&out, &["cannot send"]);
+
+    let out = call(&rt, "http_get", json!({"authority": format!("{addr}")})).await;
+    assert_error_contains(&out, &["HttpRequestDenied", "plugin 'snoop' was denied", "allowed_hosts"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_open_exactly_what_they_name() {
+    std::env::set_var("LOGAI_TEST_GRANTED", "granted-value");
+    std::env::set_var("LOGAI_TEST_NOT_GRANTED", "hidden-value");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.log"), "line one\n").unwrap();
+    let (tcp, tcp_server) = serve_once(b"hi\n");
+    let (http, http_server) = serve_once(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let (other, _other_server) = serve_once(b"nope\n");
+    let grants = format!(
+        "timeout_ms = 5000\nenv = [\"LOGAI_TEST_GRANTED\"]\ndirs = [\"{}:/logs\"]\nallowed_sockets = [\"{tcp}\"]\nallowed_hosts = [\"{http}\"]",
+        dir.path().display()
+    );
+    let (rt, _c) = load(&plugin("snoop", "test-snoop.wasm", &grants)).await;
+
+    assert_eq!(text(&call(&rt, "read_env", json!({"name": "LOGAI_TEST_GRANTED"})).await), "LOGAI_TEST_GRANTED=granted-value");
+    let out = call(&rt, "read_env", json!({"name": "LOGAI_TEST_NOT_GRANTED"})).await;
+    assert_error_contains(&out, &["(1 variables visible)"]);
+
+    assert_eq!(text(&call(&rt, "read_file", json!({"path": "/logs/app.log"})).await), "line one\n");
+    assert_eq!(text(&call(&rt, "list_dir", json!({"path": "/logs"})).await), "app.log");
+    let out = call(&rt, "read_file", json!({"path": "/logs/../../etc/passwd"})).await;
+    assert!(out.is_error && !text(&out).contains("root:"), "{out:?}");
+    let out = call(&rt, "write_file", json!({"path": "/logs/new.txt"})).await;
+    assert_error_contains(&out, &["cannot write /logs/new.txt"]);
+    assert!(!dir.path().join("new.txt").exists());
+
+    let out = call(&rt, "connect", json!({"addr": tcp.to_string()})).await;
+    assert_eq!(text(&out), format!("connected to {tcp}: hi\n"));
+    assert!(tcp_server.join().unwrap());
+    let out = call(&rt, "connect", json!({"addr": other.to_string()})).await;
+    assert_error_contains(&out, &["cannot connect", &format!("TCP connect to {other} is not in its allowed_sockets grant")]);
+
+    let out = call(&rt, "http_get", json!({"authority": http.to_string()})).await;
+    assert_eq!(text(&out), format!("GET http://{http}/ -> 204"), "{out:?}");
+    assert!(http_server.join().unwrap());
+    let out = call(&rt, "http_get", json!({"authority": "example.com"})).await;
+    assert_error_contains(&out, &["HTTP request to example.com is not in its allowed_hosts grant"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_get_their_own_instances() {
+    let (rt, _c) = load(&plugin("hello", "hello-plugin.wasm", "")).await;
+    let mut calls = Vec::new();
+    for i in 0..40 {
+        let rt = rt.clone();
+        calls.push(tokio::spawn(async move { rt.call("hello", json!({"name": format!("n{i}")}), scope()).await.unwrap() }));
+    }
+    for (i, c) in calls.into_iter().enumerate() {
+        assert_eq!(text(&c.await.unwrap()), native::greeting(&format!("n{i}"), false));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_serves_warm_starts_and_replaces_bad_artifacts() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = manifest(&plugin("hello", "hello-plugin.wasm", ""), cache.path());
+    let cold = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    assert_eq!(cold.cache_outcomes()[0].1, CacheOutcome::Compiled);
+    let t = Instant::now();
+    let warm = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    let warm_time = t.elapsed();
+    assert_eq!(warm.cache_outcomes()[0].1, CacheOutcome::Hit);
+    assert_eq!(warm.tools().len(), 3);
+    eprintln!("warm load of one plugin: {warm_time:?}");
+
+    // Corrupt the artifact: rejected, recompiled, rewritten, and the call works.
+    let artifact = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .unwrap();
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&artifact, &bytes).unwrap();
+    let again = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    match &again.cache_outcomes()[0].1 {
+        CacheOutcome::Replaced(why) => assert!(why.contains("hash mismatch"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(text(&call(&again, "hello", json!({"name": "x"})).await), native::greeting("x", false));
+    let fixed = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    assert_eq!(fixed.cache_outcomes()[0].1, CacheOutcome::Hit);
+
+    // A foreign file under the artifact's name is rejected too.
+    std::fs::write(&artifact, b"not an artifact").unwrap();
+    let again = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    assert!(matches!(again.cache_outcomes()[0].1, CacheOutcome::Replaced(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_replaced_in_place_is_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let component = work.path().join("team.wasm");
+    std::fs::copy(dist("hello-plugin.wasm"), &component).unwrap();
+    let entry = format!("[[plugin]]\nname = \"team\"\ncomponent = {:?}\n", component.display().to_string());
+    let config = manifest(&entry, cache.path());
+    let first = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    assert_eq!(first.tools()[0].name, "hello");
+    assert_eq!(Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap().cache_outcomes()[0].1, CacheOutcome::Hit);
+    // Same path, same size or not: a new build is a new component.
+    std::fs::write(&component, std::fs::read(dist("test-loop.wasm")).unwrap()).unwrap();
+    let second = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    assert_eq!(second.cache_outcomes()[0].1, CacheOutcome::Compiled);
+    assert_eq!(second.tools()[0].name, "spin");
+}
+
+#[test]
+fn precompile_and_list_report_every_component() {
+    let cache = tempfile::tempdir().unwrap();
+    let entries = plugin("hello", "hello-plugin.wasm", "memory_mb = 16")
+        + &plugin("off", "test-loop.wasm", "enabled = false")
+        + &format!(
+            "[[exporter]]\nname = \"counter\"\ncomponent = {:?}\nenabled = true\n",
+            dist("test-exporter.wasm").display().to_string()
+        );
+    let config = manifest(&entries, cache.path());
+    let reports = precompile(&config).unwrap();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!(reports[0].name, "hello");
+    assert_eq!(reports[0].outcome, Ok(CacheOutcome::Compiled));
+    assert_eq!(reports[0].tools, ["hello", "word_count", "echo_json"]);
+    assert!(reports[0].artifact.as_ref().unwrap().starts_with(cache.path()));
+    assert_eq!((reports[1].kind, reports[1].outcome.clone()), ("exporter", Ok(CacheOutcome::Compiled)));
+    let again = precompile(&config).unwrap();
+    assert!(again.iter().all(|r| r.outcome == Ok(CacheOutcome::Hit)), "{again:?}");
+
+    let listing = list(&config).unwrap();
+    assert_eq!(listing.len(), 3);
+    assert_eq!(listing[0].tools.as_ref().unwrap().len(), 3);
+    assert!(listing[0].grants.contains("memory_mb = 16"), "{}", listing[0].grants);
+    assert!(!listing[1].enabled);
+    assert_eq!(listing[2].kind, "exporter");
+}
+
+fn event(name: &str) -> ExportEvent {
+    ExportEvent {
+        kind: exporter::EventKind::Span,
+        timestamp_ms: 1,
+        name: name.into(),
+        trace_id: "0".repeat(32),
+        span_id: "0".repeat(16),
+        parent_span_id: None,
+        duration_us: 5,
+        status: "ok".into(),
+        attributes: vec![("tool".into(), "hello".into())],
+        message: None,
+        breadcrumbs: vec![],
+        metric: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exporters_keep_state_and_recover_from_hangs_and_traps() {
+    let cache = tempfile::tempdir().unwrap();
+    let entry = format!(
+        "[[exporter]]\nname = \"counter\"\ncomponent = {:?}\nenabled = true\ntimeout_ms = 300\nsettings = {{ label = \"x\" }}\n",
+        dist("test-exporter.wasm").display().to_string()
+    );
+    let config = manifest(&entry, cache.path());
+    let cfg = &config.exporter[0];
+    let x = Exporter::load(&config, cfg).await.unwrap();
+    x.configure(&Exporter::settings_json(cfg)).await.unwrap();
+    let snap = crate::coord::MetricsSnapshot { source: "local".into(), ..Default::default() };
+    x.export(vec![event("a"), event("b")]).await.unwrap();
+    x.export(vec![event("c")]).await.unwrap();
+    x.flush().await.unwrap();
+    assert_eq!(x.render(&snap).await.unwrap().unwrap(), "exported=3 label=x counters=0 source=local");
+
+    let e = x.export(vec![event("reject")]).await.unwrap_err();
+    assert!(e.contains("exporter 'counter' failed to export: rejected the batch"), "{e}");
+
+    let t = Instant::now();
+    let e = x.export(vec![event("hang")]).await.unwrap_err();
+    assert!(t.elapsed() < Duration::from_millis(1000), "{:?}", t.elapsed());
+    assert!(e.contains("exporter 'counter' exceeded its time limit (timeout_ms = 300)"), "{e}");
+    // Restarted and re-configured: the count starts over, the label is back.
+    assert_eq!(x.render(&snap).await.unwrap().unwrap(), "exported=0 label=x counters=0 source=local");
+
+    let e = x.export(vec![event("panic")]).await.unwrap_err();
+    assert!(e.contains("'counter' panicked") && e.contains("panics on request"), "{e}");
+    x.export(vec![event("d")]).await.unwrap();
+    assert_eq!(x.render(&snap).await.unwrap().unwrap(), "exported=1 label=x counters=0 source=local");
+
+    let e = x.configure(r#"{"fail": true}"#).await.unwrap_err();
+    assert!(e.contains("exporter 'counter' rejected its configuration: told to fail"), "{e}");
+    assert!(x.export(vec![event("e")]).await.unwrap_err().contains("rejected its configuration"));
+    x.configure("{}").await.unwrap();
+    x.export(vec![event("f")]).await.unwrap();
+}
+
+/// `cargo test -p logai --release plugins::tests::overhead -- --ignored --nocapture`:
+/// medians of a `hello` call through the plugin (fresh instance each) and
+/// through the native twin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn overhead() {
+    let (rt, _c) = load(&plugin("hello", "hello-plugin.wasm", "")).await;
+    let native = native::HelloNative;
+    let n = 2000;
+    let mut wasm = Vec::with_capacity(n);
+    let mut nat = Vec::with_capacity(n);
+    for _ in 0..100 {
+        call(&rt, "hello", json!({"name": "warm"})).await;
+    }
+    for i in 0..n {
+        let args = json!({"name": format!("n{i}")});
+        let t = Instant::now();
+        let out = rt.call("hello", args.clone(), scope()).await.unwrap();
+        wasm.push(t.elapsed());
+        assert!(!out.is_error);
+        let t = Instant::now();
+        native.call("hello", args, scope()).await.unwrap();
+        nat.push(t.elapsed());
+    }
+    wasm.sort();
+    nat.sort();
+    let pct = |v: &Vec<Duration>, p: usize| v[v.len() * p / 100];
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let vm: Vec<&str> = status.lines().filter(|l| l.starts_with("VmSize") || l.starts_with("VmRSS")).collect();
+    eprintln!("allocator: {:?}; {}", rt.allocator(), vm.join(", "));
+    eprintln!("hello via plugin (instantiate + call): p50 {:?} p90 {:?} p99 {:?}", pct(&wasm, 50), pct(&wasm, 90), pct(&wasm, 99));
+    eprintln!("hello native:                         p50 {:?} p90 {:?} p99 {:?}", pct(&nat, 50), pct(&nat, 90), pct(&nat, 99));
+}
+
+/// `cargo test -p logai --release plugins::tests::start_time -- --ignored --nocapture`:
+/// time to load N components cold (compile), warm (precompiled), and warm
+/// without the cache's tool lists (one instantiation each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn start_time() {
+    let files = ["hello-plugin.wasm", "test-loop.wasm", "test-bomb.wasm", "test-panic.wasm", "test-snoop.wasm", "test-malformed.wasm"];
+    let entries: String = files.iter().enumerate().map(|(i, f)| {
+        let body = plugin(&format!("p{i}"), f, "");
+        // Each needs unique tool names: only hello's are unique among these.
+        body
+    }).collect();
+    let cache = tempfile::tempdir().unwrap();
+    let config = manifest(&entries, cache.path());
+    let t = Instant::now();
+    Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    let cold = t.elapsed();
+    let mut warm = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        let rt = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+        warm.push(t.elapsed());
+        assert!(rt.cache_outcomes().iter().all(|(_, o)| *o == CacheOutcome::Hit));
+    }
+    warm.sort();
+    let bytes: u64 = files.iter().map(|f| std::fs::metadata(dist(f)).unwrap().len()).sum();
+    eprintln!(
+        "{} components ({} KiB): cold load {cold:?}, warm load median {:?} (min {:?})",
+        files.len(),
+        bytes / 1024,
+        warm[warm.len() / 2],
+        warm[0]
+    );
+}

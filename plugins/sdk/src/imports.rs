@@ -1,0 +1,114 @@
+//! Safe wrappers of the host imports. They only work inside a component
+//! run by logai (calling them in a native unit test panics or fails to link).
+
+/// Logging into the host's log (stderr or its log file, via `tracing`),
+/// attributed to your plugin. Use this rather than `println!`: a plugin's
+/// stdout is discarded and its stderr is only kept for panic messages.
+pub mod log {
+    use crate::bindings::logai::plugin::log as raw;
+
+    pub use raw::Level;
+
+    /// Write one record at `level`.
+    pub fn write(level: Level, message: impl AsRef<str>) {
+        raw::write(level, message.as_ref())
+    }
+    /// Write at `trace`.
+    pub fn trace(message: impl AsRef<str>) {
+        write(Level::Trace, message)
+    }
+    /// Write at `debug`.
+    pub fn debug(message: impl AsRef<str>) {
+        write(Level::Debug, message)
+    }
+    /// Write at `info`.
+    pub fn info(message: impl AsRef<str>) {
+        write(Level::Info, message)
+    }
+    /// Write at `warn`.
+    pub fn warn(message: impl AsRef<str>) {
+        write(Level::Warn, message)
+    }
+    /// Write at `error`.
+    pub fn error(message: impl AsRef<str>) {
+        write(Level::Error, message)
+    }
+}
+
+/// Progress of the current call, forwarded to the client as
+/// `notifications/progress` when it asked for progress.
+pub mod progress {
+    /// Report `progress` (increasing from one report to the next) out of an
+    /// optional `total`, with an optional short status message.
+    pub fn report(progress: f64, total: Option<f64>, message: Option<&str>) {
+        crate::bindings::logai::plugin::progress::report(progress, total, message)
+    }
+}
+
+/// True once the client cancelled this call (or the host is shutting
+/// down). Long loops should poll it and stop early.
+pub fn cancelled() -> bool {
+    crate::bindings::logai::plugin::cancelled::is_cancelled()
+}
+
+/// The host's native log search (rate limits, shared cache and permits
+/// apply, as for the built-in tools).
+pub mod search {
+    use crate::bindings::logai::plugin::search as raw;
+
+    pub use raw::{
+        ContextLine, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch, SearchRequest,
+        SearchResponse, ServiceInfo,
+    };
+
+    /// Run a search.
+    pub fn search(request: &SearchRequest) -> Result<SearchResponse, SearchError> {
+        raw::search(request)
+    }
+
+    /// The configured services.
+    pub fn list_services() -> Result<Vec<ServiceInfo>, SearchError> {
+        raw::list_services()
+    }
+
+    /// A page of a search's overflow, by the reference the search returned.
+    pub fn read_overflow(reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
+        raw::read_overflow(reference, offset, limit)
+    }
+
+    impl SearchRequest {
+        /// A request for `pattern` (a Rust regex) in `service`, no time
+        /// window, no context, up to 100 inline matches. Set the other
+        /// fields directly.
+        pub fn new(service: impl Into<String>, pattern: impl Into<String>) -> Self {
+            SearchRequest {
+                service: service.into(),
+                pattern: pattern.into(),
+                fixed_strings: false,
+                case_insensitive: false,
+                minutes_back: None,
+                hours_back: None,
+                date: None,
+                since: None,
+                until: None,
+                file_pattern: None,
+                log_format: None,
+                context: 0,
+                max_results: 100,
+            }
+        }
+    }
+}
+
+/// The shared metrics snapshot (all sessions' counters, gauges and
+/// histograms).
+pub mod metrics {
+    use crate::bindings::logai::plugin::metrics as raw;
+
+    pub use raw::{Counter, Gauge, Histogram, Label, Snapshot};
+
+    /// The current snapshot.
+    pub fn read() -> Snapshot {
+        raw::read()
+    }
+}
