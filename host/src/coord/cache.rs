@@ -169,3 +169,101 @@ mod tests {
         assert_eq!(c.bytes(), 0);
     }
 }
+
+/// The right to fill a cache entry that other sessions may be waiting for
+/// (see [`Coordinator::cache_get_or_claim`]). Dropping it (after
+/// `cache_put`, or without storing anything) lets the waiters go on.
+pub struct CacheClaim {
+    lock: Option<(String, String)>,
+    coord: Coordinator,
+}
+
+impl std::fmt::Debug for CacheClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheClaim").field("locked", &self.lock.is_some()).finish()
+    }
+}
+
+impl CacheClaim {
+    /// Whether this session holds the fill lock (others wait for it).
+    pub fn is_exclusive(&self) -> bool {
+        self.lock.is_some()
+    }
+}
+
+static UNLOCK: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+});
+
+impl Drop for CacheClaim {
+    fn drop(&mut self) {
+        if let Some((lock, token)) = self.lock.take() {
+            let coord = self.coord.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    coord
+                        .0
+                        .link
+                        .run("cache_unlock", |mut con| async move { UNLOCK.key(&lock).arg(&token).invoke_async::<i64>(&mut con).await })
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+impl Coordinator {
+    /// A cache lookup that lets only one session search for a missing key:
+    /// `Ok(bytes)` on a hit (possibly after waiting, at most `max_wait`, for
+    /// another session that is computing the same key), or `Err(claim)`:
+    /// search, `cache_put` the result, then drop the claim. Without Redis it
+    /// is `cache_get` plus a non-exclusive claim.
+    pub async fn cache_get_or_claim(&self, key: &str, max_wait: Duration) -> Result<Vec<u8>, CacheClaim> {
+        if let Some(v) = self.cache_get(key).await {
+            return Ok(v);
+        }
+        let inner = &self.0;
+        let free = || CacheClaim { lock: None, coord: self.clone() };
+        if !inner.cache_cfg.enabled || !inner.link.healthy() {
+            return Err(free());
+        }
+        let lock = format!("{}:lock", inner.keys.cache(&cache_key_hash(key)));
+        let token = format!("{}:{}", inner.id, rand::random::<u64>());
+        let lease_ms = max_wait.as_millis().max(1) as u64;
+        let (l2, t2) = (lock.clone(), token.clone());
+        let got = inner
+            .link
+            .run("cache_lock", |mut con| async move {
+                redis::cmd("SET").arg(&l2).arg(&t2).arg("NX").arg("PX").arg(lease_ms).query_async::<Option<String>>(&mut con).await
+            })
+            .await;
+        match got {
+            Some(Some(_)) => return Err(CacheClaim { lock: Some((lock, token)), coord: self.clone() }),
+            None => return Err(free()),
+            Some(None) => {}
+        }
+        // Someone else is computing it: wait for the value or for the lock to go.
+        let deadline = Instant::now() + max_wait;
+        let rkey = inner.keys.cache(&cache_key_hash(key));
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let (rk, lk) = (rkey.clone(), lock.clone());
+            let state = inner
+                .link
+                .run("cache_wait", |mut con| async move {
+                    redis::pipe().get(&rk).exists(&lk).query_async::<(Option<Vec<u8>>, bool)>(&mut con).await
+                })
+                .await;
+            match state {
+                Some((Some(v), _)) => {
+                    inner.metrics.incr(names::CACHE_HITS_TOTAL, &[], 1.0);
+                    return Ok(v);
+                }
+                Some((None, true)) => continue,
+                // The other session stored nothing (or Redis went away): search.
+                _ => return Err(free()),
+            }
+        }
+        Err(free())
+    }
+}

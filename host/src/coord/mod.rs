@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use cache::cache_key_hash;
+pub use cache::{cache_key_hash, CacheClaim};
 pub use metrics::{names, Metrics, BUCKET_BOUNDS_MS};
 pub use metrics_types::*;
 pub use permits::{PermitError, PermitGuard, QueueStatus};

@@ -485,3 +485,48 @@ async fn full_cache_never_evicts_coordination_keys() {
     assert_eq!(snap.source, "redis");
     assert!(snap.counters.iter().any(|c| c.name == "logai_test_kept_total" && c.value == 1.0), "metrics survived");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_search_once() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    let l = LimitsConfig::default();
+    let mut coords = Vec::new();
+    for _ in 0..4 {
+        coords.push(coord(Some(r.url()), &l).await);
+    }
+    let searches = Arc::new(AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let c = coords[i % 4].clone();
+        let searches = searches.clone();
+        tasks.push(tokio::spawn(async move {
+            match c.cache_get_or_claim("same-query", Duration::from_secs(5)).await {
+                Ok(v) => v,
+                Err(claim) => {
+                    searches.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(150)).await; // the search
+                    c.cache_put("same-query", b"result").await;
+                    drop(claim);
+                    b"result".to_vec()
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), b"result");
+    }
+    assert_eq!(searches.load(Ordering::SeqCst), 1, "one session searched, the others waited for its result");
+    // A claimant that stores nothing releases the waiters at once.
+    let claim = coords[0].cache_get_or_claim("uncacheable", Duration::from_secs(5)).await.unwrap_err();
+    assert!(claim.is_exclusive());
+    let c1 = coords[1].clone();
+    let waiter = tokio::spawn(async move {
+        let t = Instant::now();
+        let r = c1.cache_get_or_claim("uncacheable", Duration::from_secs(5)).await;
+        (r.is_err(), t.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(claim);
+    let (searched, waited) = waiter.await.unwrap();
+    assert!(searched && waited < Duration::from_secs(1), "{waited:?}");
+}
