@@ -15,21 +15,15 @@ mod args;
 mod render;
 mod schema;
 
-wit_bindgen::generate!({
-    world: "tool-plugin",
-    path: "../../wit",
-});
-
-use exports::logai::plugin::tools::Guest;
-use logai::plugin::search as host;
-use logai::plugin::types::{CallContext, CallResult, ContentBlock, ToolAnnotations, ToolError, ToolSpec};
+use logai_plugin_sdk::bindings::logai::plugin::search as host;
+use logai_plugin_sdk::{CallContext, CallResult, ContentBlock, Context, Plugin, ToolAnnotations, ToolError, ToolSpec};
 
 use render::{Match, Overflow, PageOutput, SearchFlags, SearchOutput, Service, ServicesOutput};
 use schema::Limits;
 
 struct SearchTools;
 
-export!(SearchTools);
+logai_plugin_sdk::export_plugin!(SearchTools);
 
 const LIST_SERVICES: &str = "list_services";
 const SEARCH_LOGS: &str = "search_logs";
@@ -89,8 +83,8 @@ pub(crate) fn specs(limits: &Limits) -> Vec<(String, Option<String>, String, ser
     ]
 }
 
-impl Guest for SearchTools {
-    fn list() -> Vec<ToolSpec> {
+impl Plugin for SearchTools {
+    fn tools() -> Vec<ToolSpec> {
         let limits = Limits::from_env();
         specs(&limits)
             .into_iter()
@@ -105,11 +99,13 @@ impl Guest for SearchTools {
             .collect()
     }
 
-    fn call(name: String, arguments: String, context: CallContext) -> Result<CallResult, ToolError> {
+    fn call(name: &str, ctx: &Context) -> Result<CallResult, ToolError> {
         let limits = Limits::from_env();
-        match name.as_str() {
+        let arguments = ctx.raw_args().to_string();
+        let context = ctx.call_context();
+        match name {
             LIST_SERVICES => Ok(list_services(&arguments)),
-            SEARCH_LOGS => Ok(search_logs(&arguments, &limits, &context)),
+            SEARCH_LOGS => Ok(search_logs(&arguments, &limits, context)),
             READ_SEARCH_FILE => Ok(read_search_file(&arguments, &limits)),
             other => Err(ToolError::UnknownTool(format!(
                 "search-tools offers {LIST_SERVICES}, {SEARCH_LOGS} and {READ_SEARCH_FILE}, not '{other}'"
@@ -221,12 +217,11 @@ fn search_logs(arguments: &str, limits: &Limits, ctx: &CallContext) -> CallResul
         Ok(a) => a,
         Err(e) => return arg_error(SEARCH_LOGS, e),
     };
-    if logai::plugin::cancelled::is_cancelled() {
+    if logai_plugin_sdk::cancelled() {
         return text_result(format!("{SEARCH_LOGS}: the call was cancelled before the search started"), None, true);
     }
-    logai::plugin::log::write(
-        logai::plugin::log::Level::Debug,
-        &format!("search_logs request={} service={} pattern={:?}", ctx.request_id, a.service, a.pattern),
+    logai_plugin_sdk::log::debug(
+        format!("search_logs request={} service={} pattern={:?}", ctx.request_id, a.service, a.pattern),
     );
     let req = host::SearchRequest {
         service: a.service.clone(),
