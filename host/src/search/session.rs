@@ -166,6 +166,10 @@ pub struct JsonlWriter {
     /// `{"file":<escaped file>,"line_number":` for `file_prefix_for`.
     file_prefix: Vec<u8>,
     file_prefix_for: Option<String>,
+    /// The last stamp formatted by `write_line` (its date part is reused
+    /// for stamps of the same UTC day) and its day, or `i64::MIN`.
+    stamp_buf: [u8; 24],
+    stamp_day: i64,
 }
 
 /// Whether `t` is printable ASCII without `"` or `\\`: serde_json writes
@@ -177,6 +181,15 @@ fn json_plain(t: &[u8]) -> bool {
         bad |= (c < 0x20) | (c >= 0x80) | (c == b'"') | (c == b'\\');
     }
     !bad
+}
+
+/// `v` as `width` decimal digits at `b[at..]`.
+#[inline]
+fn put_digits(b: &mut [u8; 24], at: usize, mut v: i64, width: usize) {
+    for i in (0..width).rev() {
+        b[at + i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 /// Decimal digits of `v`, as serde_json (itoa) writes them.
@@ -198,14 +211,14 @@ fn push_u64(b: &mut Vec<u8>, mut v: u64) {
 impl JsonlWriter {
     pub fn create(path: PathBuf) -> io::Result<JsonlWriter> {
         let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new(), segments: Vec::new(), scratch: Vec::with_capacity(1024), file_prefix: Vec::new(), file_prefix_for: None })
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new(), segments: Vec::new(), scratch: Vec::with_capacity(1024), file_prefix: Vec::new(), file_prefix_for: None, stamp_buf: [0; 24], stamp_day: i64::MIN })
     }
 
     /// Continue writing at the end of a finished file (renamed to `path`).
     pub fn continue_from(path: PathBuf, f: FinishedJsonl) -> io::Result<JsonlWriter> {
         let file = std::fs::OpenOptions::new().append(true).open(&path)?;
         let bytes = file.metadata()?.len();
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets, segments: f.segments, scratch: Vec::with_capacity(1024), file_prefix: Vec::new(), file_prefix_for: None })
+        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets, segments: f.segments, scratch: Vec::with_capacity(1024), file_prefix: Vec::new(), file_prefix_for: None, stamp_buf: [0; 24], stamp_day: i64::MIN })
     }
 
     pub fn write(&mut self, m: &SearchMatch) -> io::Result<()> {
@@ -247,11 +260,24 @@ impl JsonlWriter {
         match stamp {
             None => b.extend_from_slice(b"null"),
             Some(ms) => {
-                let mut t = [0u8; 24];
+                const DAY_MS: i64 = 86_400_000;
+                let day = ms.div_euclid(DAY_MS);
+                let t = &mut self.stamp_buf;
                 b.push(b'"');
-                if super::timestamp::format_ms_into(ms, &mut t) {
-                    b.extend_from_slice(&t);
+                if day == self.stamp_day {
+                    // Same day as the last stamp: only the time of day changes.
+                    let rem = ms.rem_euclid(DAY_MS);
+                    let secs = rem / 1000;
+                    put_digits(t, 11, secs / 3600, 2);
+                    put_digits(t, 14, (secs / 60) % 60, 2);
+                    put_digits(t, 17, secs % 60, 2);
+                    put_digits(t, 20, rem % 1000, 3);
+                    b.extend_from_slice(t);
+                } else if super::timestamp::format_ms_into(ms, t) {
+                    self.stamp_day = day;
+                    b.extend_from_slice(t);
                 } else {
+                    self.stamp_day = i64::MIN;
                     b.extend_from_slice(super::timestamp::format_ms(ms).as_bytes());
                 }
                 b.push(b'"');

@@ -789,7 +789,16 @@ fn overflow_write_line_matches_owned_serialization() {
         long,
         b"x".repeat(scan::MAX_LINE_BYTES),
     ];
-    let stamps = [None, Some(ms("2026-11-23T08:15:00.123Z")), Some(-62_200_000_000_000i64), Some(0)];
+    let stamps = [
+        None,
+        Some(ms("2026-11-23T08:15:00.123Z")),
+        Some(ms("2026-11-23T23:59:59.999Z")),
+        Some(ms("2026-11-24T00:00:00.000Z")),
+        Some(-62_200_000_000_000i64),
+        Some(ms("2026-11-24T07:08:09.010Z")),
+        Some(0),
+        Some(-1),
+    ];
     let fast_path = dir.path().join("fast.jsonl");
     let slow_path = dir.path().join("slow.jsonl");
     let mut fast = session::JsonlWriter::create(fast_path.clone()).unwrap();
