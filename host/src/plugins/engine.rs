@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllo
 
 /// How often the epoch advances. Deadlines are checked (and running guests
 /// yield to the executor, so cancellation is noticed) once per tick.
-pub(crate) const TICK: Duration = Duration::from_millis(5);
+pub(crate) const TICK: Duration = Duration::from_millis(10);
 
 /// Largest linear memory any instance may have, whatever the manifest says
 /// (the pooling allocator sizes its slots from it).
@@ -98,14 +98,25 @@ fn build() -> Result<Shared, String> {
         let mut c = base_config();
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
         match Engine::new(&c) {
-            Ok(engine) => return Ok(Shared { engine, allocator: Allocator::Pooling }),
-            Err(e) => tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand instance allocation"),
+            Ok(engine) => {
+                return Ok(Shared {
+                    engine,
+                    allocator: Allocator::Pooling,
+                })
+            }
+            Err(e) => tracing::warn!(
+                "pooling allocator unavailable ({e:#}); using on-demand instance allocation"
+            ),
         }
     }
     let mut c = base_config();
     c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-    let engine = Engine::new(&c).map_err(|e| format!("cannot create the WebAssembly engine: {e:#}"))?;
-    Ok(Shared { engine, allocator: Allocator::OnDemand })
+    let engine =
+        Engine::new(&c).map_err(|e| format!("cannot create the WebAssembly engine: {e:#}"))?;
+    Ok(Shared {
+        engine,
+        allocator: Allocator::OnDemand,
+    })
 }
 
 /// A stable digest of everything that makes a precompiled artifact usable

@@ -91,7 +91,9 @@ pub struct ExportEvent {
 }
 
 fn labels(v: Vec<(String, String)>) -> Vec<wm::Label> {
-    v.into_iter().map(|(name, value)| wm::Label { name, value }).collect()
+    v.into_iter()
+        .map(|(name, value)| wm::Label { name, value })
+        .collect()
 }
 
 impl From<ExportEvent> for wx::TelemetryEvent {
@@ -114,7 +116,11 @@ impl From<ExportEvent> for wx::TelemetryEvent {
             breadcrumbs: e
                 .breadcrumbs
                 .into_iter()
-                .map(|b| wx::Breadcrumb { timestamp_ms: b.timestamp_ms, category: b.category, message: b.message })
+                .map(|b| wx::Breadcrumb {
+                    timestamp_ms: b.timestamp_ms,
+                    category: b.category,
+                    message: b.message,
+                })
                 .collect(),
             metric: e.metric.map(|m| wx::MetricPoint {
                 name: m.name,
@@ -178,16 +184,30 @@ impl Exporter {
                 .map_err(|e| PluginError::load(&name, format!("loader failed: {e}")))?
                 .map_err(|m| PluginError::load(&name, hint_missing(m, &path)))?
         };
-        let linker = exporter_linker(&shared.engine)
-            .map_err(|e| PluginError::Engine(format!("cannot link exporter host imports: {e:#}")))?;
+        let linker = exporter_linker(&shared.engine).map_err(|e| {
+            PluginError::Engine(format!("cannot link exporter host imports: {e:#}"))
+        })?;
         let pre = linker.instantiate_pre(&loaded.component).map_err(|e| {
-            PluginError::load(&name, format!("cannot be linked: {} (it may import an interface this host does not provide)", first_line(&format!("{e:#}"))))
+            PluginError::load(
+                &name,
+                format!(
+                    "cannot be linked: {} (it may import an interface this host does not provide)",
+                    first_line(&format!("{e:#}"))
+                ),
+            )
         })?;
         let pre = xb::ExporterPluginPre::new(pre).map_err(|e| {
             PluginError::load(&name, format!("does not export logai:plugin/exporter (build it against world exporter-plugin): {e:#}"))
         })?;
         tracing::info!(exporter = %name, cache = %loaded.outcome, "exporter loaded from {}", path.display());
-        Ok(Exporter { inner: Arc::new(Inner { name, sandbox, pre, slot: Default::default() }) })
+        Ok(Exporter {
+            inner: Arc::new(Inner {
+                name,
+                sandbox,
+                pre,
+                slot: Default::default(),
+            }),
+        })
     }
 
     /// The exporter's name (from the manifest).
@@ -213,7 +233,11 @@ impl Exporter {
         let name = self.inner.name.clone();
         let r = self
             .run("configure", Some(settings.clone()), move |b, store| {
-                Box::pin(async move { b.logai_plugin_exporter().call_configure(store, &settings).await })
+                Box::pin(async move {
+                    b.logai_plugin_exporter()
+                        .call_configure(store, &settings)
+                        .await
+                })
             })
             .await;
         let mut slot = self.inner.slot.lock().await;
@@ -236,25 +260,35 @@ impl Exporter {
     pub async fn export(&self, batch: Vec<ExportEvent>) -> Result<(), String> {
         let batch: Vec<wx::TelemetryEvent> = batch.into_iter().map(Into::into).collect();
         let name = self.inner.name.clone();
-        self.run("export", None, move |b, store| Box::pin(async move { b.logai_plugin_exporter().call_export(store, &batch).await }))
-            .await?
-            .map_err(|m| format!("exporter '{name}' failed to export: {m}"))
+        self.run("export", None, move |b, store| {
+            Box::pin(async move { b.logai_plugin_exporter().call_export(store, &batch).await })
+        })
+        .await?
+        .map_err(|m| format!("exporter '{name}' failed to export: {m}"))
     }
 
     /// Send anything buffered.
     pub async fn flush(&self) -> Result<(), String> {
         let name = self.inner.name.clone();
-        self.run("flush", None, |b, store| Box::pin(async move { b.logai_plugin_exporter().call_flush(store).await }))
-            .await?
-            .map_err(|m| format!("exporter '{name}' failed to flush: {m}"))
+        self.run("flush", None, |b, store| {
+            Box::pin(async move { b.logai_plugin_exporter().call_flush(store).await })
+        })
+        .await?
+        .map_err(|m| format!("exporter '{name}' failed to flush: {m}"))
     }
 
     /// Render the metrics as text (Prometheus exposition); `Ok(None)` from
     /// exporters that do not render.
     pub async fn render(&self, metrics: &MetricsSnapshot) -> Result<Option<String>, String> {
         let snapshot: wm::Snapshot = metrics.clone().into();
-        self.run("render", None, move |b, store| Box::pin(async move { b.logai_plugin_exporter().call_render(store, &snapshot).await }))
-            .await
+        self.run("render", None, move |b, store| {
+            Box::pin(async move {
+                b.logai_plugin_exporter()
+                    .call_render(store, &snapshot)
+                    .await
+            })
+        })
+        .await
     }
 
     /// One guest operation under the time limit. `restart_with`: drop any
@@ -265,8 +299,9 @@ impl Exporter {
         F: for<'a> FnOnce(
                 &'a xb::ExporterPlugin,
                 &'a mut Store<PluginState>,
-            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>
-            + Send,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
+            > + Send,
     {
         let inner = &self.inner;
         let limit = Duration::from_millis(inner.sandbox.timeout_ms);
@@ -294,12 +329,19 @@ impl Exporter {
                     if let Some(settings) = slot.settings.clone() {
                         let live = slot.live.as_mut().unwrap();
                         live.in_call = true;
-                        let r = live.bindings.logai_plugin_exporter().call_configure(&mut live.store, &settings).await;
+                        let r = live
+                            .bindings
+                            .logai_plugin_exporter()
+                            .call_configure(&mut live.store, &settings)
+                            .await;
                         live.in_call = false;
                         match r {
                             Ok(Ok(())) => {}
                             Ok(Err(m)) => {
-                                let msg = format!("exporter '{}' rejected its configuration: {m}", inner.name);
+                                let msg = format!(
+                                    "exporter '{}' rejected its configuration: {m}",
+                                    inner.name
+                                );
                                 slot.disabled = Some(msg.clone());
                                 slot.live = None;
                                 return Err(msg);
@@ -307,7 +349,14 @@ impl Exporter {
                             Err(e) => {
                                 let watch = live.watch.clone();
                                 slot.live = None;
-                                return Err(describe_trap(&format!("exporter '{}'", inner.name), &inner.sandbox, "during configure", &e, &watch, Limit::Plugin));
+                                return Err(describe_trap(
+                                    &format!("exporter '{}'", inner.name),
+                                    &inner.sandbox,
+                                    "during configure",
+                                    &e,
+                                    &watch,
+                                    Limit::Plugin,
+                                ));
                             }
                         }
                     }
@@ -327,7 +376,14 @@ impl Exporter {
                 Err(e) => {
                     let watch = live.watch.clone();
                     slot.live = None;
-                    let mut m = describe_trap(&format!("exporter '{}'", inner.name), &inner.sandbox, &doing, &e, &watch, Limit::Plugin);
+                    let mut m = describe_trap(
+                        &format!("exporter '{}'", inner.name),
+                        &inner.sandbox,
+                        &doing,
+                        &e,
+                        &watch,
+                        Limit::Plugin,
+                    );
                     if !denied.is_empty() {
                         m.push_str(&format!("; it was denied: {}", denied.join("; ")));
                     }
@@ -343,7 +399,12 @@ impl Exporter {
                 r
             }
             Err(_) => {
-                let m = timeout_message(&format!("exporter '{}'", inner.name), &inner.sandbox, &doing, Limit::Plugin);
+                let m = timeout_message(
+                    &format!("exporter '{}'", inner.name),
+                    &inner.sandbox,
+                    &doing,
+                    Limit::Plugin,
+                );
                 tracing::warn!(exporter = %inner.name, "{m}");
                 Err(m)
             }
@@ -353,11 +414,29 @@ impl Exporter {
     async fn start(&self, deadline: Instant) -> Result<Live, String> {
         let inner = &self.inner;
         let engine = &engine::shared().map_err(|e| e.to_string())?.engine;
-        let (mut store, watch) =
-            new_store(engine, &inner.sandbox, Arc::new(NoHostServices), None, deadline).map_err(|e| e.to_string())?;
+        let (mut store, watch) = new_store(
+            engine,
+            &inner.sandbox,
+            Arc::new(NoHostServices),
+            None,
+            deadline,
+        )
+        .map_err(|e| e.to_string())?;
         match inner.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Live { store, bindings, watch, in_call: false }),
-            Err(e) => Err(describe_trap(&format!("exporter '{}'", inner.name), &inner.sandbox, "while starting", &e, &watch, Limit::Plugin)),
+            Ok(bindings) => Ok(Live {
+                store,
+                bindings,
+                watch,
+                in_call: false,
+            }),
+            Err(e) => Err(describe_trap(
+                &format!("exporter '{}'", inner.name),
+                &inner.sandbox,
+                "while starting",
+                &e,
+                &watch,
+                Limit::Plugin,
+            )),
         }
     }
 }

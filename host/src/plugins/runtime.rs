@@ -59,17 +59,28 @@ impl Runtime {
     /// host imports, tool lists from the cache (or one instantiation), specs
     /// checked. Refuses to start on any plugin error or on two plugins
     /// declaring the same tool.
-    pub async fn load(config: &Config, services: Arc<dyn HostServices>) -> Result<Runtime, PluginError> {
+    pub async fn load(
+        config: &Config,
+        services: Arc<dyn HostServices>,
+    ) -> Result<Runtime, PluginError> {
         let shared = engine::shared().map_err(PluginError::Engine)?;
         let engine = shared.engine.clone();
         let cache = Arc::new(ArtifactCache::open(config, &engine));
-        let linker = Arc::new(tool_linker(&engine).map_err(|e| PluginError::Engine(format!("cannot link host imports: {e:#}")))?);
+        let linker = Arc::new(
+            tool_linker(&engine)
+                .map_err(|e| PluginError::Engine(format!("cannot link host imports: {e:#}")))?,
+        );
 
         let mut pending = Vec::new();
         for p in config.plugin.iter().filter(|p| p.enabled) {
             let sandbox = Sandbox::new(config, &p.name, &p.grants)?;
             let path = config.resolve(&p.component);
-            let (engine, cache, linker, services) = (engine.clone(), cache.clone(), linker.clone(), services.clone());
+            let (engine, cache, linker, services) = (
+                engine.clone(),
+                cache.clone(),
+                linker.clone(),
+                services.clone(),
+            );
             let name = p.name.clone();
             pending.push(tokio::spawn(async move {
                 prepare(&engine, &cache, &linker, services, name, path, sandbox).await
@@ -77,7 +88,9 @@ impl Runtime {
         }
         let mut plugins = Vec::new();
         for task in pending {
-            let plugin = task.await.map_err(|e| PluginError::Engine(format!("plugin loader failed: {e}")))??;
+            let plugin = task
+                .await
+                .map_err(|e| PluginError::Engine(format!("plugin loader failed: {e}")))??;
             plugins.push(Arc::new(plugin));
         }
 
@@ -106,7 +119,15 @@ impl Runtime {
                 p.component.display()
             );
         }
-        Ok(Runtime { inner: Arc::new(Inner { services, plugins, tools, index, allocator: shared.allocator }) })
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                services,
+                plugins,
+                tools,
+                index,
+                allocator: shared.allocator,
+            }),
+        })
     }
 
     /// Names of the loaded plugins, in manifest order.
@@ -116,7 +137,11 @@ impl Runtime {
 
     /// How each plugin's component was obtained (cache hit, compiled, ...).
     pub fn cache_outcomes(&self) -> Vec<(String, CacheOutcome)> {
-        self.inner.plugins.iter().map(|p| (p.name.clone(), p.outcome.clone())).collect()
+        self.inner
+            .plugins
+            .iter()
+            .map(|p| (p.name.clone(), p.outcome.clone()))
+            .collect()
     }
 
     /// The instance allocator the engine uses.
@@ -130,7 +155,12 @@ impl ToolHost for Runtime {
         self.inner.tools.clone()
     }
 
-    fn call(&self, name: &str, arguments: Value, scope: CallScope) -> BoxFuture<'static, Result<ToolOutput, ToolCallError>> {
+    fn call(
+        &self,
+        name: &str,
+        arguments: Value,
+        scope: CallScope,
+    ) -> BoxFuture<'static, Result<ToolOutput, ToolCallError>> {
         let inner = self.inner.clone();
         let name = name.to_string();
         Box::pin(async move { inner.call(name, arguments, scope).await })
@@ -156,13 +186,24 @@ pub(super) enum Limit {
 }
 
 impl Inner {
-    async fn call(&self, name: String, arguments: Value, scope: CallScope) -> Result<ToolOutput, ToolCallError> {
-        let Some(&(pi, ti)) = self.index.get(&name) else { return Err(ToolCallError::UnknownTool(name)) };
+    async fn call(
+        &self,
+        name: String,
+        arguments: Value,
+        scope: CallScope,
+    ) -> Result<ToolOutput, ToolCallError> {
+        let Some(&(pi, ti)) = self.index.get(&name) else {
+            return Err(ToolCallError::UnknownTool(name));
+        };
         let plugin = self.plugins[pi].clone();
         let started = Instant::now();
         let plugin_limit = Duration::from_millis(plugin.sandbox.timeout_ms);
         let left = scope.remaining();
-        let (limit, which) = if left < plugin_limit { (left, Limit::Call(left)) } else { (plugin_limit, Limit::Plugin) };
+        let (limit, which) = if left < plugin_limit {
+            (left, Limit::Call(left))
+        } else {
+            (plugin_limit, Limit::Plugin)
+        };
         let ctx = wt::CallContext {
             request_id: scope.request_id.clone(),
             session_id: scope.session_id.clone(),
@@ -172,7 +213,11 @@ impl Inner {
             traceparent: scope.traceparent.clone(),
             deadline_ms: limit.as_millis() as u64,
         };
-        let args_text = if arguments.is_null() { "{}".to_string() } else { arguments.to_string() };
+        let args_text = if arguments.is_null() {
+            "{}".to_string()
+        } else {
+            arguments.to_string()
+        };
         let cancel = scope.cancel.clone();
         let (ended, watch) = run_guest(
             &plugin.pre,
@@ -185,7 +230,9 @@ impl Inner {
                 let name = name.clone();
                 async move {
                     let inst = pre.instantiate_async(&mut store).await?;
-                    inst.logai_plugin_tools().call_call(&mut store, &name, &args_text, &ctx).await
+                    inst.logai_plugin_tools()
+                        .call_call(&mut store, &name, &args_text, &ctx)
+                        .await
                 }
             },
         )
@@ -198,28 +245,57 @@ impl Inner {
                 Ok(mut out) => {
                     let denials = watch.denials.take();
                     if !denials.is_empty() {
-                        let msg = format!("plugin '{}' was denied: {}", plugin.name, denials.join("; "));
+                        let msg = format!(
+                            "plugin '{}' was denied: {}",
+                            plugin.name,
+                            denials.join("; ")
+                        );
                         tracing::warn!(plugin = %plugin.name, tool = %name, "{msg}");
                         if out.is_error {
-                            out.content.push(json!({"type": "text", "text": format!("(logai) {msg}")}));
+                            out.content
+                                .push(json!({"type": "text", "text": format!("(logai) {msg}")}));
                         }
                     }
                     Ok(out)
                 }
-                Err(why) => Ok(failure(&plugin.name, &name, format!(
-                    "plugin '{}' returned a malformed result from tool '{name}': {why}",
-                    plugin.name
-                ))),
+                Err(why) => Ok(failure(
+                    &plugin.name,
+                    &name,
+                    format!(
+                        "plugin '{}' returned a malformed result from tool '{name}': {why}",
+                        plugin.name
+                    ),
+                )),
             },
             Ended::Done(Ok(Err(e))) => Err(match e {
                 wt::ToolError::UnknownTool(t) => ToolCallError::UnknownTool(t),
-                wt::ToolError::InvalidArguments(a) => ToolCallError::InvalidArguments { path: a.path, message: a.message },
-                wt::ToolError::Internal(m) => ToolCallError::Internal(format!("plugin '{}': {m}", plugin.name)),
+                wt::ToolError::InvalidArguments(a) => ToolCallError::InvalidArguments {
+                    path: a.path,
+                    message: a.message,
+                },
+                wt::ToolError::Internal(m) => {
+                    ToolCallError::Internal(format!("plugin '{}': {m}", plugin.name))
+                }
             }),
-            Ended::Done(Err(e)) => Ok(failure(&plugin.name, &name, describe_trap(&who, &plugin.sandbox, &what, &e, &watch, which))),
+            Ended::Done(Err(e)) => Ok(failure(
+                &plugin.name,
+                &name,
+                describe_trap(&who, &plugin.sandbox, &what, &e, &watch, which),
+            )),
             Ended::Setup(m) => Ok(failure(&plugin.name, &name, m)),
-            Ended::TimedOut => Ok(failure(&plugin.name, &name, timeout_message(&who, &plugin.sandbox, &what, which))),
-            Ended::Cancelled => Ok(failure(&plugin.name, &name, format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name))),
+            Ended::TimedOut => Ok(failure(
+                &plugin.name,
+                &name,
+                timeout_message(&who, &plugin.sandbox, &what, which),
+            )),
+            Ended::Cancelled => Ok(failure(
+                &plugin.name,
+                &name,
+                format!(
+                    "plugin '{}': the call to tool '{name}' was cancelled",
+                    plugin.name
+                ),
+            )),
         };
         let guest_stderr = watch.stderr.text();
         if !guest_stderr.is_empty() {
@@ -252,7 +328,9 @@ where
     Fut: std::future::Future<Output = wasmtime::Result<T>>,
 {
     let deadline = Instant::now() + limit;
-    let engine = &engine::shared().expect("engine exists once plugins are loaded").engine;
+    let engine = &engine::shared()
+        .expect("engine exists once plugins are loaded")
+        .engine;
     let (store, watch) = match new_store(engine, sandbox, services, scope, deadline) {
         Ok(s) => s,
         Err(e) => return (Ended::Setup(e.to_string()), Watch::default()),
@@ -292,7 +370,14 @@ pub(super) fn timeout_message(who: &str, sandbox: &Sandbox, what: &str, which: L
 /// Explain a guest failure: the limit it hit, or the trap (with the panic
 /// message from its stderr, when there is one).
 /// `who` is `plugin 'name'` or `exporter 'name'`.
-pub(super) fn describe_trap(who: &str, sandbox: &Sandbox, what: &str, e: &wasmtime::Error, watch: &Watch, which: Limit) -> String {
+pub(super) fn describe_trap(
+    who: &str,
+    sandbox: &Sandbox,
+    what: &str,
+    e: &wasmtime::Error,
+    watch: &Watch,
+    which: Limit,
+) -> String {
     if watch.memory_hit() {
         return format!(
             "{who} exceeded its memory limit (memory_mb = {}) {what}; the call was stopped",
@@ -300,7 +385,10 @@ pub(super) fn describe_trap(who: &str, sandbox: &Sandbox, what: &str, e: &wasmti
         );
     }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return format!("{who} exited (status {}) {what} instead of returning a result", exit.0);
+        return format!(
+            "{who} exited (status {}) {what} instead of returning a result",
+            exit.0
+        );
     }
     let trap = e.downcast_ref::<wasmtime::Trap>().copied();
     match trap {
@@ -387,7 +475,8 @@ fn convert(tool: &CheckedTool, r: wt::CallResult) -> Result<ToolOutput, String> 
     let structured_content = match r.structured_content {
         None => None,
         Some(text) => {
-            let v: Value = serde_json::from_str(&text).map_err(|e| format!("structured content is not valid JSON ({e})"))?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| format!("structured content is not valid JSON ({e})"))?;
             if !v.is_object() {
                 return Err("structured content is not a JSON object".into());
             }
@@ -397,23 +486,41 @@ fn convert(tool: &CheckedTool, r: wt::CallResult) -> Result<ToolOutput, String> 
     if !r.is_error {
         if let Some(validator) = &tool.output {
             match &structured_content {
-                None => return Err("the tool declares an output schema but returned no structured content".into()),
+                None => {
+                    return Err(
+                        "the tool declares an output schema but returned no structured content"
+                            .into(),
+                    )
+                }
                 Some(v) => {
                     if let Some(err) = validator.iter_errors(v).next() {
                         let at = err.instance_path().to_string();
-                        let at = if at.is_empty() { "$".to_string() } else { format!("$ {at}") };
-                        return Err(format!("structured content does not match the output schema at {at}: {err}"));
+                        let at = if at.is_empty() {
+                            "$".to_string()
+                        } else {
+                            format!("$ {at}")
+                        };
+                        return Err(format!(
+                            "structured content does not match the output schema at {at}: {err}"
+                        ));
                     }
                 }
             }
         }
     }
-    Ok(ToolOutput { content, structured_content, is_error: r.is_error })
+    Ok(ToolOutput {
+        content,
+        structured_content,
+        is_error: r.is_error,
+    })
 }
 
 fn blob(i: usize, b: &wt::Blob, prefix: &str) -> Result<String, String> {
     if !b.mime_type.starts_with(prefix) {
-        return Err(format!("content block {i}: mime type {:?} is not {prefix}*", b.mime_type));
+        return Err(format!(
+            "content block {i}: mime type {:?} is not {prefix}*",
+            b.mime_type
+        ));
     }
     base64::engine::general_purpose::STANDARD
         .decode(b.data_base64.as_bytes())
@@ -441,26 +548,62 @@ async fn prepare(
             .map_err(|m| PluginError::load(&name, hint_missing(m, &path)))?
     };
     let pre = linker.instantiate_pre(&loaded.component).map_err(|e| {
-        PluginError::load(&name, format!("cannot be linked: {} (it may import an interface this host does not provide)", first_line(&format!("{e:#}"))))
+        PluginError::load(
+            &name,
+            format!(
+                "cannot be linked: {} (it may import an interface this host does not provide)",
+                first_line(&format!("{e:#}"))
+            ),
+        )
     })?;
     let pre = tb::ToolPluginPre::new(pre).map_err(|e| {
-        PluginError::load(&name, format!("does not export logai:plugin/tools (build it against world tool-plugin): {e:#}"))
+        PluginError::load(
+            &name,
+            format!(
+                "does not export logai:plugin/tools (build it against world tool-plugin): {e:#}"
+            ),
+        )
     })?;
     let raw: Vec<RawToolSpec> = match loaded.tools.clone() {
         Some(t) => t,
         None => {
             let limit = Duration::from_millis(sandbox.timeout_ms);
-            let (ended, watch) = run_guest(&pre, &sandbox, services, None, limit, None, |pre, mut store| async move {
-                let inst = pre.instantiate_async(&mut store).await?;
-                inst.logai_plugin_tools().call_list(&mut store).await
-            })
+            let (ended, watch) = run_guest(
+                &pre,
+                &sandbox,
+                services,
+                None,
+                limit,
+                None,
+                |pre, mut store| async move {
+                    let inst = pre.instantiate_async(&mut store).await?;
+                    inst.logai_plugin_tools().call_list(&mut store).await
+                },
+            )
             .await;
             let what = "listing its tools";
             let specs = match ended {
                 Ended::Done(Ok(s)) => s,
-                Ended::Done(Err(e)) => return Err(PluginError::load(&name, describe_trap(&format!("plugin '{name}'"), &sandbox, what, &e, &watch, Limit::Plugin))),
+                Ended::Done(Err(e)) => {
+                    return Err(PluginError::load(
+                        &name,
+                        describe_trap(
+                            &format!("plugin '{name}'"),
+                            &sandbox,
+                            what,
+                            &e,
+                            &watch,
+                            Limit::Plugin,
+                        ),
+                    ))
+                }
                 Ended::Setup(m) => return Err(PluginError::load(&name, m)),
-                Ended::TimedOut => return Err(PluginError::load(&name, timeout_message(&format!("plugin '{name}'"), &sandbox, what, Limit::Plugin))),
+                Ended::TimedOut => {
+                    return Err(PluginError::load(
+                        &name,
+                        timeout_message(&format!("plugin '{name}'"), &sandbox, what, Limit::Plugin),
+                    ))
+                }
                 Ended::Cancelled => return Err(PluginError::load(&name, "cancelled")),
             };
             specs.into_iter().map(RawToolSpec::from).collect()
@@ -471,7 +614,10 @@ async fn prepare(
     for r in &raw {
         let t = spec::check(&name, r).map_err(|m| PluginError::load(&name, m))?;
         if !seen.insert(t.descriptor.name.clone()) {
-            return Err(PluginError::load(&name, format!("declares tool '{}' twice", t.descriptor.name)));
+            return Err(PluginError::load(
+                &name,
+                format!("declares tool '{}' twice", t.descriptor.name),
+            ));
         }
         tools.push(t);
     }
@@ -481,7 +627,16 @@ async fn prepare(
         }
     }
     let artifact = loaded.entry.as_ref().map(|e| e.artifact.clone());
-    Ok(Plugin { name, component: path, sandbox, pre, tools, outcome: loaded.outcome, artifact, load_time: started.elapsed() })
+    Ok(Plugin {
+        name,
+        component: path,
+        sandbox,
+        pre,
+        tools,
+        outcome: loaded.outcome,
+        artifact,
+        load_time: started.elapsed(),
+    })
 }
 
 pub(super) fn hint_missing(message: String, path: &std::path::Path) -> String {
@@ -521,21 +676,36 @@ pub fn precompile(config: &Config) -> anyhow::Result<Vec<PrecompileReport>> {
         if cache.dir().is_none() {
             anyhow::bail!("the precompile cache directory is unusable (see the warning above); set LOGAI_CACHE_DIR");
         }
-        let linker = Arc::new(tool_linker(&shared.engine).map_err(|e| anyhow::anyhow!("cannot link host imports: {e:#}"))?);
+        let linker = Arc::new(
+            tool_linker(&shared.engine)
+                .map_err(|e| anyhow::anyhow!("cannot link host imports: {e:#}"))?,
+        );
         let mut reports = Vec::new();
         for p in config.plugin.iter().filter(|p| p.enabled) {
             let started = Instant::now();
             let path = config.resolve(&p.component);
             let outcome = match Sandbox::new(&config, &p.name, &p.grants) {
                 Err(e) => Err(e.to_string()),
-                Ok(sandbox) => prepare(&shared.engine, &cache, &linker, Arc::new(NoHostServices), p.name.clone(), path.clone(), sandbox)
-                    .await
-                    .map_err(|e| e.to_string()),
+                Ok(sandbox) => prepare(
+                    &shared.engine,
+                    &cache,
+                    &linker,
+                    Arc::new(NoHostServices),
+                    p.name.clone(),
+                    path.clone(),
+                    sandbox,
+                )
+                .await
+                .map_err(|e| e.to_string()),
             };
             let (outcome, tools, artifact) = match outcome {
                 Ok(plugin) => (
                     Ok(plugin.outcome.clone()),
-                    plugin.tools.iter().map(|t| t.descriptor.name.clone()).collect(),
+                    plugin
+                        .tools
+                        .iter()
+                        .map(|t| t.descriptor.name.clone())
+                        .collect(),
                     plugin.artifact.clone(),
                 ),
                 Err(e) => (Err(e), Vec::new(), None),
@@ -555,11 +725,15 @@ pub fn precompile(config: &Config) -> anyhow::Result<Vec<PrecompileReport>> {
             let path = config.resolve(&x.component);
             let loaded = {
                 let (engine, cache, p) = (shared.engine.clone(), cache.clone(), path.clone());
-                tokio::task::spawn_blocking(move || cache.load(&engine, &p).map(|l| (l.outcome, l.entry.map(|e| e.artifact))))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r)
-                    .map_err(|m| format!("exporter '{}': {}", x.name, hint_missing(m, &path)))
+                tokio::task::spawn_blocking(move || {
+                    cache
+                        .load(&engine, &p)
+                        .map(|l| (l.outcome, l.entry.map(|e| e.artifact)))
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .map_err(|m| format!("exporter '{}': {}", x.name, hint_missing(m, &path)))
             };
             let (outcome, artifact) = match loaded {
                 Ok((o, a)) => (Ok(o), a),
@@ -600,7 +774,10 @@ pub fn list(config: &Config) -> anyhow::Result<Vec<PluginListing>> {
     blocking_runtime(move || async move {
         let shared = engine::shared().map_err(anyhow::Error::msg)?;
         let cache = Arc::new(ArtifactCache::open(&config, &shared.engine));
-        let linker = Arc::new(tool_linker(&shared.engine).map_err(|e| anyhow::anyhow!("cannot link host imports: {e:#}"))?);
+        let linker = Arc::new(
+            tool_linker(&shared.engine)
+                .map_err(|e| anyhow::anyhow!("cannot link host imports: {e:#}"))?,
+        );
         let mut out = Vec::new();
         for p in &config.plugin {
             let path = config.resolve(&p.component);
@@ -609,10 +786,18 @@ pub fn list(config: &Config) -> anyhow::Result<Vec<PluginListing>> {
             } else {
                 match Sandbox::new(&config, &p.name, &p.grants) {
                     Err(e) => Err(e.to_string()),
-                    Ok(sandbox) => prepare(&shared.engine, &cache, &linker, Arc::new(NoHostServices), p.name.clone(), path.clone(), sandbox)
-                        .await
-                        .map(|plugin| plugin.tools.iter().map(|t| t.descriptor.clone()).collect())
-                        .map_err(|e| e.to_string()),
+                    Ok(sandbox) => prepare(
+                        &shared.engine,
+                        &cache,
+                        &linker,
+                        Arc::new(NoHostServices),
+                        p.name.clone(),
+                        path.clone(),
+                        sandbox,
+                    )
+                    .await
+                    .map(|plugin| plugin.tools.iter().map(|t| t.descriptor.clone()).collect())
+                    .map_err(|e| e.to_string()),
                 }
             };
             out.push(PluginListing {
@@ -648,7 +833,10 @@ where
     T: Send + 'static,
 {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         rt.block_on(f())
     })
     .join()

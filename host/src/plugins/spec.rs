@@ -54,28 +54,36 @@ pub(crate) struct CheckedTool {
 
 /// Valid tool names: `[a-zA-Z0-9_-]{1,64}`.
 pub(crate) fn valid_tool_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Check one spec of plugin `plugin`; the error says what is wrong (the
 /// caller names the plugin).
 pub(crate) fn check(plugin: &str, raw: &RawToolSpec) -> Result<CheckedTool, String> {
     if !valid_tool_name(&raw.name) {
-        return Err(format!("tool name {:?} is invalid (1 to 64 of [a-zA-Z0-9_-])", raw.name));
+        return Err(format!(
+            "tool name {:?} is invalid (1 to 64 of [a-zA-Z0-9_-])",
+            raw.name
+        ));
     }
     let tool = &raw.name;
     if raw.description.trim().is_empty() {
         return Err(format!("tool '{tool}' has an empty description"));
     }
-    let input_schema = schema(&raw.input_schema).map_err(|e| format!("tool '{tool}': input schema {e}"))?;
+    let input_schema =
+        schema(&raw.input_schema).map_err(|e| format!("tool '{tool}': input schema {e}"))?;
     jsonschema::validator_for(&input_schema)
         .map_err(|e| format!("tool '{tool}': input schema is not a valid JSON Schema: {e}"))?;
     let (output_schema, output) = match &raw.output_schema {
         None => (None, None),
         Some(text) => {
             let s = schema(text).map_err(|e| format!("tool '{tool}': output schema {e}"))?;
-            let v = jsonschema::validator_for(&s)
-                .map_err(|e| format!("tool '{tool}': output schema is not a valid JSON Schema: {e}"))?;
+            let v = jsonschema::validator_for(&s).map_err(|e| {
+                format!("tool '{tool}': output schema is not a valid JSON Schema: {e}")
+            })?;
             (Some(s), Some(v))
         }
     };
@@ -111,7 +119,9 @@ pub(crate) fn check(plugin: &str, raw: &RawToolSpec) -> Result<CheckedTool, Stri
 /// object schemas for arguments and structured results).
 fn schema(text: &str) -> Result<Value, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("is not valid JSON ({e})"))?;
-    let Some(obj) = v.as_object() else { return Err("is not a JSON object".into()) };
+    let Some(obj) = v.as_object() else {
+        return Err("is not a JSON object".into());
+    };
     match obj.get("type") {
         Some(Value::String(t)) if t == "object" => Ok(v),
         _ => Err("must have \"type\": \"object\"".into()),
@@ -129,23 +139,57 @@ mod tests {
             description: "d".into(),
             input_schema: input.into(),
             output_schema: output.map(Into::into),
-            annotations: Some(RawAnnotations { read_only_hint: Some(true), destructive_hint: None, idempotent_hint: None, open_world_hint: None }),
+            annotations: Some(RawAnnotations {
+                read_only_hint: Some(true),
+                destructive_hint: None,
+                idempotent_hint: None,
+                open_world_hint: None,
+            }),
         }
     }
 
     #[test]
     fn checks_names_and_schemas() {
-        let ok = check("p", &raw("ok_tool-1", r#"{"type":"object"}"#, Some(r#"{"type":"object","properties":{"n":{"type":"integer"}}}"#))).unwrap();
-        assert_eq!(ok.descriptor.annotations.unwrap(), json!({"readOnlyHint": true}));
+        let ok = check(
+            "p",
+            &raw(
+                "ok_tool-1",
+                r#"{"type":"object"}"#,
+                Some(r#"{"type":"object","properties":{"n":{"type":"integer"}}}"#),
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.descriptor.annotations.unwrap(),
+            json!({"readOnlyHint": true})
+        );
         assert!(ok.output.unwrap().is_valid(&json!({"n": 1})));
         for bad in ["", "has space", "dot.ted", &"x".repeat(65)] {
-            assert!(check("p", &raw(bad, r#"{"type":"object"}"#, None)).unwrap_err().contains("invalid"), "{bad}");
+            assert!(
+                check("p", &raw(bad, r#"{"type":"object"}"#, None))
+                    .unwrap_err()
+                    .contains("invalid"),
+                "{bad}"
+            );
         }
-        assert!(check("p", &raw("t", "{not json", None)).unwrap_err().contains("not valid JSON"));
-        assert!(check("p", &raw("t", r#"{"type":"string"}"#, None)).unwrap_err().contains("\"type\": \"object\""));
-        assert!(check("p", &raw("t", r#"{"type":"object","properties":{"a":{"type":"nonsense"}}}"#, None))
+        assert!(check("p", &raw("t", "{not json", None))
             .unwrap_err()
-            .contains("not a valid JSON Schema"));
-        assert!(check("p", &raw("t", r#"{"type":"object"}"#, Some("[]"))).unwrap_err().contains("output schema"));
+            .contains("not valid JSON"));
+        assert!(check("p", &raw("t", r#"{"type":"string"}"#, None))
+            .unwrap_err()
+            .contains("\"type\": \"object\""));
+        assert!(check(
+            "p",
+            &raw(
+                "t",
+                r#"{"type":"object","properties":{"a":{"type":"nonsense"}}}"#,
+                None
+            )
+        )
+        .unwrap_err()
+        .contains("not a valid JSON Schema"));
+        assert!(check("p", &raw("t", r#"{"type":"object"}"#, Some("[]")))
+            .unwrap_err()
+            .contains("output schema"));
     }
 }

@@ -5,7 +5,11 @@ use logai_plugin_sdk::{export_tools, json, CallResult, Context, Tool, ToolError,
 pub struct Boom;
 impl Tool for Boom {
     fn spec() -> ToolSpec {
-        ToolSpec::new("boom", "Panics.", json!({"type": "object", "properties": {}}))
+        ToolSpec::new(
+            "boom",
+            "Panics.",
+            json!({"type": "object", "properties": {}}),
+        )
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         panic!("the boom tool always panics");
@@ -16,7 +20,11 @@ impl Tool for Boom {
 pub struct Unreachable;
 impl Tool for Unreachable {
     fn spec() -> ToolSpec {
-        ToolSpec::new("unreachable", "Traps.", json!({"type": "object", "properties": {}}))
+        ToolSpec::new(
+            "unreachable",
+            "Traps.",
+            json!({"type": "object", "properties": {}}),
+        )
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         #[cfg(target_arch = "wasm32")]
@@ -30,15 +38,19 @@ impl Tool for Unreachable {
 pub struct Deep;
 impl Tool for Deep {
     fn spec() -> ToolSpec {
-        ToolSpec::new("deep", "Overflows its stack.", json!({"type": "object", "properties": {}}))
+        ToolSpec::new(
+            "deep",
+            "Overflows its stack.",
+            json!({"type": "object", "properties": {}}),
+        )
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         #[allow(unconditional_recursion)]
-        fn recurse(n: u64, pad: [u64; 16]) -> u64 {
+        fn recurse(pad: [u64; 16]) -> u64 {
             std::hint::black_box(&pad);
-            recurse(n + 1, std::hint::black_box(pad)) + 1
+            recurse(std::hint::black_box(pad)) + 1
         }
-        Ok(CallResult::text(format!("{}", recurse(0, [0; 16]))))
+        Ok(CallResult::text(format!("{}", recurse([0; 16]))))
     }
 }
 
@@ -48,7 +60,11 @@ pub struct Counter;
 static mut CALLS: u64 = 0;
 impl Tool for Counter {
     fn spec() -> ToolSpec {
-        ToolSpec::new("counter", "Counts its calls in a static.", json!({"type": "object", "properties": {}}))
+        ToolSpec::new(
+            "counter",
+            "Counts its calls in a static.",
+            json!({"type": "object", "properties": {}}),
+        )
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         // SAFETY: single-threaded guest.
