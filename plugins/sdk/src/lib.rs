@@ -63,8 +63,8 @@ pub use imports::{cancelled, log, metrics, progress, search};
 pub use serde_json::{json, Value};
 
 pub use bindings::logai::plugin::types::{
-    Blob, CallContext, CallResult, ContentBlock, EmbeddedResource, InvalidArgument, ResourceLink, ToolAnnotations, ToolError,
-    ToolSpec,
+    Blob, CallContext, CallResult, ContentBlock, EmbeddedResource, InvalidArgument, ResourceLink,
+    ToolAnnotations, ToolError, ToolSpec,
 };
 
 /// One tool: its description (name, JSON Schema of the arguments, ...) and
@@ -169,12 +169,17 @@ pub mod __private {
         P::tools()
     }
 
-    pub fn call<P: Plugin>(name: String, arguments: String, context: CallContext) -> Result<CallResult, ToolError> {
+    pub fn call<P: Plugin>(
+        name: String,
+        arguments: String,
+        context: CallContext,
+    ) -> Result<CallResult, ToolError> {
         let args: Value = if arguments.trim().is_empty() {
             Value::Object(Default::default())
         } else {
-            serde_json::from_str(&arguments)
-                .map_err(|e| ToolError::invalid("$", format!("arguments are not valid JSON: {e}")))?
+            serde_json::from_str(&arguments).map_err(|e| {
+                ToolError::invalid("$", format!("arguments are not valid JSON: {e}"))
+            })?
         };
         let ctx = Context::new(name, args, context);
         P::call(ctx.tool(), &ctx)
