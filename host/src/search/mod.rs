@@ -237,6 +237,8 @@ impl SearchCore {
         b.case_insensitive(req.case_insensitive)
             .fixed_strings(req.fixed_strings)
             .line_terminator(Some(b'\n'))
+            // `^` and `$` anchor at line boundaries, as in rg.
+            .multi_line(true)
             .size_limit(self.limits.regex_size_limit_bytes)
             .dfa_size_limit(self.limits.regex_size_limit_bytes);
         b.build(&req.pattern).map_err(|e| SearchError::invalid("pattern", format!("invalid pattern: {e}")))

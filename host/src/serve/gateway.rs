@@ -128,16 +128,23 @@ impl Gateway {
             .map_err(|e| SearchError::internal(format!("search planning failed: {e}")))??;
 
         let key = plan.cache_key();
+        // Single flight: when several sessions miss on the same key at once,
+        // one searches and the others wait for its answer (bounded).
+        let mut claim = None;
         if self.cache_enabled {
             let t = Instant::now();
-            let hit = coord.cache_get(&key).instrument(crate::telemetry::spans::cache_lookup()).await;
+            let max_wait = scope.remaining().min(self.search_timeout);
+            let looked = coord.cache_get_or_claim(&key, max_wait).instrument(crate::telemetry::spans::cache_lookup()).await;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             coord.metrics().observe("logai_cache_op_duration_ms", &[("op", "get")], ms);
-            if let Some(bytes) = hit {
-                if let Ok(mut resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
-                    resp.cached = true;
-                    return Ok(resp);
+            match looked {
+                Ok(bytes) => {
+                    if let Ok(mut resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
+                        resp.cached = true;
+                        return Ok(resp);
+                    }
                 }
+                Err(c) => claim = Some(c),
             }
         }
 
@@ -178,6 +185,9 @@ impl Gateway {
                 coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
             }
         }
+        // Dropping the claim lets waiters in: they read the stored answer, or
+        // (truncated / partial answers are not stored) search themselves.
+        drop(claim);
         Ok(resp)
     }
 
