@@ -25,15 +25,16 @@ pub struct BenchCallArgs {
 }
 
 async fn round_trips(host: Arc<dyn ToolHost>, n: usize) -> anyhow::Result<Vec<Duration>> {
-    let (client, server) = tokio::io::duplex(1 << 20);
-    let (server_r, server_w) = tokio::io::split(server);
+    // Two one-way pipes (a split duplex shares one lock between its halves).
+    let (mut client_w, server_r) = tokio::io::duplex(1 << 20);
+    let (server_w, client_r) = tokio::io::duplex(1 << 20);
     let opts = crate::mcp::ServerOptions::default();
     let task = tokio::spawn(crate::mcp::serve(BufReader::new(server_r), server_w, host, opts));
-    let (client_r, mut client_w) = tokio::io::split(client);
     let mut lines = BufReader::new(client_r).lines();
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}});
     client_w.write_all(format!("{init}\n{}\n", json!({"jsonrpc":"2.0","method":"notifications/initialized"})).as_bytes()).await?;
-    lines.next_line().await?;
+    let init_resp = lines.next_line().await?;
+    tracing::debug!(?init_resp, "bench: initialized");
     let mut out = Vec::with_capacity(n);
     for i in 0..n + 200 {
         let req = json!({"jsonrpc":"2.0","id": i + 1,"method":"tools/call","params":{"name":"hello","arguments":{"name":"bench"}}});
@@ -59,6 +60,7 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
 }
 
 pub fn bench_call(config: &Config, args: &BenchCallArgs) -> anyhow::Result<ExitCode> {
+    let _log = super::init_logging(config)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let wasm = Runtime::load(config, Arc::new(NoHostServices)).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -33,6 +33,7 @@ pub struct Gateway {
     max_results_cap: u32,
     max_context: u32,
     default_max_results: u32,
+    global_limit: u32,
 }
 
 impl Gateway {
@@ -48,6 +49,7 @@ impl Gateway {
             max_results_cap: config.limits.max_results_cap,
             max_context: config.limits.max_context_lines,
             default_max_results: config.limits.default_max_results,
+            global_limit: config.limits.max_global_searches,
         })
     }
 
@@ -134,7 +136,9 @@ impl Gateway {
         if self.cache_enabled {
             let t = Instant::now();
             let max_wait = scope.remaining().min(self.search_timeout);
-            let looked = coord.cache_get_or_claim(&key, max_wait).instrument(crate::telemetry::spans::cache_lookup()).await;
+            let span = crate::telemetry::spans::cache_lookup();
+            let looked = coord.cache_get_or_claim(&key, max_wait).instrument(span.clone()).await;
+            span.record("hit", looked.is_ok());
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             coord.metrics().observe("logai_cache_op_duration_ms", &[("op", "get")], ms);
             match looked {
@@ -149,16 +153,28 @@ impl Gateway {
         }
 
         let progress = scope.progress.clone();
+        let permit_span = crate::telemetry::spans::permit(&plan.service);
+        let wait_started = Instant::now();
+        let last_status = Arc::new(parking_lot::Mutex::new(None));
+        let seen = last_status.clone();
         let permit = coord
             .acquire(&plan.service, &scope.cancel, move |status| {
+                *seen.lock() = Some(status);
                 progress.report(0.0, None, Some(status.to_string()));
             })
-            .instrument(crate::telemetry::spans::permit(&plan.service))
+            .instrument(permit_span.clone())
             .await
             .map_err(|e| match e {
                 PermitError::Busy { message, .. } => SearchError::new(SearchErrorKind::Busy, message),
                 PermitError::Cancelled => SearchError::new(SearchErrorKind::Cancelled, "the search was cancelled while queued"),
             })?;
+        permit_span.record("waited_ms", wait_started.elapsed().as_secs_f64() * 1000.0);
+        permit_span.record("permits_limit", self.global_limit as f64);
+        // Known when the search queued (the last status seen); a grant
+        // without waiting would need a Redis round trip to count holders.
+        if let Some(st) = *last_status.lock() {
+            permit_span.record("permits_in_use", (st.running_global + 1).min(st.limit_global) as f64);
+        }
 
         let deadline = scope.deadline.min(Instant::now() + self.search_timeout);
         let mut ctl = SearchControl::new(scope.cancel.clone(), deadline);
