@@ -81,16 +81,16 @@ pub mod mcp_client {
             for (k, v) in envs {
                 cmd.env(k, v);
             }
+            if std::env::var_os("LOGAI_TEST_QUIET").is_some() {
+                cmd.stderr(Stdio::null());
+            }
             McpClient::spawn(cmd)
         }
 
         /// Talk to any command that speaks MCP on its stdio (e.g. `ssh ... logai serve`).
-        /// Its stderr is inherited (the test's output shows the server's logs).
+        /// Its stderr is left as the command has it (inherited by default).
         pub fn spawn(mut cmd: Command) -> McpClient {
             cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
-            if std::env::var_os("LOGAI_TEST_QUIET").is_some() {
-                cmd.stderr(Stdio::null());
-            }
             let mut child = cmd.spawn().expect("spawn MCP server");
             let stdout = child.stdout.take().unwrap();
             let (tx, rx) = mpsc::channel();

@@ -69,6 +69,17 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         })
     };
 
+    // With exporters enabled, let them come up (precompiled: milliseconds)
+    // before the first call so its events are not lost; bounded, so a slow
+    // exporter or Redis never holds the first answer for long.
+    let mut telemetry_task = telemetry_task;
+    let mut telemetry_ready = None;
+    if !telemetry::exporters::enabled(&config).is_empty() {
+        if let Ok(Ok(t)) = tokio::time::timeout(Duration::from_millis(1000), &mut telemetry_task).await {
+            telemetry_ready = Some(t);
+        }
+    }
+
     let services: Arc<dyn HostServices> = Arc::new(GatewayServices(gateway.clone()));
     let plugins = match Runtime::load(&config, services).await {
         Ok(r) => r,
@@ -92,7 +103,11 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
 
     // EOF: in-flight calls were cancelled by the server; flush what is left.
     let flush_deadline = Instant::now() + Duration::from_millis(config.telemetry.flush_timeout_ms);
-    if let Ok(Ok(t)) = tokio::time::timeout(Duration::from_millis(config.telemetry.flush_timeout_ms), telemetry_task).await {
+    let telemetry = match telemetry_ready {
+        Some(t) => Some(t),
+        None => tokio::time::timeout(Duration::from_millis(config.telemetry.flush_timeout_ms), telemetry_task).await.ok().and_then(Result::ok),
+    };
+    if let Some(t) = telemetry {
         t.shutdown(flush_deadline).await;
     }
     gateway.shutdown().await;
