@@ -11,12 +11,12 @@
 //! (`true`/`false`, both on by default), `tags` (extra constant DogStatsD
 //! tags, `"k:v,k:v"`), `timeout_ms` (HTTP, default 2000).
 
-pub mod model;
+pub use logai_exporter_kit::model;
 pub mod statsd;
 pub mod traces;
 
 #[cfg(target_arch = "wasm32")]
-mod wasi_http;
+use logai_exporter_kit::wasi_http;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
@@ -70,6 +70,8 @@ mod component {
             status: e.status,
             attributes: e.attributes.into_iter().map(|l| (l.name, l.value)).collect(),
             message: e.message,
+            // DogStatsD and APM spans carry no breadcrumbs.
+            breadcrumbs: Vec::new(),
             metric: e.metric.map(|m| model::MetricPoint {
                 name: m.name,
                 kind: match m.kind {

@@ -199,6 +199,7 @@ mod tests {
             attributes: attrs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
             message: None,
             metric: None,
+            breadcrumbs: Vec::new(),
         }
     }
 

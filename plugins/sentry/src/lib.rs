@@ -12,10 +12,10 @@
 //! `timeout_ms` (HTTP, default 2000).
 
 pub mod build;
-pub mod model;
+pub use logai_exporter_kit::model;
 
 #[cfg(target_arch = "wasm32")]
-mod wasi_http;
+use logai_exporter_kit::wasi_http;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
