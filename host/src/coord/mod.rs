@@ -153,7 +153,7 @@ pub enum Mode {
 }
 
 /// Longest `shutdown` waits for Redis to take this session's last metrics.
-pub const SHUTDOWN_FLUSH_WAIT: Duration = Duration::from_millis(1500);
+pub const SHUTDOWN_FLUSH_WAIT: Duration = Duration::from_millis(5000);
 
 /// How often buffered metrics are added to Redis.
 pub const METRICS_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
