@@ -40,7 +40,9 @@ fn many_serve_processes_behave_as_one_system() {
     let redis = RedisServer::start(&[concat!(env!("CARGO_MANIFEST_DIR"), "/../config/redis/logai.conf")]);
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
-        "{}\n[redis]\nurl = \"{}\"\n\n[limits]\nmax_global_searches = {GLOBAL}\nmax_per_service_searches = {PER_SERVICE}\n\
+        // 150 processes start at once on a small machine: give Redis time to
+        // answer their first PING (the fallback itself is tested in coord_processes).
+        "{}\n[redis]\nurl = \"{}\"\nconnect_timeout_ms = 10000\nop_timeout_ms = 2000\n\n[limits]\nmax_global_searches = {GLOBAL}\nmax_per_service_searches = {PER_SERVICE}\n\
          permit_wait_ms = 300000\nrate_limit_per_user_per_minute = 1000000\nrate_limit_burst = 10000\n",
         sample_services_toml(),
         redis.url()
