@@ -66,10 +66,6 @@ impl Gateway {
             .await
     }
 
-    pub fn core(&self) -> &Arc<SearchCore> {
-        &self.core
-    }
-
     /// Bound what the agent asked for by the configured caps.
     fn bounded(&self, mut req: SearchRequest) -> Result<SearchRequest, SearchError> {
         if req.max_results == 0 {
