@@ -56,29 +56,24 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let core = SearchCore::new(&config, session).map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let gateway = Gateway::new(&config, core);
 
-    // Exporters load off the critical path; with none enabled, nothing loads.
-    let telemetry_task = {
+    // Exporters load off the critical path; with none enabled, nothing
+    // loads. The pipeline (and its bounded queue) exists from here on, so
+    // the first calls' events wait in the queue while a component compiles.
+    let exporter_names: Vec<String> = telemetry::exporters::enabled(&config).iter().map(|e| e.name.clone()).collect();
+    let telemetry = {
         let config = config.clone();
         let gateway = gateway.clone();
-        tokio::spawn(async move {
-            let sinks = telemetry::exporters::load(&config).await;
-            let metrics = if sinks.is_empty() { None } else { Some(gateway.coordinator().await.metrics().clone()) };
-            let t = Telemetry::start(&config.telemetry, sinks, metrics);
-            t.install();
-            t
-        })
+        Telemetry::start_loading(
+            &config.telemetry.clone(),
+            exporter_names,
+            Box::pin(async move {
+                let sinks = telemetry::exporters::load(&config).await;
+                let metrics = if sinks.is_empty() { None } else { Some(gateway.coordinator().await.metrics().clone()) };
+                (sinks, metrics)
+            }),
+        )
     };
-
-    // With exporters enabled, let them come up (precompiled: milliseconds)
-    // before the first call so its events are not lost; bounded, so a slow
-    // exporter or Redis never holds the first answer for long.
-    let mut telemetry_task = telemetry_task;
-    let mut telemetry_ready = None;
-    if !telemetry::exporters::enabled(&config).is_empty() {
-        if let Ok(Ok(t)) = tokio::time::timeout(Duration::from_millis(1000), &mut telemetry_task).await {
-            telemetry_ready = Some(t);
-        }
-    }
+    telemetry.install();
 
     let services: Arc<dyn HostServices> = Arc::new(GatewayServices(gateway.clone()));
     let plugins = match Runtime::load(&config, services).await {
@@ -101,15 +96,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let opts = crate::mcp::ServerOptions::from_config(&config.server);
     let result = crate::mcp::serve_stdio(host, opts).await;
 
-    // EOF: in-flight calls were cancelled by the server; flush what is left.
-    let flush_deadline = Instant::now() + Duration::from_millis(config.telemetry.flush_timeout_ms);
-    let telemetry = match telemetry_ready {
-        Some(t) => Some(t),
-        None => tokio::time::timeout(Duration::from_millis(config.telemetry.flush_timeout_ms), telemetry_task).await.ok().and_then(Result::ok),
-    };
-    if let Some(t) = telemetry {
-        t.shutdown(flush_deadline).await;
-    }
+    // EOF: in-flight calls were cancelled by the server; flush what is left
+    // (waiting, within the deadline, for an exporter still loading).
+    telemetry.shutdown(Instant::now() + Duration::from_millis(config.telemetry.flush_timeout_ms)).await;
     gateway.shutdown().await;
     result?;
     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! tracing spans ─► TelemetryLayer ─► Telemetry::emit (try_send; full ⇒ drop + count)
-//!                                        │ bounded queue (queue_capacity)
+//!                                        │ bounded queue (queue_capacity); it also holds
+//!                                        │ the first events while exporters still load
 //!                                        ▼
 //!                               dispatcher task: batches (batch_size / batch_interval_ms)
 //!                                        │ one bounded lane per exporter (a slow one drops its own batches)
@@ -27,7 +28,7 @@ pub mod spans;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
@@ -161,7 +162,9 @@ struct Inner {
     dropped: AtomicU64,
     lanes: Vec<(String, Arc<LaneCounters>)>,
     breadcrumbs: Mutex<VecDeque<Breadcrumb>>,
-    metrics: Option<Metrics>,
+    /// Set once the shared metrics are reachable (the coordinator may still
+    /// be connecting when the pipeline starts).
+    metrics: Arc<OnceLock<Metrics>>,
     stop: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -194,7 +197,7 @@ impl Telemetry {
             dropped: AtomicU64::new(0),
             lanes: Vec::new(),
             breadcrumbs: Mutex::new(VecDeque::new()),
-            metrics: None,
+            metrics: Arc::new(OnceLock::new()),
             stop: CancellationToken::new(),
             task: Mutex::new(None),
         }))
@@ -206,13 +209,36 @@ impl Telemetry {
     /// `logai metrics`.
     pub fn start(cfg: &TelemetryConfig, sinks: Vec<Arc<dyn ExportSink>>, metrics: Option<Metrics>) -> Telemetry {
         if sinks.is_empty() {
-            let t = Telemetry::disabled(cfg);
-            return t;
+            return Telemetry::disabled(cfg);
+        }
+        let names = sinks.iter().map(|s| s.name().to_string()).collect();
+        let t = Telemetry::start_loading(cfg, names, Box::pin(async move { (sinks, None) }));
+        if let Some(m) = metrics {
+            let _ = t.0.metrics.set(m);
+        }
+        t
+    }
+
+    /// Start the pipeline now, while the exporters named in `names` are
+    /// still loading (`loading` resolves to the ones that loaded and the
+    /// shared metrics). Events queue from the first moment, so a session's
+    /// first calls are exported even when compiling an exporter takes a
+    /// second; nothing waits for the load but [`Telemetry::shutdown`], under
+    /// its deadline. An exporter that fails to load keeps its lane in
+    /// [`Telemetry::stats`] with every event counted as dropped.
+    pub fn start_loading(
+        cfg: &TelemetryConfig,
+        names: Vec<String>,
+        loading: BoxFuture<'static, (Vec<Arc<dyn ExportSink>>, Option<Metrics>)>,
+    ) -> Telemetry {
+        if names.is_empty() {
+            return Telemetry::disabled(cfg);
         }
         let capacity = cfg.queue_capacity.max(1);
         let (tx, rx) = mpsc::channel(capacity);
-        let lanes: Vec<(String, Arc<LaneCounters>)> = sinks.iter().map(|s| (s.name().to_string(), Arc::new(LaneCounters::default()))).collect();
+        let lanes: Vec<(String, Arc<LaneCounters>)> = names.into_iter().map(|n| (n, Arc::new(LaneCounters::default()))).collect();
         let stop = CancellationToken::new();
+        let metrics = Arc::new(OnceLock::new());
         let inner = Arc::new(Inner {
             tx: Some(tx),
             cfg: cfg.clone(),
@@ -224,11 +250,16 @@ impl Telemetry {
             stop: stop.clone(),
             task: Mutex::new(None),
         });
-        let batch_size = cfg.batch_size.max(1);
-        let interval = Duration::from_millis(cfg.batch_interval_ms.max(1));
-        let task = tokio::spawn(dispatch(rx, sinks, lanes, batch_size, interval, stop, metrics));
+        let batching = Batching { size: cfg.batch_size.max(1), interval: Duration::from_millis(cfg.batch_interval_ms.max(1)) };
+        let task = tokio::spawn(async move {
+            let (sinks, m) = loading.await;
+            if let Some(m) = m {
+                let _ = metrics.set(m);
+            }
+            dispatch(rx, sinks, lanes, batching, stop, metrics).await
+        });
         *inner.task.lock() = Some(task);
-        tracing::debug!(exporters = ?inner.lanes.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), capacity, batch_size, "telemetry pipeline started");
+        tracing::debug!(exporters = ?inner.lanes.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), capacity, "telemetry pipeline started");
         Telemetry(inner)
     }
 
@@ -264,7 +295,7 @@ impl Telemetry {
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let n = self.0.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(m) = &self.0.metrics {
+                if let Some(m) = self.0.metrics.get() {
                     m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "queue_full")], 1.0);
                 }
                 if n.is_power_of_two() {
@@ -348,20 +379,29 @@ impl Telemetry {
     }
 }
 
+struct Batching {
+    size: usize,
+    interval: Duration,
+}
+
 async fn dispatch(
     mut rx: mpsc::Receiver<Event>,
     sinks: Vec<Arc<dyn ExportSink>>,
-    lanes: Vec<(String, Arc<LaneCounters>)>,
-    batch_size: usize,
-    interval: Duration,
+    all_lanes: Vec<(String, Arc<LaneCounters>)>,
+    batching: Batching,
     stop: CancellationToken,
-    metrics: Option<Metrics>,
+    metrics: Arc<OnceLock<Metrics>>,
 ) {
+    let Batching { size: batch_size, interval } = batching;
+    // An exporter that did not load keeps no lane: its share of each batch
+    // is counted as dropped.
+    let (lanes, unloaded): (Vec<_>, Vec<_>) = all_lanes.into_iter().partition(|(name, _)| sinks.iter().any(|s| s.name() == name));
     // One lane (bounded channel + task) per exporter: a slow or hung one
     // only drops its own batches.
     let mut lane_tx = Vec::new();
     let mut workers = Vec::new();
-    for (sink, (_, counters)) in sinks.into_iter().zip(lanes.iter()) {
+    for (name, counters) in lanes.iter() {
+        let Some(sink) = sinks.iter().find(|s| s.name() == name).cloned() else { continue };
         let (tx, mut rx) = mpsc::channel::<Arc<Vec<Event>>>(EXPORTER_LANE_BATCHES);
         let lane_counters = counters.clone();
         let counters = counters.clone();
@@ -376,7 +416,7 @@ async fn dispatch(
                     Err(e) => {
                         counters.failed.fetch_add(1, Ordering::Relaxed);
                         counters.dropped.fetch_add(n, Ordering::Relaxed);
-                        if let Some(m) = &metrics {
+                        if let Some(m) = metrics.get() {
                             m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "export_failed"), ("exporter", sink.name())], n as f64);
                         }
                         tracing::warn!(exporter = sink.name(), events = n, error = %e, "telemetry export failed; batch dropped");
@@ -392,10 +432,13 @@ async fn dispatch(
 
     let send = |batch: Vec<Event>, lane_tx: &Vec<(mpsc::Sender<Arc<Vec<Event>>>, Arc<LaneCounters>)>| {
         let batch = Arc::new(batch);
+        for (_, counters) in &unloaded {
+            counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
         for ((tx, counters), (name, _)) in lane_tx.iter().zip(lanes.iter()) {
             if tx.try_send(batch.clone()).is_err() {
                 counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                if let Some(m) = &metrics {
+                if let Some(m) = metrics.get() {
                     m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "exporter_busy"), ("exporter", name)], batch.len() as f64);
                 }
                 tracing::debug!(exporter = %name, events = batch.len(), "exporter busy: batch dropped");
@@ -439,6 +482,9 @@ async fn dispatch(
     // Shutdown: drain what is queued; lanes get it as full batches. Waiting
     // here (not try_send) is right: shutdown runs under a deadline.
     rx.close();
+    for (_, counters) in &unloaded {
+        counters.dropped.fetch_add((batch.len() + rx.len()) as u64, Ordering::Relaxed);
+    }
     while let Ok(ev) = rx.try_recv() {
         batch.push(ev);
         if batch.len() >= batch_size {

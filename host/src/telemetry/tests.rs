@@ -88,6 +88,44 @@ async fn batches_by_size_then_by_time_and_flushes_on_shutdown() {
 }
 
 #[tokio::test]
+async fn events_emitted_while_exporters_load_are_exported_once_they_are_up() {
+    // A cold exporter compiles for a second or more; the session's first
+    // calls happen meanwhile and must not be lost (CI saw exactly this).
+    let c = Arc::new(Collect::default());
+    let sink: Arc<dyn ExportSink> = Arc::new(CollectSink(c.clone()));
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+    let t = Telemetry::start_loading(
+        &cfg(100, 10, 10),
+        vec!["collect".into(), "broken".into()],
+        Box::pin(async move {
+            let _ = ready_rx.await;
+            (vec![sink], None)
+        }),
+    );
+    assert!(t.is_enabled(), "events are built from the start");
+    for i in 0..5 {
+        t.emit(ev(i));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(c.batches.lock().is_empty(), "nothing can be exported before the exporter is up");
+    ready_tx.send(()).unwrap();
+    t.shutdown(Instant::now() + Duration::from_secs(2)).await;
+    let all: Vec<u64> = c.batches.lock().iter().flatten().map(|e| e.timestamp_ms).collect();
+    assert_eq!(all, (0..5).collect::<Vec<_>>());
+    let s = t.stats();
+    assert_eq!(s.exporters.iter().map(|e| (e.name.as_str(), e.exported_events, e.dropped_events)).collect::<Vec<_>>(), vec![("collect", 5, 0), ("broken", 0, 5)], "the exporter that did not load counts its share as dropped");
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_an_exporter_that_never_loads() {
+    let t = Telemetry::start_loading(&cfg(100, 10, 10), vec!["stuck".into()], Box::pin(std::future::pending()));
+    t.emit(ev(1));
+    let t0 = Instant::now();
+    t.shutdown(Instant::now() + Duration::from_millis(200)).await;
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+}
+
+#[tokio::test]
 async fn full_queue_drops_and_counts_without_blocking() {
     let c = Arc::new(Collect { delay: Duration::from_secs(5), ..Default::default() });
     let metrics = crate::coord::Metrics::new();
