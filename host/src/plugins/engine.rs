@@ -20,6 +20,9 @@ pub(crate) const MAX_MEMORY_BYTES: usize = 1 << 30;
 /// exporters, load-time `tools.list` calls).
 const MAX_INSTANCES: u32 = 64;
 
+/// Bytes of each freed linear memory kept mapped for the next instance.
+const KEEP_RESIDENT: usize = 4 << 20;
+
 /// Which instance allocator the engine ended up with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Allocator {
@@ -83,10 +86,18 @@ fn pooling() -> PoolingAllocationConfig {
     p.max_component_instance_size(4 << 20);
     p.max_core_instance_size(4 << 20);
     p.table_elements(100_000);
-    // Keep a little of each freed slot resident: the next instance of the
-    // same component reuses it without page faults.
-    p.linear_memory_keep_resident(64 << 10);
-    p.table_keep_resident(16 << 10);
+    // A fresh instance per call makes slot reset the hot path. Keep freed
+    // slots resident and, where the kernel has PAGEMAP_SCAN (Linux >= 6.7),
+    // reset only the pages the last instance dirtied, with memset: the next
+    // instance of the same component then takes no page faults and no
+    // madvise (and its TLB shootdowns) happens per call. Older kernels fall
+    // back to madvise beyond the first KEEP_RESIDENT bytes.
+    let keep: usize = std::env::var("LOGAI_POOL_KEEP_RESIDENT").ok().and_then(|v| v.parse().ok()).unwrap_or(KEEP_RESIDENT);
+    p.linear_memory_keep_resident(keep);
+    p.table_keep_resident(keep.min(1 << 20));
+    if std::env::var("LOGAI_POOL_PAGEMAP").as_deref() != Ok("0") {
+        p.pagemap_scan(wasmtime::Enabled::Auto);
+    }
     p.max_unused_warm_slots(MAX_INSTANCES / 2);
     p
 }

@@ -19,7 +19,8 @@ use super::cache::ArtifactCache;
 use super::engine;
 use super::runtime::{describe_trap, first_line, hint_missing, timeout_message, Limit};
 use super::sandbox::Sandbox;
-use super::state::{exporter_linker, new_store, PluginState, Watch};
+use super::runtime::fresh_store;
+use super::state::{exporter_linker, PluginState, Watch};
 use super::{NoHostServices, PluginError};
 use crate::config::{Config, ExporterConfig};
 use crate::coord::MetricsSnapshot;
@@ -413,15 +414,7 @@ impl Exporter {
 
     async fn start(&self, deadline: Instant) -> Result<Live, String> {
         let inner = &self.inner;
-        let engine = &engine::shared().map_err(|e| e.to_string())?.engine;
-        let (mut store, watch) = new_store(
-            engine,
-            &inner.sandbox,
-            Arc::new(NoHostServices),
-            None,
-            deadline,
-        )
-        .map_err(|e| e.to_string())?;
+        let (mut store, watch) = fresh_store(&inner.sandbox, Arc::new(NoHostServices), None, deadline)?;
         match inner.pre.instantiate_async(&mut store).await {
             Ok(bindings) => Ok(Live {
                 store,

@@ -51,6 +51,88 @@ struct Plugin {
     outcome: CacheOutcome,
     artifact: Option<PathBuf>,
     load_time: Duration,
+    standby: Standby,
+}
+
+/// Instances kept ready per plugin: two, so back-to-back calls find one
+/// while the last call's replacement is still being made.
+const STANDBY_DEPTH: usize = 2;
+
+/// One instance made ahead of its call, so instantiation (store, WASI
+/// context, the guest's start-up code) and tearing down the last call's
+/// store (resetting its memory slot) are off the call's critical path.
+/// Each instance still serves exactly one call and is never reused: a
+/// standby has run no call, seen no arguments, and gets the call's scope
+/// and deadline when taken. If making one fails (a guest whose start-up
+/// traps or loops), standby is switched off for that plugin and calls
+/// instantiate inline, where the failure is reported to the caller.
+#[derive(Default)]
+struct Standby {
+    /// Up to [`STANDBY_DEPTH`] instances, each for one call.
+    ready: parking_lot::Mutex<Vec<Ready>>,
+    /// Stores of finished calls, dropped by the background task.
+    retired: parking_lot::Mutex<Vec<wasmtime::Store<PluginState>>>,
+    busy: std::sync::atomic::AtomicBool,
+    off: std::sync::atomic::AtomicBool,
+}
+
+struct Ready {
+    store: wasmtime::Store<PluginState>,
+    bindings: tb::ToolPlugin,
+    watch: Watch,
+}
+
+impl Plugin {
+    /// (Nothing is made at load: start-up is on every session's critical
+    /// path, and a plugin that is never called costs nothing. The first
+    /// call instantiates on demand and starts the standby.)
+    fn take_standby(&self) -> Option<Ready> {
+        self.standby.ready.lock().pop()
+    }
+
+    /// Hand a finished call's store to the background task (which drops it
+    /// and makes the next standby instance), starting that task unless it
+    /// is already running.
+    fn retire(self: &Arc<Self>, store: Option<wasmtime::Store<PluginState>>, services: Arc<dyn HostServices>) {
+        use std::sync::atomic::Ordering;
+        if let Some(store) = store {
+            self.standby.retired.lock().push(store);
+        }
+        if self.standby.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let plugin = self.clone();
+        tokio::spawn(async move {
+            loop {
+                drop(std::mem::take(&mut *plugin.standby.retired.lock()));
+                while !plugin.standby.off.load(Ordering::Relaxed) && plugin.standby.ready.lock().len() < STANDBY_DEPTH {
+                    match plugin.instantiate_standby(services.clone()).await {
+                        Ok(ready) => plugin.standby.ready.lock().push(ready),
+                        Err(why) => {
+                            plugin.standby.off.store(true, Ordering::Relaxed);
+                            tracing::debug!(plugin = %plugin.name, "no standby instance ({why}); calls instantiate on demand");
+                        }
+                    }
+                }
+                plugin.standby.busy.store(false, Ordering::Release);
+                // A store retired after the drain above, while this task
+                // still looked busy, would otherwise wait for the next call.
+                if plugin.standby.retired.lock().is_empty() || plugin.standby.busy.swap(true, Ordering::AcqRel) {
+                    break;
+                }
+            }
+        });
+    }
+
+    async fn instantiate_standby(&self, services: Arc<dyn HostServices>) -> Result<Ready, String> {
+        let limit = Duration::from_millis(self.sandbox.timeout_ms);
+        let (mut store, watch) = fresh_store(&self.sandbox, services, None, Instant::now() + limit)?;
+        let bindings = tokio::time::timeout(limit + DEADLINE_GRACE, self.pre.instantiate_async(&mut store))
+            .await
+            .map_err(|_| "instantiation timed out".to_string())?
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(Ready { store, bindings, watch })
+    }
 }
 
 impl Runtime {
@@ -213,29 +295,34 @@ impl Inner {
             traceparent: scope.traceparent.clone(),
             deadline_ms: limit.as_millis() as u64,
         };
+        let name_for_guest = name.clone();
         let args_text = if arguments.is_null() {
             "{}".to_string()
         } else {
             arguments.to_string()
         };
         let cancel = scope.cancel.clone();
-        let (ended, watch) = run_guest(
-            &plugin.pre,
-            &plugin.sandbox,
-            self.services.clone(),
-            Some(scope),
-            limit,
-            Some(cancel),
-            |pre, mut store| {
-                let name = name.clone();
-                async move {
-                    let inst = pre.instantiate_async(&mut store).await?;
-                    inst.logai_plugin_tools()
-                        .call_call(&mut store, &name, &args_text, &ctx)
-                        .await
-                }
-            },
-        )
+        let deadline = Instant::now() + limit;
+        let ready = plugin.take_standby();
+        let (prepared, standby) = match ready {
+            Some(Ready { mut store, bindings, watch }) => {
+                store.data_mut().deadline = deadline;
+                store.data_mut().call = Some(scope);
+                store.set_epoch_deadline(1);
+                (Ok((store, watch)), Some(bindings))
+            }
+            None => (fresh_store(&plugin.sandbox, self.services.clone(), Some(scope), deadline), None),
+        };
+        let (pre, owner, services) = (plugin.pre.clone(), plugin.clone(), self.services.clone());
+        let (ended, watch) = run_guest(prepared, limit, Some(cancel), |mut store| async move {
+            let inst = match standby {
+                Some(b) => b,
+                None => pre.instantiate_async(&mut store).await?,
+            };
+            let r = inst.logai_plugin_tools().call_call(&mut store, &name_for_guest, &args_text, &ctx).await;
+            owner.retire(Some(store), services);
+            r
+        })
         .await;
         let elapsed = started.elapsed();
         let what = format!("running tool '{name}'");
@@ -311,31 +398,35 @@ fn failure(plugin: &str, tool: &str, message: String) -> ToolOutput {
     ToolOutput::error_text(message)
 }
 
-/// Run `work` (instantiate + call) in a fresh store under `limit`, stopping
-/// early on `cancel`. Returns how it ended and what the host observed.
-pub(super) async fn run_guest<P, T, F, Fut>(
-    pre: &P,
+/// A fresh store for one guest invocation, from the plugin's grants.
+pub(super) fn fresh_store(
     sandbox: &Sandbox,
     services: Arc<dyn HostServices>,
     scope: Option<CallScope>,
+    deadline: Instant,
+) -> Result<(wasmtime::Store<PluginState>, Watch), String> {
+    let engine = &engine::shared()?.engine;
+    new_store(engine, sandbox, services, scope, deadline).map_err(|e| e.to_string())
+}
+
+/// Run `work` (instantiate if needed, then call) in `prepared`'s store
+/// under `limit`, stopping early on `cancel`. Returns how it ended and what
+/// the host observed.
+pub(super) async fn run_guest<T, F, Fut>(
+    prepared: Result<(wasmtime::Store<PluginState>, Watch), String>,
     limit: Duration,
     cancel: Option<crate::call::CancellationToken>,
     work: F,
 ) -> (Ended<T>, Watch)
 where
-    P: Clone,
-    F: FnOnce(P, wasmtime::Store<PluginState>) -> Fut,
+    F: FnOnce(wasmtime::Store<PluginState>) -> Fut,
     Fut: std::future::Future<Output = wasmtime::Result<T>>,
 {
-    let deadline = Instant::now() + limit;
-    let engine = &engine::shared()
-        .expect("engine exists once plugins are loaded")
-        .engine;
-    let (store, watch) = match new_store(engine, sandbox, services, scope, deadline) {
+    let (store, watch) = match prepared {
         Ok(s) => s,
-        Err(e) => return (Ended::Setup(e.to_string()), Watch::default()),
+        Err(e) => return (Ended::Setup(e), Watch::default()),
     };
-    let fut = work(pre.clone(), store);
+    let fut = work(store);
     let cancelled = async {
         match &cancel {
             Some(c) => c.cancelled().await,
@@ -568,18 +659,12 @@ async fn prepare(
         Some(t) => t,
         None => {
             let limit = Duration::from_millis(sandbox.timeout_ms);
-            let (ended, watch) = run_guest(
-                &pre,
-                &sandbox,
-                services,
-                None,
-                limit,
-                None,
-                |pre, mut store| async move {
-                    let inst = pre.instantiate_async(&mut store).await?;
-                    inst.logai_plugin_tools().call_list(&mut store).await
-                },
-            )
+            let prepared = fresh_store(&sandbox, services, None, Instant::now() + limit);
+            let pre = &pre;
+            let (ended, watch) = run_guest(prepared, limit, None, |mut store| async move {
+                let inst = pre.instantiate_async(&mut store).await?;
+                inst.logai_plugin_tools().call_list(&mut store).await
+            })
             .await;
             let what = "listing its tools";
             let specs = match ended {
@@ -636,6 +721,7 @@ async fn prepare(
         outcome: loaded.outcome,
         artifact,
         load_time: started.elapsed(),
+        standby: Standby::default(),
     })
 }
 

@@ -22,6 +22,9 @@ pub struct BenchCallArgs {
     /// Calls per variant (after 200 warm-up calls).
     #[arg(long, default_value_t = 5000)]
     pub iterations: usize,
+    /// Run only the WebAssembly variant (for profiling it alone).
+    #[arg(long)]
+    pub wasm_only: bool,
 }
 
 async fn round_trips(host: Arc<dyn ToolHost>, n: usize) -> anyhow::Result<Vec<Duration>> {
@@ -65,8 +68,13 @@ pub fn bench_call(config: &Config, args: &BenchCallArgs) -> anyhow::Result<ExitC
     rt.block_on(async {
         let wasm = Runtime::load(config, Arc::new(NoHostServices)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         anyhow::ensure!(wasm.tools().iter().any(|t| t.name == "hello"), "the manifest has no plugin offering `hello`");
-        let mut native = round_trips(Arc::new(HelloNative), args.iterations).await?;
         let mut plugin = round_trips(Arc::new(wasm), args.iterations).await?;
+        if args.wasm_only {
+            plugin.sort();
+            println!("wasm p50 {:.1} µs p90 {:.1} µs p99 {:.1} µs", pct(&plugin, 0.5), pct(&plugin, 0.9), pct(&plugin, 0.99));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut native = round_trips(Arc::new(HelloNative), args.iterations).await?;
         native.sort();
         plugin.sort();
         println!("{:<8}{:>8}{:>12}{:>12}{:>12}", "variant", "calls", "p50 µs", "p90 µs", "p99 µs");
