@@ -13,6 +13,7 @@
 #[path = "support/corpus.rs"]
 mod corpus;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -427,7 +428,6 @@ fn file_growing_during_the_search() {
     let writer = {
         let path = path.clone();
         std::thread::spawn(move || {
-            use std::io::Write;
             let mut rng = Rng::new(12);
             let more = corpus::gen_lines(&mut rng, Fmt::Rfc5424, start + 120_000 * 500 + 1000, 60_000, 100, 0, 0);
             let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
@@ -514,4 +514,59 @@ fn bundled_sample_logs_quick_start() {
     let total = r["structuredContent"]["total_matches"].as_u64().unwrap_or(0);
     let want = corpus::rg_line_numbers(&canon("auth/auth.log"), &Query { pattern: "203.0.113.77".into(), fixed_strings: true, ..Query::default() }).len();
     assert_eq!(total as usize, want, "{r}");
+}
+
+/// A live log asked about again by another session (another process,
+/// sharing Redis) with `minutes_back`: the answer includes the lines
+/// appended since (never stale) and only those bytes are scanned — the
+/// second session resumes from the tail the first left in the shared cache.
+#[test]
+fn growing_log_asked_again_from_another_session_scans_only_the_new_bytes() {
+    corpus::prerequisites();
+    let redis = logai_e2e::RedisServer::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = std::fs::canonicalize(dir.path()).unwrap().join("live");
+    std::fs::create_dir_all(&d).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut rng = Rng::new(21);
+    // ~16 minutes of lines ending about 3 minutes ago.
+    let lines = corpus::gen_lines(&mut rng, Fmt::Rfc5424, now - 20 * 60_000, 4000, 250, 0, 0);
+    let path = corpus::write_file(&d, &GenFile { name: "live.log".into(), fmt: Fmt::Rfc5424, lines, gz: false });
+    let manifest = corpus::manifest(dir.path(), &[("live", "syslog", &[format!("{}/*.log", d.display())])], "");
+    let mut env = corpus::serve_env();
+    env.push(("REDIS_URL".into(), redis.url()));
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let args = json!({"service": "live", "pattern": "timeout", "minutes_back": 15, "max_results": 1000});
+    let ask = || {
+        let mut c = McpClient::serve(&manifest, &envs);
+        c.initialize();
+        let r = c.call_tool_ok("search_logs", args.clone());
+        assert!(c.close().success());
+        r["structuredContent"].clone()
+    };
+    let window = |sc: &Value| {
+        let ms = |k: &str| chrono::DateTime::parse_from_rfc3339(sc[k].as_str().unwrap()).unwrap().timestamp_millis();
+        Win { start: ms("window_start"), end: ms("window_end") }
+    };
+
+    let first = ask();
+    let size_before = std::fs::metadata(&path).unwrap().len();
+    assert_matches("first session", first["matches"].as_array().unwrap(), &corpus::expected(&[(path.clone(), Fmt::Rfc5424)], &q("timeout"), Some(window(&first)), 0));
+    assert!(first["bytes_scanned"].as_u64().unwrap() > 100_000, "{}", first["bytes_scanned"]);
+
+    // The service keeps writing: 40 more seconds of lines.
+    let more = corpus::gen_lines(&mut rng, Fmt::Rfc5424, now - 40_000, 400, 50, 0, 0);
+    let appended = corpus::file_bytes(&more);
+    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&appended).unwrap();
+
+    let second = ask();
+    let want = corpus::expected(&[(path.clone(), Fmt::Rfc5424)], &q("timeout"), Some(window(&second)), 0);
+    assert!(want.iter().any(|e| e.to_json()["line_number"].as_u64().unwrap() > 4000), "the appended lines have matches");
+    assert_matches("second session, after the log grew", second["matches"].as_array().unwrap(), &want);
+    let scanned = second["bytes_scanned"].as_u64().unwrap();
+    eprintln!(
+        "first session scanned {} bytes of {size_before}; after {} bytes were appended the second scanned {scanned}",
+        first["bytes_scanned"], appended.len()
+    );
+    assert!(scanned >= appended.len() as u64 && scanned <= appended.len() as u64 + 4096, "scanned {scanned} bytes, {} appended", appended.len());
 }

@@ -93,6 +93,15 @@ impl Coordinator {
     /// depends on (every parameter, the absolute window, each file's
     /// identity/size/mtime) — then an entry can never be stale.
     pub async fn cache_get(&self, key: &str) -> Option<Vec<u8>> {
+        let found = self.cache_peek(key).await;
+        let name = if found.is_some() { names::CACHE_HITS_TOTAL } else { names::CACHE_MISSES_TOTAL };
+        self.0.metrics.incr(name, &[], 1.0);
+        found
+    }
+
+    /// [`Coordinator::cache_get`] without counting a hit or miss: for
+    /// auxiliary entries (a search's resumable tail) read beside an answer.
+    pub async fn cache_peek(&self, key: &str) -> Option<Vec<u8>> {
         let inner = &self.0;
         if !inner.cache_cfg.enabled {
             return None;
@@ -105,13 +114,10 @@ impl Coordinator {
                 redis::cmd("GET").arg(&rkey).query_async::<Option<Vec<u8>>>(&mut con).await
             })
             .await;
-        let found = match from_redis {
+        match from_redis {
             Some(v) => v,
             None => inner.local_cache.lock().get(&hash),
-        };
-        let name = if found.is_some() { names::CACHE_HITS_TOTAL } else { names::CACHE_MISSES_TOTAL };
-        inner.metrics.incr(name, &[], 1.0);
-        found
+        }
     }
 
     /// Store a result for `cache.ttl_minutes`. Values above

@@ -25,6 +25,7 @@ pub mod files;
 pub mod lineindex;
 pub mod scan;
 pub mod session;
+pub mod tail;
 pub mod timestamp;
 pub mod window;
 
@@ -83,6 +84,14 @@ impl SearchControl {
     }
 }
 
+/// What [`SearchCore::execute_tracked`] returns.
+pub struct Executed {
+    pub response: SearchResponse,
+    /// Per plan file: newlines in `[0, end_offset)` when the whole file up
+    /// to `end_offset` was accounted for (plain files only).
+    pub lines_at_end: Vec<Option<u64>>,
+}
+
 /// One file of a plan, with its identity and state when planned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlannedFile {
@@ -96,6 +105,10 @@ pub struct PlannedFile {
     /// of a growing file (line numbers stay absolute via line checkpoints).
     /// Ignored for `.gz` files.
     pub start_offset: u64,
+    /// Newlines in `[0, start_offset)`, when the caller knows them (a
+    /// resumed search does): saves counting the prefix for line numbers.
+    #[serde(default)]
+    pub start_lines: Option<u64>,
     /// Bytes past this are not searched (the size when planned, so lines
     /// appended later are left to a later plan).
     pub end_offset: u64,
@@ -130,8 +143,9 @@ impl<'de> Deserialize<'de> for LogFormat {
 }
 
 impl SearchPlan {
-    /// A stable key over every parameter, the absolute window and each file's
-    /// identity, size, mtime and byte range: equal keys give equal answers.
+    /// A stable key over every parameter, the absolute window (the bounds
+    /// that cut into the files' time ranges) and each file's identity, size,
+    /// mtime and byte range: equal keys give equal answers.
     pub fn cache_key(&self) -> String {
         use sha2::{Digest, Sha256};
         #[derive(Serialize)]
@@ -143,12 +157,22 @@ impl SearchPlan {
             window: &'a Option<Window>,
             files: Vec<(&'a Path, u64, u64, u64, i64, u64, u64)>,
         }
+        // A window bound outside every file's time range selects nothing
+        // different wherever it lies: leave it out, so a relative window
+        // asked again over logs that stopped growing finds the answer.
+        let window = self.window.map(|w| {
+            let ranges = || self.files.iter().map(|f| f.range);
+            Window {
+                start_ms: if ranges().all(|r| r.first_ms.is_some_and(|x| x >= w.start_ms)) { i64::MIN } else { w.start_ms },
+                end_ms: if ranges().all(|r| r.last_ms.is_some_and(|x| x < w.end_ms)) { i64::MAX } else { w.end_ms },
+            }
+        });
         let key = Key {
-            v: 1,
+            v: 2,
             req: &self.request,
             format: self.format.as_str(),
             tz: &self.timezone,
-            window: &self.window,
+            window: &window,
             files: self
                 .files
                 .iter()
@@ -293,7 +317,7 @@ impl SearchCore {
                     continue;
                 }
             }
-            planned.push(PlannedFile { gz: files::is_gz(&path), path, id, range, start_offset: 0, end_offset: id.size });
+            planned.push(PlannedFile { gz: files::is_gz(&path), path, id, range, start_offset: 0, start_lines: None, end_offset: id.size });
         }
         planned.sort_by(|a, b| {
             let ka = (a.range.first_ms.unwrap_or(a.id.mtime_ms()), std::cmp::Reverse(rotation_index(&a.path)));
@@ -314,6 +338,12 @@ impl SearchCore {
 
     /// Run a plan. Stops early (marked partial) on cancellation or deadline.
     pub fn execute(&self, plan: &SearchPlan, ctl: &SearchControl) -> Result<SearchResponse, SearchError> {
+        self.execute_tracked(plan, ctl).map(|e| e.response)
+    }
+
+    /// [`SearchCore::execute`], also reporting where each file's scan ended
+    /// (what a later search of the grown file resumes from; see [`tail`]).
+    pub fn execute_tracked(&self, plan: &SearchPlan, ctl: &SearchControl) -> Result<Executed, SearchError> {
         let started = Instant::now();
         let matcher = match &plan.matcher {
             Some(m) => m.clone(),
@@ -426,11 +456,16 @@ impl SearchCore {
         mut results: Vec<ItemResult>,
         max_results: usize,
         started: Instant,
-    ) -> Result<SearchResponse, SearchError> {
+    ) -> Result<Executed, SearchError> {
+        // Newlines in [0, end_offset) per plain file, when every part of it
+        // was scanned to its end (a later search of the grown file starts
+        // its line numbers there).
+        let mut lines_at_end: Vec<Option<u64>> = vec![None; plan.files.len()];
         // Line bases: chunk k of a file continues chunk k-1's count. A chunk
         // after one that stopped early has unknown numbers; drop it.
         let mut cur: Option<u64> = None;
         let mut broken = false;
+        let mut whole = true;
         for (item, r) in items.iter().zip(results.iter_mut()) {
             if item.chunk == 0 {
                 cur = r.abs_start_lines;
@@ -453,7 +488,14 @@ impl SearchCore {
             if r.stopped.is_some() || r.skipped || r.stopped_by_error {
                 broken = true;
             }
+            if item.chunk == 0 {
+                whole = true;
+            }
+            whole &= r.complete && !broken;
             cur = cur.map(|c| c + r.lines);
+            if item.last && whole && !plan.files[item.file].gz {
+                lines_at_end[item.file] = cur;
+            }
             // Record line checkpoints (absolute).
             if !r.checkpoints.is_empty() && !broken {
                 let f = &plan.files[item.file];
@@ -551,7 +593,7 @@ impl SearchCore {
             }
         }
         resp.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(resp)
+        Ok(Executed { response: resp, lines_at_end })
     }
 
     fn search_item(
@@ -609,6 +651,8 @@ impl SearchCore {
                     REL_ORIGIN
                 } else if start == 0 {
                     0
+                } else if let (true, Some(known)) = (start == f.start_offset, f.start_lines) {
+                    known
                 } else {
                     self.lines.lines_before(&mut file, now_id.dev, now_id.ino, now_id.size, start)?
                 };
@@ -657,6 +701,7 @@ impl SearchCore {
                     let r = scan::scan(&mut reader, &input, &spec, &ctl, &mut emit);
                     if let Ok(st) = &r {
                         let want = item.match_end.min(end) - start;
+                        result.complete = st.stopped.is_none() && !st.past_window && st.bytes >= want;
                         if st.stopped.is_none() && !st.past_window && st.bytes < want {
                             result.notes.push(format!(
                                 "{label}: shrank during the search (truncated or rotated); read {} of {} bytes",
@@ -848,6 +893,9 @@ struct ItemResult {
     stopped: Option<Stop>,
     stopped_by_error: bool,
     skipped: bool,
+    /// The scan covered the item's whole range (not stopped early by the
+    /// window's end, a shrunk file, or anything else).
+    complete: bool,
     notes: Vec<String>,
 }
 

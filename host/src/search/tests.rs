@@ -490,12 +490,101 @@ fn cache_key_covers_parameters_window_and_file_state() {
     let k1 = core.plan(&req("app", "x"), now).unwrap().cache_key();
     assert_eq!(k1, core.plan(&req("app", "x"), now).unwrap().cache_key());
     assert_ne!(k1, core.plan(&req("app", "y"), now).unwrap().cache_key());
-    let mut r = req("app", "x");
-    r.minutes_back = Some(5);
-    let k2 = core.plan(&r, now).unwrap().cache_key();
-    assert_ne!(k2, core.plan(&r, now + chrono::Duration::seconds(1)).unwrap().cache_key());
     std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"more\n").unwrap();
     assert_ne!(k1, core.plan(&req("app", "x"), now).unwrap().cache_key());
+
+    // Relative windows: a bound that cuts into the files' time range is in
+    // the key; one outside it selects nothing different and is left out.
+    let fx = Fixture::new();
+    let now = Utc::now();
+    let stamp = |ago_s: i64| format_ms(now.timestamp_millis() - ago_s * 1000);
+    fx.write("logs/app.log", format!("{} x\n{} x\n", stamp(600), stamp(180)).as_bytes());
+    let core = fx.core(SVC_PLAIN);
+    let later = now + chrono::Duration::seconds(1);
+    let mut r = req("app", "x");
+    r.minutes_back = Some(5);
+    assert_ne!(core.plan(&r, now).unwrap().cache_key(), core.plan(&r, later).unwrap().cache_key(), "the start cuts into the file");
+    r.minutes_back = Some(60);
+    assert_eq!(core.plan(&r, now).unwrap().cache_key(), core.plan(&r, later).unwrap().cache_key(), "both bounds outside the file");
+}
+
+/// What a caller sees of an answer (matches with context, counts).
+fn answer_view(r: &SearchResponse) -> (Vec<(u64, String, Option<String>, Vec<ContextLine>, Vec<ContextLine>)>, u64, u32, u32) {
+    let ms = r.matches.iter().map(|m| (m.line_number, m.text.clone(), m.timestamp.clone(), m.before.clone(), m.after.clone())).collect();
+    (ms, r.total_matches, r.files_matched, r.files_searched)
+}
+
+#[test]
+fn a_growing_log_asked_again_scans_only_the_new_bytes_and_is_never_stale() {
+    let fx = Fixture::new();
+    let t0 = Utc::now();
+    let at = |s: i64| format_ms(t0.timestamp_millis() + s * 1000);
+    // An older rotated file, then the live one; its last line is still
+    // being written (no newline yet).
+    fx.write("logs/app.log.1", format!("{} hit rotated\n{} other\n", at(-880), at(-700)).as_bytes());
+    let mut live = String::new();
+    for i in 0..2000 {
+        let stamp = format_ms(t0.timestamp_millis() - 600_000 + i * 200);
+        live.push_str(&format!("{stamp} line {i}{}\n", if i % 100 == 0 { " hit" } else { "" }));
+    }
+    live.push_str(&format!("{} hit half-writ", at(-150)));
+    let path = fx.write("logs/app.log", live.as_bytes());
+    let old_size = live.len() as u64;
+    let core = fx.core(SVC_PLAIN);
+    let ctl = || SearchControl::with_timeout(Duration::from_secs(60));
+    let mut r = req("app", "hit");
+    r.minutes_back = Some(15);
+    r.context = 1;
+
+    let plan1 = core.plan(&r, t0).unwrap();
+    let first = core.execute_resumable(&plan1, None, &ctl());
+    assert!(!first.resumed);
+    let tail = first.tail.expect("a complete answer leaves a tail");
+    let first = first.response.unwrap();
+    assert!(first.matches.iter().any(|m| m.text.ends_with("hit half-writ")));
+
+    // The writer finishes its line and appends more, some matching.
+    let mut added = String::from("ten\n");
+    for i in 0..20 {
+        added.push_str(&format!("{} new {i}{}\n", at(-100 + i), if i % 5 == 0 { " hit" } else { "" }));
+    }
+    std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(added.as_bytes()).unwrap();
+
+    // Asked again 90 s later: the window moved, so the oldest matches fall out.
+    let t1 = t0 + chrono::Duration::seconds(90);
+    let plan2 = core.plan(&r, t1).unwrap();
+    assert_eq!(plan2.tail_key(), plan1.tail_key(), "same request over the same files");
+    assert_ne!(plan2.cache_key(), plan1.cache_key(), "the file grew");
+    let second = core.execute_resumable(&plan2, Some(&tail), &ctl());
+    assert!(second.resumed, "resumed from the tail");
+    let next_tail = second.tail.expect("a tail for the next one");
+    let second = second.response.unwrap();
+    let full = core.execute(&core.plan(&r, t1).unwrap(), &ctl()).unwrap();
+    assert_eq!(answer_view(&second), answer_view(&full), "same answer as a search from scratch");
+    assert!(second.matches.iter().any(|m| m.text.ends_with("hit half-written")), "the finished line, not the half-written one");
+    assert!(second.matches.iter().any(|m| m.text.contains("new 15 hit")), "never stale: the new lines are in");
+    assert!(first.matches[0].text.contains("hit rotated") && !second.matches.iter().any(|m| m.text.contains("hit rotated")), "the window moved on");
+    // Only the appended bytes (plus the unfinished line it restarted at and one context line).
+    let restart = ("ten\n".len() + added.len()) as u64;
+    assert!(second.bytes_scanned < restart + 200, "scanned {} bytes; {} were appended", second.bytes_scanned, added.len());
+    assert!(second.bytes_scanned >= added.len() as u64);
+    assert!(old_size > 10 * second.bytes_scanned);
+
+    // Nothing new: answered from the tail without reading the file.
+    let third = core.execute_resumable(&core.plan(&r, t1).unwrap(), Some(&next_tail), &ctl());
+    assert!(third.resumed);
+    assert_eq!(third.response.as_ref().unwrap().bytes_scanned, 0);
+    assert_eq!(answer_view(third.response.as_ref().unwrap()), answer_view(&full));
+
+    // Rewritten (not appended to): never resumed.
+    let mut rewritten = live.replace("hit", "HIT");
+    rewritten.push_str(&added);
+    rewritten.push_str("more\n");
+    std::fs::write(&path, rewritten.as_bytes()).unwrap();
+    let plan4 = core.plan(&r, t1).unwrap();
+    let fourth = core.execute_resumable(&plan4, Some(&next_tail), &ctl());
+    assert!(!fourth.resumed, "a rewritten file is searched in full");
+    assert_eq!(answer_view(&fourth.response.unwrap()), answer_view(&core.execute(&plan4, &ctl()).unwrap()));
 }
 
 // ---------------------------------------------------------------- confinement

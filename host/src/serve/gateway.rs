@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use crate::call::CallScope;
 use crate::config::Config;
 use crate::coord::{Coordinator, MetricsSnapshot, PermitError};
+use crate::search::tail::Tail;
 use crate::search::{
     OverflowPage, SearchControl, SearchCore, SearchError, SearchErrorKind, SearchRequest, SearchResponse, ServiceInfo,
 };
@@ -141,6 +142,10 @@ impl Gateway {
                 Ok(bytes) => {
                     if let Ok(mut resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
                         resp.cached = true;
+                        // The key leaves out window bounds outside the
+                        // files' time ranges: report this request's window.
+                        resp.window_start = plan.window.and_then(|w| w.start_text());
+                        resp.window_end = plan.window.and_then(|w| w.end_text());
                         return Ok(resp);
                     }
                 }
@@ -184,17 +189,32 @@ impl Gateway {
                 );
             });
         }
+        // A growing log asked about again: resume from the tail the last
+        // search of this request left, scanning only the appended bytes.
+        let tail_key = plan.tail_key();
+        let prev = match self.cache_enabled {
+            true => coord.cache_peek(&tail_key).await.and_then(|b| serde_json::from_slice::<Tail>(&b).ok()),
+            false => None,
+        };
+        let service = plan.service.clone();
         let core = self.core.clone();
         let scan = crate::telemetry::spans::scan(&plan.service);
-        let result = tokio::task::spawn_blocking(move || scan.in_scope(|| core.execute(&plan, &ctl)))
+        let result = tokio::task::spawn_blocking(move || scan.in_scope(|| core.execute_resumable(&plan, prev.as_ref(), &ctl)))
             .await
             .map_err(|e| SearchError::internal(format!("search failed: {e}")));
         permit.release().await;
-        let resp = result??;
+        let answer = result?;
+        if answer.resumed {
+            coord.metrics().incr("logai_search_resumed_total", &[("service", &service)], 1.0);
+        }
+        let resp = answer.response?;
 
         if self.cache_enabled && !resp.truncated && !resp.partial {
             if let Ok(bytes) = serde_json::to_vec(&resp) {
                 coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
+            }
+            if let Some(bytes) = answer.tail.and_then(|t| serde_json::to_vec(&t).ok()) {
+                coord.cache_put(&tail_key, &bytes).await;
             }
         }
         // Dropping the claim lets waiters in: they read the stored answer, or
