@@ -17,7 +17,7 @@ use super::bindings::exporter as xb;
 use super::bindings::tool::logai::plugin::metrics as wm;
 use super::cache::ArtifactCache;
 use super::engine;
-use super::runtime::{describe_trap, first_line, hint_missing, timeout_message, Limit};
+use super::runtime::{describe_trap, hint_missing, link_error, timeout_message, Limit};
 use super::sandbox::Sandbox;
 use super::runtime::fresh_store;
 use super::state::{exporter_linker, PluginState, Watch};
@@ -188,15 +188,7 @@ impl Exporter {
         let linker = exporter_linker(&shared.engine).map_err(|e| {
             PluginError::Engine(format!("cannot link exporter host imports: {e:#}"))
         })?;
-        let pre = linker.instantiate_pre(&loaded.component).map_err(|e| {
-            PluginError::load(
-                &name,
-                format!(
-                    "cannot be linked: {} (it may import an interface this host does not provide)",
-                    first_line(&format!("{e:#}"))
-                ),
-            )
-        })?;
+        let pre = linker.instantiate_pre(&loaded.component).map_err(|e| link_error(&name, &e))?;
         let pre = xb::ExporterPluginPre::new(pre).map_err(|e| {
             PluginError::load(&name, format!("does not export logai:plugin/exporter (build it against world exporter-plugin): {e:#}"))
         })?;

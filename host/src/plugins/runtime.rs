@@ -638,15 +638,7 @@ async fn prepare(
             .map_err(|e| PluginError::load(&name, format!("loader failed: {e}")))?
             .map_err(|m| PluginError::load(&name, hint_missing(m, &path)))?
     };
-    let pre = linker.instantiate_pre(&loaded.component).map_err(|e| {
-        PluginError::load(
-            &name,
-            format!(
-                "cannot be linked: {} (it may import an interface this host does not provide)",
-                first_line(&format!("{e:#}"))
-            ),
-        )
-    })?;
+    let pre = linker.instantiate_pre(&loaded.component).map_err(|e| link_error(&name, &e))?;
     let pre = tb::ToolPluginPre::new(pre).map_err(|e| {
         PluginError::load(
             &name,
@@ -725,6 +717,29 @@ async fn prepare(
     })
 }
 
+/// Load one `[[plugin]]` entry outside a session (`precompile`, `plugins
+/// list`): no host services, errors as text for the report.
+async fn prepare_entry(
+    config: &Config,
+    engine: &Engine,
+    cache: &Arc<ArtifactCache>,
+    linker: &Arc<wasmtime::component::Linker<PluginState>>,
+    p: &crate::config::PluginConfig,
+) -> Result<Plugin, String> {
+    let sandbox = Sandbox::new(config, &p.name, &p.grants).map_err(|e| e.to_string())?;
+    prepare(engine, cache, linker, Arc::new(NoHostServices), p.name.clone(), config.resolve(&p.component), sandbox)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A component whose imports the host cannot satisfy.
+pub(super) fn link_error(name: &str, e: &wasmtime::Error) -> PluginError {
+    PluginError::load(
+        name,
+        format!("cannot be linked: {} (it may import an interface this host does not provide)", first_line(&format!("{e:#}"))),
+    )
+}
+
 pub(super) fn hint_missing(message: String, path: &std::path::Path) -> String {
     if !path.exists() {
         format!("{message} (build the plugins first: scripts/build-plugins)")
@@ -770,20 +785,7 @@ pub fn precompile(config: &Config) -> anyhow::Result<Vec<PrecompileReport>> {
         for p in config.plugin.iter().filter(|p| p.enabled) {
             let started = Instant::now();
             let path = config.resolve(&p.component);
-            let outcome = match Sandbox::new(&config, &p.name, &p.grants) {
-                Err(e) => Err(e.to_string()),
-                Ok(sandbox) => prepare(
-                    &shared.engine,
-                    &cache,
-                    &linker,
-                    Arc::new(NoHostServices),
-                    p.name.clone(),
-                    path.clone(),
-                    sandbox,
-                )
-                .await
-                .map_err(|e| e.to_string()),
-            };
+            let outcome = prepare_entry(&config, &shared.engine, &cache, &linker, p).await;
             let (outcome, tools, artifact) = match outcome {
                 Ok(plugin) => (
                     Ok(plugin.outcome.clone()),
@@ -870,21 +872,9 @@ pub fn list(config: &Config) -> anyhow::Result<Vec<PluginListing>> {
             let tools = if !p.enabled {
                 Err("disabled".to_string())
             } else {
-                match Sandbox::new(&config, &p.name, &p.grants) {
-                    Err(e) => Err(e.to_string()),
-                    Ok(sandbox) => prepare(
-                        &shared.engine,
-                        &cache,
-                        &linker,
-                        Arc::new(NoHostServices),
-                        p.name.clone(),
-                        path.clone(),
-                        sandbox,
-                    )
+                prepare_entry(&config, &shared.engine, &cache, &linker, p)
                     .await
                     .map(|plugin| plugin.tools.iter().map(|t| t.descriptor.clone()).collect())
-                    .map_err(|e| e.to_string()),
-                }
             };
             out.push(PluginListing {
                 name: p.name.clone(),
