@@ -91,6 +91,13 @@ pub struct ExportEvent {
     pub metric: Option<MetricPoint>,
 }
 
+impl ExportEvent {
+    /// The value of attribute `name`, if set.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 fn labels(v: Vec<(String, String)>) -> Vec<wm::Label> {
     v.into_iter()
         .map(|(name, value)| wm::Label { name, value })

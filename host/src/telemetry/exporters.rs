@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use super::{Event, EventKind, ExportSink, MetricKind};
-use crate::plugins::exporter::{Breadcrumb as XCrumb, EventKind as XKind, MetricKind as XMetricKind, MetricPoint as XPoint};
-use crate::plugins::{ExportEvent, Exporter};
+use super::{Event, ExportSink};
+use crate::plugins::Exporter;
 use crate::config::{Config, ExporterConfig};
 use crate::coord::MetricsSnapshot;
 
@@ -60,46 +59,12 @@ async fn load_one(config: &Config, e: &ExporterConfig) -> anyhow::Result<Arc<dyn
 /// An exporter component as a pipeline sink.
 pub struct ComponentSink(pub Exporter);
 
-pub fn to_export_event(e: &Event) -> ExportEvent {
-    ExportEvent {
-        kind: match e.kind {
-            EventKind::Span => XKind::Span,
-            EventKind::Error => XKind::Error,
-            EventKind::Metric => XKind::Metric,
-        },
-        timestamp_ms: e.timestamp_ms,
-        name: e.name.clone(),
-        trace_id: e.trace_id.clone(),
-        span_id: e.span_id.clone(),
-        parent_span_id: e.parent_span_id.clone(),
-        duration_us: e.duration_us,
-        status: e.status.clone(),
-        attributes: e.attributes.clone(),
-        message: e.message.clone(),
-        breadcrumbs: e
-            .breadcrumbs
-            .iter()
-            .map(|b| XCrumb { timestamp_ms: b.timestamp_ms, category: b.category.clone(), message: b.message.clone() })
-            .collect(),
-        metric: e.metric.as_ref().map(|m| XPoint {
-            name: m.name.clone(),
-            kind: match m.kind {
-                MetricKind::Counter => XMetricKind::Counter,
-                MetricKind::Gauge => XMetricKind::Gauge,
-                MetricKind::Histogram => XMetricKind::Histogram,
-            },
-            value: m.value,
-            tags: m.tags.clone(),
-        }),
-    }
-}
-
 impl ExportSink for ComponentSink {
     fn name(&self) -> &str {
         self.0.name()
     }
     fn export(&self, batch: Arc<Vec<Event>>) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.0.export(batch.iter().map(to_export_event).collect()).await })
+        Box::pin(async move { self.0.export(batch.as_ref().clone()).await })
     }
     fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move { self.0.flush().await })

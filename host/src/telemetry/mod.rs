@@ -52,66 +52,9 @@ pub const MAX_BREADCRUMBS: usize = 32;
 /// Batches waiting per exporter; a slower exporter drops (and counts) beyond this.
 pub const EXPORTER_LANE_BATCHES: usize = 4;
 
-/// What an event is (WIT `telemetry-types.event-kind`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventKind {
-    Span,
-    Error,
-    Metric,
-}
-
-/// WIT `telemetry-types.metric-kind`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetricKind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-/// WIT `telemetry-types.metric-point`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MetricPoint {
-    pub name: String,
-    pub kind: MetricKind,
-    pub value: f64,
-    pub tags: Vec<(String, String)>,
-}
-
-/// WIT `telemetry-types.breadcrumb`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Breadcrumb {
-    pub timestamp_ms: u64,
-    pub category: String,
-    pub message: String,
-}
-
-/// One telemetry event (WIT `telemetry-types.telemetry-event`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    pub kind: EventKind,
-    /// Unix ms when it started.
-    pub timestamp_ms: u64,
-    /// Span or error name (`tool.call`, `search`, or an error kind).
-    pub name: String,
-    /// 32 hex chars.
-    pub trace_id: String,
-    /// 16 hex chars.
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
-    pub duration_us: u64,
-    /// `ok` or an error kind.
-    pub status: String,
-    pub attributes: Vec<(String, String)>,
-    pub message: Option<String>,
-    pub breadcrumbs: Vec<Breadcrumb>,
-    pub metric: Option<MetricPoint>,
-}
-
-impl Event {
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
+// The event model is the exporter contract's (WIT `telemetry-types`),
+// defined once where the plugin runtime hands it to exporter components.
+pub use crate::plugins::exporter::{Breadcrumb, EventKind, ExportEvent as Event, MetricKind, MetricPoint};
 
 /// Unix time in ms.
 pub fn now_ms() -> u64 {
