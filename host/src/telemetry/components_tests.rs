@@ -404,7 +404,7 @@ async fn prometheus_component_output_passes_promtool_and_a_real_prometheus_agree
     let Ok(promtool) = which("promtool") else { panic!("promtool missing: apt-get install prometheus") };
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &format!("[[exporter]]\nname = \"prometheus\"\ncomponent = \"{}\"\n", component("prometheus").display()));
-    let renderer = exporters::prometheus_renderer(&cfg).await;
+    let renderer = super::metrics_server::prometheus_renderer(&cfg).await;
     assert!(renderer.is_component(), "the component renders, not the fallback");
     // Sessions' observations (what the gateway records): 100 searches, 95 fast, 5 slow.
     let m = crate::coord::Metrics::new();

@@ -12,7 +12,6 @@ use futures_util::future::BoxFuture;
 use super::{Event, ExportSink};
 use crate::plugins::Exporter;
 use crate::config::{Config, ExporterConfig};
-use crate::coord::MetricsSnapshot;
 
 /// The enabled `[[exporter]]` entries, in manifest order.
 pub fn enabled(config: &Config) -> Vec<&ExporterConfig> {
@@ -68,66 +67,6 @@ impl ExportSink for ComponentSink {
     }
     fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move { self.0.flush().await })
-    }
-}
-
-impl RenderSink for Exporter {
-    fn render(&self, snapshot: MetricsSnapshot) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
-        Box::pin(async move { Exporter::render(self, &snapshot).await.map_err(|m| anyhow::anyhow!(m)) })
-    }
-}
-
-/// Renders `/metrics`: the Prometheus component, or the built-in renderer
-/// (the same code) when the manifest has no loadable `prometheus` exporter.
-#[derive(Clone)]
-pub struct PrometheusRenderer {
-    component: Option<Arc<dyn RenderSink>>,
-}
-
-/// An exporter that can render the exposition text.
-pub trait RenderSink: Send + Sync + 'static {
-    fn render(&self, snapshot: MetricsSnapshot) -> BoxFuture<'_, anyhow::Result<Option<String>>>;
-}
-
-impl PrometheusRenderer {
-    pub fn native() -> Self {
-        PrometheusRenderer { component: None }
-    }
-    pub fn is_component(&self) -> bool {
-        self.component.is_some()
-    }
-    pub async fn render(&self, snapshot: MetricsSnapshot) -> anyhow::Result<String> {
-        match &self.component {
-            Some(c) => match c.render(snapshot).await? {
-                Some(text) => Ok(text),
-                None => anyhow::bail!("the prometheus exporter component rendered nothing"),
-            },
-            None => Ok(super::metrics_server::render_native(&snapshot)),
-        }
-    }
-}
-
-/// The renderer `logai metrics` uses.
-pub async fn prometheus_renderer(config: &Config) -> PrometheusRenderer {
-    let Some(entry) = config.exporter.iter().find(|e| e.name == "prometheus") else {
-        tracing::warn!("no [[exporter]] named \"prometheus\" in the manifest: rendering with the built-in renderer");
-        return PrometheusRenderer::native();
-    };
-    let loaded = async {
-        let exporter = Exporter::load(config, entry).await.map_err(|err| anyhow::anyhow!("{err}"))?;
-        exporter.configure(&settings_json(config, entry)).await.map_err(|m| anyhow::anyhow!(m))?;
-        anyhow::Ok(exporter)
-    }
-    .await;
-    match loaded {
-        Ok(exporter) => {
-            tracing::info!(component = %entry.component, "rendering /metrics with the prometheus exporter component");
-            PrometheusRenderer { component: Some(Arc::new(exporter)) }
-        }
-        Err(e) => {
-            tracing::error!(component = %entry.component, error = %format!("{e:#}"), "the prometheus exporter component could not be loaded: rendering with the built-in renderer");
-            PrometheusRenderer::native()
-        }
     }
 }
 

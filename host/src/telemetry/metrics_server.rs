@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::coord::{Coordinator, MetricsSnapshot};
+use crate::plugins::Exporter;
 
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -123,7 +124,7 @@ pub async fn run_metrics_server(config: &Config, listen: SocketAddr) -> anyhow::
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let coord = Coordinator::start(&config.redis, &config.limits, &config.cache).await;
     tracing::info!(mode = ?coord.mode(), "metrics server coordinating");
-    let renderer = super::exporters::prometheus_renderer(config).await;
+    let renderer = prometheus_renderer(config).await;
     let render: Render = Arc::new(move || {
         let coord = coord.clone();
         let renderer = renderer.clone();
@@ -163,5 +164,67 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+// ---- the renderer: the prometheus exporter component, or the same code built in ----
+
+impl RenderSink for Exporter {
+    fn render(&self, snapshot: MetricsSnapshot) -> BoxFuture<'_, anyhow::Result<Option<String>>> {
+        Box::pin(async move { Exporter::render(self, &snapshot).await.map_err(|m| anyhow::anyhow!(m)) })
+    }
+}
+
+/// Renders `/metrics`: the Prometheus component, or the built-in renderer
+/// (the same code) when the manifest has no loadable `prometheus` exporter.
+#[derive(Clone)]
+pub struct PrometheusRenderer {
+    component: Option<Arc<dyn RenderSink>>,
+}
+
+/// An exporter that can render the exposition text.
+pub trait RenderSink: Send + Sync + 'static {
+    fn render(&self, snapshot: MetricsSnapshot) -> BoxFuture<'_, anyhow::Result<Option<String>>>;
+}
+
+impl PrometheusRenderer {
+    pub fn native() -> Self {
+        PrometheusRenderer { component: None }
+    }
+    pub fn is_component(&self) -> bool {
+        self.component.is_some()
+    }
+    pub async fn render(&self, snapshot: MetricsSnapshot) -> anyhow::Result<String> {
+        match &self.component {
+            Some(c) => match c.render(snapshot).await? {
+                Some(text) => Ok(text),
+                None => anyhow::bail!("the prometheus exporter component rendered nothing"),
+            },
+            None => Ok(render_native(&snapshot)),
+        }
+    }
+}
+
+/// The renderer `logai metrics` uses.
+pub async fn prometheus_renderer(config: &Config) -> PrometheusRenderer {
+    let Some(entry) = config.exporter.iter().find(|e| e.name == "prometheus") else {
+        tracing::warn!("no [[exporter]] named \"prometheus\" in the manifest: rendering with the built-in renderer");
+        return PrometheusRenderer::native();
+    };
+    let loaded = async {
+        let exporter = Exporter::load(config, entry).await.map_err(|err| anyhow::anyhow!("{err}"))?;
+        exporter.configure(&super::exporters::settings_json(config, entry)).await.map_err(|m| anyhow::anyhow!(m))?;
+        anyhow::Ok(exporter)
+    }
+    .await;
+    match loaded {
+        Ok(exporter) => {
+            tracing::info!(component = %entry.component, "rendering /metrics with the prometheus exporter component");
+            PrometheusRenderer { component: Some(Arc::new(exporter)) }
+        }
+        Err(e) => {
+            tracing::error!(component = %entry.component, error = %format!("{e:#}"), "the prometheus exporter component could not be loaded: rendering with the built-in renderer");
+            PrometheusRenderer::native()
+        }
     }
 }
