@@ -918,3 +918,37 @@ fn overflow_write_line_matches_owned_serialization() {
     assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_truncated_answer_is_shared_whole_and_presented_under_each_callers_max_results() {
+    let fx = Fixture::new();
+    let mut data = String::new();
+    for i in 0..50 {
+        data.push_str(&format!("2026-11-23T10:00:{:02}Z hit {i}\n", i % 60));
+    }
+    fx.write("logs/app.log", data.as_bytes());
+    let core = fx.core(SVC_PLAIN);
+    let mut r = req("app", "hit");
+    r.max_results = 10;
+    let resp = run(&core, &r, Utc::now());
+    assert!(resp.truncated && resp.matches.len() == 10);
+    let every = all_matches(&core, &resp);
+    assert_eq!(every.len(), 50);
+    assert!(core.shareable(&resp, 49).is_none(), "over the cap: not shared");
+    let shared = core.shareable(&resp, 50).expect("shared");
+    assert_eq!((shared.matches.clone(), shared.truncated, shared.overflow.is_none()), (every.clone(), false, true));
+    // Another session (another core) presents it under its own limits.
+    let other = fx.core(SVC_PLAIN);
+    let shown = other.present(shared.clone(), 20).unwrap();
+    assert_eq!(shown.matches, every[..20].to_vec());
+    assert!(shown.truncated);
+    assert_eq!(shown.overflow.as_ref().unwrap().total, 50);
+    assert_eq!(all_matches(&other, &shown), every, "the rest is paged from this session's overflow");
+    let whole = other.present(shared, 50).unwrap();
+    assert!(!whole.truncated && whole.overflow.is_none() && whole.matches == every);
+    // max_results is not part of the key.
+    let mut r2 = r.clone();
+    r2.max_results = 500;
+    let now = Utc::now();
+    assert_eq!(core.plan(&r, now).unwrap().cache_key(), core.plan(&r2, now).unwrap().cache_key());
+}

@@ -6,8 +6,11 @@
 //! (global + per service, leased) → the search core on a blocking thread →
 //! cache store → release → metrics.
 //!
-//! Truncated answers are not cached: their overflow file belongs to the
-//! session that ran the search, and another session could not page it.
+//! Answers are cached with every match inline (a truncated answer's
+//! overflow file belongs to the session that ran the search, so it is read
+//! back first) and `max_results` is not in the key: a hit is cut to the
+//! caller's `max_results`, the rest written to an overflow of the caller's
+//! session, which it pages like any other.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +38,8 @@ pub struct Gateway {
     max_context: u32,
     default_max_results: u32,
     global_limit: u32,
+    /// Most matches an answer may have to be shared through the cache.
+    max_shared_matches: u64,
 }
 
 impl Gateway {
@@ -51,6 +56,8 @@ impl Gateway {
             max_context: config.limits.max_context_lines,
             default_max_results: config.limits.default_max_results,
             global_limit: config.limits.max_global_searches,
+            // At 100 bytes a match at least, more would exceed max_entry_kb anyway.
+            max_shared_matches: config.cache.max_entry_kb * 1024 / 100,
         })
     }
 
@@ -146,7 +153,12 @@ impl Gateway {
                         // files' time ranges: report this request's window.
                         resp.window_start = plan.window.and_then(|w| w.start_text());
                         resp.window_end = plan.window.and_then(|w| w.end_text());
-                        return Ok(resp);
+                        // Every match is stored: cut to this caller's
+                        // max_results, the rest to an overflow of this session.
+                        let (core, max_results) = (self.core.clone(), plan.request.max_results);
+                        return tokio::task::spawn_blocking(move || core.present(resp, max_results))
+                            .await
+                            .map_err(|e| SearchError::internal(format!("presenting a cached answer failed: {e}")))?;
                     }
                 }
                 Err(c) => claim = Some(c),
@@ -209,8 +221,14 @@ impl Gateway {
         }
         let resp = answer.response?;
 
-        if self.cache_enabled && !resp.truncated && !resp.partial {
-            if let Ok(bytes) = serde_json::to_vec(&resp) {
+        if self.cache_enabled && !resp.partial {
+            // Shared as every match inline (a truncated answer's overflow file
+            // belongs to this session); cache_put refuses what is over
+            // cache.max_entry_kb.
+            let core = self.core.clone();
+            let (whole, cap) = (resp.clone(), self.max_shared_matches);
+            let shared = tokio::task::spawn_blocking(move || core.shareable(&whole, cap)).await.ok().flatten();
+            if let Some(bytes) = shared.and_then(|s| serde_json::to_vec(&s).ok()) {
                 coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
             }
             if let Some(bytes) = answer.tail.and_then(|t| serde_json::to_vec(&t).ok()) {
