@@ -14,15 +14,17 @@
 //!   no line already searched was stamped at or after the old window's end
 //!   (the file's last stamp was before it), so lines the old answer left out
 //!   as "too new" cannot exist;
-//! - the old answer was complete (not truncated, not partial).
+//! - the old answer was complete (not partial; a tail holds every match, so
+//!   a truncated answer leaves one too, up to a size cap).
 //!
 //! Then only the appended bytes are scanned, starting a little before the
 //! old end: at the start of a line left unfinished by the writer, and
 //! `context` lines earlier, so matches near the old end get their full
 //! after-context. The old answer's matches in that overlap are replaced by
 //! the rescan's; the rest are kept if still inside the (moved) window.
-//! Anything else (or a combined answer over `max_results`, which needs an
-//! overflow file) is answered by a full search.
+//! The merged answer (every match) is presented under the caller's
+//! `max_results` like a cache hit: the rest goes to an overflow of this
+//! session. Anything else is answered by a full search.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -100,23 +102,32 @@ struct Grown {
 impl SearchCore {
     /// Answer `plan`, resuming from `prev` (the tail under
     /// `plan.tail_key()`) when that gives the same answer as a full search,
-    /// else searching in full.
-    pub fn execute_resumable(&self, plan: &SearchPlan, prev: Option<&Tail>, ctl: &SearchControl) -> Answer {
+    /// else searching in full. Tails hold every match (up to `max_matches`;
+    /// see [`SearchCore::shareable`]), so a truncated answer leaves one too.
+    pub fn execute_resumable(&self, plan: &SearchPlan, prev: Option<&Tail>, ctl: &SearchControl, max_matches: u64) -> Answer {
         if let Some(prev) = prev {
-            if let Some(answer) = self.resume(plan, prev, ctl) {
+            if let Some(answer) = self.resume(plan, prev, ctl, max_matches) {
                 return answer;
             }
         }
         match self.execute_tracked(plan, ctl) {
             Ok(executed) => {
-                let tail = tail_of(plan, &executed, None);
-                Answer { response: Ok(executed.response), tail, resumed: false }
+                let tail = self.tail_of(plan, &executed, None, max_matches);
+                Answer {
+                    response: Ok(executed.response),
+                    tail,
+                    resumed: false,
+                }
             }
-            Err(e) => Answer { response: Err(e), tail: None, resumed: false },
+            Err(e) => Answer {
+                response: Err(e),
+                tail: None,
+                resumed: false,
+            },
         }
     }
 
-    fn resume(&self, plan: &SearchPlan, prev: &Tail, ctl: &SearchControl) -> Option<Answer> {
+    fn resume(&self, plan: &SearchPlan, prev: &Tail, ctl: &SearchControl, max_matches: u64) -> Option<Answer> {
         let old = &prev.response;
         if old.truncated || old.partial || old.overflow.is_some() || old.matches.len() as u64 != old.total_matches {
             return None;
@@ -132,7 +143,8 @@ impl SearchCore {
             }
             // Lines searched before must all be before the old window's end.
             if let Some(w) = prev.window {
-                if w.end_ms != i64::MAX && plan.window.is_some_and(|n| n.end_ms != w.end_ms) && !then.last_ms.is_some_and(|l| l < w.end_ms) {
+                if w.end_ms != i64::MAX && plan.window.is_some_and(|n| n.end_ms != w.end_ms) && !then.last_ms.is_some_and(|l| l < w.end_ms)
+                {
                     return None;
                 }
             }
@@ -148,7 +160,11 @@ impl SearchCore {
                 return None;
             }
             let (start, newlines) = backtrack(&mut f, then.size, context)?;
-            grown.push(Grown { file: i, start, start_lines: lines_at_end - newlines });
+            grown.push(Grown {
+                file: i,
+                start,
+                start_lines: lines_at_end - newlines,
+            });
         }
 
         // Old matches still inside the window, minus the rescanned overlaps.
@@ -181,17 +197,25 @@ impl SearchCore {
             })
             .collect();
         let executed = if delta.files.is_empty() {
-            Executed { response: SearchResponse::default(), lines_at_end: Vec::new() }
+            Executed {
+                response: SearchResponse::default(),
+                lines_at_end: Vec::new(),
+            }
         } else {
             match self.execute_tracked(&delta, ctl) {
                 Ok(e) => e,
-                Err(e) => return Some(Answer { response: Err(e), tail: None, resumed: true }),
+                Err(e) => {
+                    return Some(Answer {
+                        response: Err(e),
+                        tail: None,
+                        resumed: true,
+                    });
+                }
             }
         };
-        let fresh = &executed.response;
-        let max_results = plan.request.max_results as u64;
-        if fresh.truncated || kept.len() as u64 + fresh.total_matches > max_results {
-            // The combined answer needs an overflow file: search in full.
+        // Every match of the delta (read back from its overflow if it had one).
+        let fresh = self.shareable(&executed.response, max_matches)?;
+        if kept.len() as u64 + fresh.total_matches > max_matches {
             return None;
         }
         let mut all: Vec<(usize, SearchMatch)> = kept;
@@ -225,8 +249,16 @@ impl SearchCore {
             lines_at_end[g.file] = executed.lines_at_end.get(k).copied().flatten();
         }
         let merged = Executed { response, lines_at_end };
-        let tail = tail_of(plan, &merged, Some(prev));
-        Some(Answer { response: Ok(merged.response), tail, resumed: true })
+        let tail = self.tail_of(plan, &merged, Some(prev), max_matches);
+        // Nothing scanned: the whole answer came from the cached tail.
+        let mut response = merged.response;
+        response.cached = response.bytes_scanned == 0;
+        let response = self.present(response, plan.request.max_results);
+        Some(Answer {
+            response,
+            tail,
+            resumed: true,
+        })
     }
 }
 
@@ -245,9 +277,11 @@ impl SearchPlan {
             tz: &'a str,
             files: Vec<(&'a std::path::Path, u64, u64)>,
         }
+        // A tail holds every match: max_results is applied when presenting.
+        let req = super::SearchRequest { max_results: 0, ..self.request.clone() };
         let key = Key {
-            v: 1,
-            req: &self.request,
+            v: 2,
+            req: &req,
             format: self.format.as_str(),
             tz: &self.timezone,
             files: self.files.iter().map(|f| (f.path.as_path(), f.id.dev, f.id.ino)).collect(),
@@ -257,33 +291,42 @@ impl SearchPlan {
     }
 }
 
-/// The tail a finished search leaves (none if it cannot be resumed from).
-fn tail_of(plan: &SearchPlan, executed: &Executed, prev: Option<&Tail>) -> Option<Tail> {
-    let r = &executed.response;
-    if r.truncated || r.partial || r.overflow.is_some() {
-        return None;
+impl SearchCore {
+    /// The tail a finished search leaves (none if it cannot be resumed from:
+    /// partial, over `max_matches`, or a file's end state unknown).
+    fn tail_of(&self, plan: &SearchPlan, executed: &Executed, prev: Option<&Tail>, max_matches: u64) -> Option<Tail> {
+        if executed.response.partial {
+            return None;
+        }
+        let r = &self.shareable(&executed.response, max_matches)?;
+        let mut files = Vec::with_capacity(plan.files.len());
+        for (i, f) in plan.files.iter().enumerate() {
+            let unchanged = prev
+                .and_then(|p| p.files.get(i))
+                .filter(|t| t.size == f.id.size && t.mtime_ns == f.id.mtime_ns && t.path == f.path);
+            let digest = match unchanged {
+                Some(t) => t.digest,
+                None if f.gz => 0,
+                None => digest_at(&mut File::open(&f.path).ok()?, f.end_offset)?,
+            };
+            files.push(TailFile {
+                path: f.path.clone(),
+                dev: f.id.dev,
+                ino: f.id.ino,
+                gz: f.gz,
+                size: f.id.size,
+                mtime_ns: f.id.mtime_ns,
+                lines_at_end: executed.lines_at_end.get(i).copied().flatten(),
+                last_ms: f.range.last_ms,
+                digest,
+            });
+        }
+        Some(Tail {
+            window: plan.window,
+            files,
+            response: r.clone(),
+        })
     }
-    let mut files = Vec::with_capacity(plan.files.len());
-    for (i, f) in plan.files.iter().enumerate() {
-        let unchanged = prev.and_then(|p| p.files.get(i)).filter(|t| t.size == f.id.size && t.mtime_ns == f.id.mtime_ns && t.path == f.path);
-        let digest = match unchanged {
-            Some(t) => t.digest,
-            None if f.gz => 0,
-            None => digest_at(&mut File::open(&f.path).ok()?, f.end_offset)?,
-        };
-        files.push(TailFile {
-            path: f.path.clone(),
-            dev: f.id.dev,
-            ino: f.id.ino,
-            gz: f.gz,
-            size: f.id.size,
-            mtime_ns: f.id.mtime_ns,
-            lines_at_end: executed.lines_at_end.get(i).copied().flatten(),
-            last_ms: f.range.last_ms,
-            digest,
-        });
-    }
-    Some(Tail { window: plan.window, files, response: r.clone() })
 }
 
 /// The same window, or one whose both ends moved forward (or none both times).

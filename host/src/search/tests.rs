@@ -537,7 +537,7 @@ fn a_growing_log_asked_again_scans_only_the_new_bytes_and_is_never_stale() {
     r.context = 1;
 
     let plan1 = core.plan(&r, t0).unwrap();
-    let first = core.execute_resumable(&plan1, None, &ctl());
+    let first = core.execute_resumable(&plan1, None, &ctl(), 10_000);
     assert!(!first.resumed);
     let tail = first.tail.expect("a complete answer leaves a tail");
     let first = first.response.unwrap();
@@ -555,7 +555,7 @@ fn a_growing_log_asked_again_scans_only_the_new_bytes_and_is_never_stale() {
     let plan2 = core.plan(&r, t1).unwrap();
     assert_eq!(plan2.tail_key(), plan1.tail_key(), "same request over the same files");
     assert_ne!(plan2.cache_key(), plan1.cache_key(), "the file grew");
-    let second = core.execute_resumable(&plan2, Some(&tail), &ctl());
+    let second = core.execute_resumable(&plan2, Some(&tail), &ctl(), 10_000);
     assert!(second.resumed, "resumed from the tail");
     let next_tail = second.tail.expect("a tail for the next one");
     let second = second.response.unwrap();
@@ -571,10 +571,19 @@ fn a_growing_log_asked_again_scans_only_the_new_bytes_and_is_never_stale() {
     assert!(old_size > 10 * second.bytes_scanned);
 
     // Nothing new: answered from the tail without reading the file.
-    let third = core.execute_resumable(&core.plan(&r, t1).unwrap(), Some(&next_tail), &ctl());
+    let third = core.execute_resumable(&core.plan(&r, t1).unwrap(), Some(&next_tail), &ctl(), 10_000);
     assert!(third.resumed);
     assert_eq!(third.response.as_ref().unwrap().bytes_scanned, 0);
+    assert!(third.response.as_ref().unwrap().cached, "answered wholly from the tail");
     assert_eq!(answer_view(third.response.as_ref().unwrap()), answer_view(&full));
+
+    // A smaller max_results: the same tail, cut to it, the rest paged.
+    let mut small = r.clone();
+    small.max_results = 3;
+    let cut = core.execute_resumable(&core.plan(&small, t1).unwrap(), Some(&next_tail), &ctl(), 10_000);
+    let cut = cut.response.unwrap();
+    assert!(cut.truncated && cut.matches.len() == 3);
+    assert_eq!(all_matches(&core, &cut), full.matches);
 
     // Rewritten (not appended to): never resumed.
     let mut rewritten = live.replace("hit", "HIT");
@@ -582,7 +591,7 @@ fn a_growing_log_asked_again_scans_only_the_new_bytes_and_is_never_stale() {
     rewritten.push_str("more\n");
     std::fs::write(&path, rewritten.as_bytes()).unwrap();
     let plan4 = core.plan(&r, t1).unwrap();
-    let fourth = core.execute_resumable(&plan4, Some(&next_tail), &ctl());
+    let fourth = core.execute_resumable(&plan4, Some(&next_tail), &ctl(), 10_000);
     assert!(!fourth.resumed, "a rewritten file is searched in full");
     assert_eq!(answer_view(&fourth.response.unwrap()), answer_view(&core.execute(&plan4, &ctl()).unwrap()));
 }

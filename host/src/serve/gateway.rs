@@ -211,7 +211,8 @@ impl Gateway {
         let service = plan.service.clone();
         let core = self.core.clone();
         let scan = crate::telemetry::spans::scan(&plan.service);
-        let result = tokio::task::spawn_blocking(move || scan.in_scope(|| core.execute_resumable(&plan, prev.as_ref(), &ctl)))
+        let cap = self.max_shared_matches;
+        let result = tokio::task::spawn_blocking(move || scan.in_scope(|| core.execute_resumable(&plan, prev.as_ref(), &ctl, cap)))
             .await
             .map_err(|e| SearchError::internal(format!("search failed: {e}")));
         permit.release().await;
