@@ -183,11 +183,22 @@ impl Link {
     async fn probe(&self) -> Result<(), String> {
         let Some(mut con) = self.conn.clone() else { return Err("no Redis configured".into()) };
         let budget = self.connect_timeout + self.op_timeout;
-        let ping = tokio::time::timeout(budget, redis::cmd("PING").query_async::<String>(&mut con)).await;
-        match ping {
-            Err(_) => return Err(format!("no answer to PING within {} ms", budget.as_millis())),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Ok(Ok(_)) => {}
+        // The connection manager answers with the outcome of its latest
+        // connection attempt, and a failed attempt only starts a new one in
+        // the background. So the first PING after Redis came back reports the
+        // stale failure of an attempt made while it was still down; asked
+        // once more, it waits for the fresh attempt. Without this second ask
+        // a session came back one backoff step late (up to max_backoff_ms).
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let ping = tokio::time::timeout(budget, redis::cmd("PING").query_async::<String>(&mut con)).await;
+            match ping {
+                Err(_) => return Err(format!("no answer to PING within {} ms", budget.as_millis())),
+                Ok(Err(e)) if e.is_io_error() && attempts == 1 => continue,
+                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Ok(_)) => break,
+            }
         }
         if !self.policy_warned.swap(true, Ordering::SeqCst) {
             self.check_policy(&mut con).await;
@@ -300,5 +311,25 @@ mod tests {
         assert!(policy_problem("noeviction").is_some());
         assert!(policy_problem("volatile-lru").is_none());
         assert!(policy_problem("volatile-ttl").is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_first_probe_after_redis_is_back_finds_it() {
+        let Some(mut r) = crate::coord::tests::RedisServer::start(&[]) else { return };
+        let cfg = RedisConfig { url: Some(r.url()), key_prefix: "t".into(), op_timeout_ms: 250, connect_timeout_ms: 300, max_backoff_ms: 400 };
+        let stop = CancellationToken::new();
+        let link = Link::start(&cfg, Metrics::new(), stop.clone()).await;
+        stop.cancel(); // no background reconnect: only the probes below
+        assert!(link.healthy());
+        r.kill();
+        let ping = |mut c: ConnectionManager| async move { redis::cmd("PING").query_async::<String>(&mut c).await };
+        assert!(link.run("ping", ping).await.is_none());
+        assert!(!link.healthy());
+        assert!(link.probe().await.is_err(), "Redis is down");
+        // The reconnect attempt that probe started fails too (Redis is still
+        // down); the manager keeps that failure until asked again.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        r.restart();
+        assert_eq!(link.probe().await, Ok(()), "one probe after the restart");
     }
 }
