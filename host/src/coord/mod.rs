@@ -113,6 +113,8 @@ pub(crate) struct Inner {
     local_rate: rate::LocalRate,
     /// Redis leases this process holds: holder -> service.
     held: Mutex<HashMap<String, String>>,
+    /// Releases (read) and lease renewals (write) never overlap.
+    lease_gate: tokio::sync::RwLock<()>,
     /// Wakes this process's Redis waiters when it releases a permit.
     released: Notify,
     /// Whether the release-notification subscription is live.
@@ -178,6 +180,7 @@ impl Coordinator {
             id,
             next_holder: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
+            lease_gate: tokio::sync::RwLock::new(()),
             released: Notify::new(),
             wake_up: std::sync::atomic::AtomicBool::new(false),
             flush: tokio::sync::Mutex::new(None),

@@ -271,6 +271,9 @@ impl Drop for PermitGuard {
 
 impl Inner {
     pub(crate) async fn release_redis(&self, holder: &str, service: &str) {
+        // Never while a renewal is in flight: it read `held` before this
+        // release and would put the released lease back (see renew_leases).
+        let _no_renewal = self.lease_gate.read().await;
         self.held.lock().remove(holder);
         let keys = self.keys.permit_keys(service);
         let holder = holder.to_string();
@@ -479,6 +482,12 @@ impl Inner {
 
     /// Extend every lease this process holds (runs every lease/3).
     pub(crate) async fn renew_leases(&self) {
+        // The renewal puts back leases that are gone from Redis (a restart).
+        // A release between reading `held` and the script running would be
+        // undone that way: a phantom lease over the limit (the slot it freed
+        // may already be granted again) that holds a slot until it expires.
+        // So releases wait for a renewal in flight, and vice versa.
+        let _no_release = self.lease_gate.write().await;
         let held: Vec<(String, String)> = self.held.lock().iter().map(|(h, s)| (h.clone(), s.clone())).collect();
         if held.is_empty() {
             return;

@@ -280,6 +280,28 @@ async fn redis_waiters_of_a_free_service_are_not_blocked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_never_puts_back_a_released_permit() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    // Lease 100 ms: renewals every 33 ms race the releases of permits held ~1 ms.
+    let c = coord(Some(r.url()), &limits(4, 4, 10_000, 100)).await;
+    let mut con = redis::Client::open(r.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let never = CancellationToken::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    let (mut permits, mut phantoms) = (0, 0u64);
+    while Instant::now() < until {
+        let g = c.acquire("s", &never, |_| {}).await.unwrap();
+        assert!(g.is_shared());
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        g.release().await;
+        permits += 1;
+        // Nothing is held now: a lease in Redis is a released one put back.
+        let n: u64 = redis::cmd("ZCARD").arg("{t}:permits:global").query_async(&mut con).await.unwrap();
+        phantoms = phantoms.max(n);
+    }
+    assert_eq!(phantoms, 0, "a renewal put back a released lease ({permits} permits)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_holder_and_dead_waiter_are_reclaimed() {
     let Some(r) = RedisServer::start(&[]) else { return };
     let lease = 1000;
