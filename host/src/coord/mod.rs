@@ -42,7 +42,7 @@ use metrics::snapshot_from_fields;
 
 /// Key names. Coordination keys share the hash tag `{prefix}` so the Lua
 /// scripts that touch several of them stay in one slot (Redis Cluster);
-/// cache and rate keys are single-key operations and spread freely.
+/// cache keys are single-key operations and spread freely.
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
     pub global: String,
@@ -54,14 +54,19 @@ pub(crate) struct Keys {
     pub services: String,
     pub metrics: String,
     pub gauges: String,
-    pub metrics_batch: String,
+    /// Process -> the last metrics batch applied (exactly once).
+    pub metrics_batches: String,
+    /// Process -> when it last flushed (to forget silent processes).
+    pub metrics_seen: String,
     pub metrics_epoch: String,
     pub released_channel: String,
+    /// Every user's theoretical arrival time (GCRA); no TTL, never evicted.
+    pub rate: String,
     prefix: String,
 }
 
 impl Keys {
-    fn new(prefix: &str, process_id: &str) -> Keys {
+    fn new(prefix: &str) -> Keys {
         let tag = format!("{{{prefix}}}");
         Keys {
             global: format!("{tag}:permits:global"),
@@ -73,9 +78,11 @@ impl Keys {
             services: format!("{tag}:permits:services"),
             metrics: format!("{tag}:metrics"),
             gauges: format!("{tag}:metrics:gauges"),
-            metrics_batch: format!("{tag}:metrics:batch:{process_id}"),
+            metrics_batches: format!("{tag}:metrics:batches"),
+            metrics_seen: format!("{tag}:metrics:seen"),
             metrics_epoch: format!("{tag}:metrics:epoch"),
             released_channel: format!("{tag}:permits:released"),
+            rate: format!("{tag}:rate"),
             prefix: prefix.to_string(),
         }
     }
@@ -91,10 +98,6 @@ impl Keys {
 
     pub(crate) fn cache(&self, hash: &str) -> String {
         format!("{}:cache:{hash}", self.prefix)
-    }
-
-    pub(crate) fn rate(&self, user: &str) -> String {
-        format!("{}:rate:{user}", self.prefix)
     }
 }
 
@@ -170,7 +173,7 @@ impl Coordinator {
         let id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let prefix = if redis.key_prefix.trim().is_empty() { "logai" } else { redis.key_prefix.trim() };
         let inner = Arc::new(Inner {
-            keys: Keys::new(prefix, &id),
+            keys: Keys::new(prefix),
             gcra: rate::Gcra::new(limits.rate_limit_per_user_per_minute, limits.rate_limit_burst),
             local_permits: permits::LocalPermits::new(limits.max_global_searches, limits.max_per_service_searches),
             local_cache: Mutex::new(cache::LruBytes::new((cache.max_size_mb.saturating_mul(1024 * 1024)) as usize)),
@@ -364,12 +367,13 @@ impl Inner {
             let n = *n;
             let known = self.epoch.lock().clone();
             let fresh = format!("{}-{:016x}", self.id, rand::random::<u64>());
+            let process = self.id.clone();
             let reply = self
                 .link
                 .run("metrics_flush", |mut con| async move {
                     let mut inv = FLUSH.prepare_invoke();
-                    inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batch).key(&keys.metrics_epoch);
-                    inv.arg(n).arg(&known).arg(&fresh).arg(batch.deltas.len());
+                    inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batches).key(&keys.metrics_epoch).key(&keys.metrics_seen);
+                    inv.arg(n).arg(&known).arg(&fresh).arg(batch.deltas.len()).arg(process);
                     for (f, v) in &batch.deltas {
                         inv.arg(f).arg(*v);
                     }

@@ -1,5 +1,5 @@
-//! Per-user rate limit: GCRA, in Redis (one key per user, Lua) or in
-//! process during an outage.
+//! Per-user rate limit: GCRA, in Redis (one sorted set for every user, no
+//! TTL, Lua) or in process during an outage.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -77,12 +77,13 @@ impl Coordinator {
     pub async fn check_rate(&self, user: &str) -> Result<(), RateLimited> {
         let inner = &self.0;
         let Some(g) = inner.gcra else { return Ok(()) };
-        let key = inner.keys.rate(user);
+        let key = inner.keys.rate.clone();
         let redis_answer = inner
             .link
             .run("rate_check", |mut con| async move {
                 let (ok, retry_ms): (i64, String) = GCRA
                     .key(&key)
+                    .arg(user)
                     .arg(g.interval_ms)
                     .arg(g.tolerance_ms)
                     .invoke_async(&mut con)
