@@ -182,6 +182,8 @@ mod tests {
 pub struct CacheClaim {
     lock: Option<(String, String)>,
     coord: Coordinator,
+    /// Stops the lock's renewal when the claim goes.
+    renewal: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl std::fmt::Debug for CacheClaim {
@@ -201,8 +203,25 @@ static UNLOCK: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| 
     redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
 });
 
+static RENEW_LOCK: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
+});
+
+/// How long a fill lock outlives its owner's last renewal. The owner renews
+/// it every third of this while it searches; an owner that lost Redis (its
+/// answer goes to its local cache, its unlock cannot be sent) or whose lock
+/// reply was lost stops holding waiters within this, instead of for the
+/// whole `max_wait` — the caller's whole budget, so a waiter left waiting
+/// that long had no time left to search itself and its call failed.
+fn fill_lock_lease(op_timeout: Duration) -> Duration {
+    (op_timeout * 4).max(Duration::from_secs(2))
+}
+
 impl Drop for CacheClaim {
     fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.cancel();
+        }
         if let Some((lock, token)) = self.lock.take() {
             let coord = self.coord.clone();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -229,13 +248,14 @@ impl Coordinator {
             return Ok(v);
         }
         let inner = &self.0;
-        let free = || CacheClaim { lock: None, coord: self.clone() };
+        let free = || CacheClaim { lock: None, coord: self.clone(), renewal: None };
         if !inner.cache_cfg.enabled || !inner.link.healthy() {
             return Err(free());
         }
         let lock = format!("{}:lock", inner.keys.cache(&cache_key_hash(key)));
         let token = format!("{}:{}", inner.id, rand::random::<u64>());
-        let lease_ms = max_wait.as_millis().max(1) as u64;
+        let lease = fill_lock_lease(inner.link.op_timeout).min(max_wait).max(Duration::from_millis(1));
+        let lease_ms = lease.as_millis() as u64;
         let (l2, t2) = (lock.clone(), token.clone());
         let got = inner
             .link
@@ -244,7 +264,11 @@ impl Coordinator {
             })
             .await;
         match got {
-            Some(Some(_)) => return Err(CacheClaim { lock: Some((lock, token)), coord: self.clone() }),
+            Some(Some(_)) => {
+                let renewal = inner.shutdown.child_token();
+                self.renew_fill_lock(lock.clone(), token.clone(), lease, Instant::now() + max_wait, renewal.clone());
+                return Err(CacheClaim { lock: Some((lock, token)), coord: self.clone(), renewal: Some(renewal) });
+            }
             None => return Err(free()),
             Some(None) => {}
         }
@@ -271,5 +295,32 @@ impl Coordinator {
             }
         }
         Err(free())
+    }
+
+    /// Keep a fill lock while its claim lives (at most until `until`); stop
+    /// at the first renewal that fails or finds the lock gone.
+    fn renew_fill_lock(&self, lock: String, token: String, lease: Duration, until: Instant, stop: tokio_util::sync::CancellationToken) {
+        let weak = std::sync::Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let lease_ms = lease.as_millis() as u64;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(lease / 3) => {}
+                    _ = stop.cancelled() => return,
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                if Instant::now() >= until {
+                    return;
+                }
+                let (lk, tk) = (lock.clone(), token.clone());
+                let renewed = inner
+                    .link
+                    .run("cache_lock_renew", |mut con| async move { RENEW_LOCK.key(&lk).arg(&tk).arg(lease_ms).invoke_async::<i64>(&mut con).await })
+                    .await;
+                if renewed != Some(1) {
+                    return;
+                }
+            }
+        });
     }
 }

@@ -552,3 +552,52 @@ async fn concurrent_misses_search_once() {
     let (searched, waited) = waiter.await.unwrap();
     assert!(searched && waited < Duration::from_secs(1), "{waited:?}");
 }
+
+/// A TCP relay to a Redis port that can be cut: one session's link breaks
+/// while the others keep theirs.
+async fn relay(to: u16) -> (u16, CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cut = CancellationToken::new();
+    let stop = cut.clone();
+    tokio::spawn(async move {
+        loop {
+            let mut inbound = tokio::select! {
+                accepted = listener.accept() => accepted.unwrap().0,
+                _ = stop.cancelled() => return,
+            };
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+    });
+    (port, cut)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fill_lock_whose_owner_lost_redis_does_not_hold_waiters() {
+    let Some(r) = RedisServer::start(&[]) else { return };
+    let (port, cut) = relay(r.port).await;
+    let l = LimitsConfig::default();
+    let owner = coord(Some(format!("redis://127.0.0.1:{port}/")), &l).await;
+    let waiter = coord(Some(r.url()), &l).await;
+    let max_wait = Duration::from_secs(10);
+    let claim = owner.cache_get_or_claim("q", max_wait).await.unwrap_err();
+    assert!(claim.is_exclusive());
+    // The owner loses Redis mid-search: its answer goes to its local cache
+    // and its unlock cannot reach Redis.
+    cut.cancel();
+    owner.cache_put("q", b"answer").await;
+    assert_eq!(owner.mode(), Mode::Fallback);
+    drop(claim);
+    let t = Instant::now();
+    let got = waiter.cache_get_or_claim("q", max_wait).await;
+    let waited = t.elapsed();
+    assert!(got.is_err(), "nothing was stored in Redis");
+    assert!(waited < Duration::from_secs(3), "a waiter waited {waited:?} for a lock its owner could neither fill nor release");
+}
