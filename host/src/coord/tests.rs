@@ -3,7 +3,6 @@
 //! end. When it is not installed these tests print why and pass, unless
 //! `LOGAI_REQUIRE_REDIS=1` (scripts/test sets it).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,76 +12,10 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::config::{CacheConfig, LimitsConfig, RedisConfig};
 
-pub(crate) struct RedisServer {
-    pub port: u16,
-    child: Option<Child>,
-    args: Vec<String>,
-}
+pub(crate) use logai_test_redis::RedisServer;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl RedisServer {
-    pub fn start(extra: &[&str]) -> Option<RedisServer> {
-        if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
-            if std::env::var("LOGAI_REQUIRE_REDIS").as_deref() == Ok("1") {
-                panic!("redis-server is not installed (apt-get install redis-server)");
-            }
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-            return None;
-        }
-        let mut s = RedisServer { port: free_port(), child: None, args: extra.iter().map(|s| s.to_string()).collect() };
-        s.spawn();
-        Some(s)
-    }
-
-    fn spawn(&mut self) {
-        let mut cmd = Command::new("redis-server");
-        for a in &self.args {
-            cmd.arg(a);
-        }
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        self.child = Some(cmd.spawn().expect("start redis-server"));
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if self.cli(&["PING"]).trim() == "PONG" {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server on port {} did not answer PING", self.port);
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// SIGKILL (no goodbye to clients).
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Start again on the same port (empty: no persistence).
-    pub fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 fn redis_cfg(url: Option<String>) -> RedisConfig {
@@ -227,7 +160,7 @@ async fn local_only_is_fifo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_limits_hold_across_sessions() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     let l = limits(4, 2, 20_000, 2000);
     let mut coords = Vec::new();
     for _ in 0..6 {
@@ -251,7 +184,7 @@ async fn redis_limits_hold_across_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_is_fifo_across_sessions() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     let l = limits(1, 1, 10_000, 2000);
     let mut coords = Vec::new();
     for _ in 0..3 {
@@ -262,7 +195,7 @@ async fn redis_is_fifo_across_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_waiters_of_a_free_service_are_not_blocked() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     let l = limits(3, 1, 2_000, 2000);
     let a = coord(Some(r.url()), &l).await;
     let b = coord(Some(r.url()), &l).await;
@@ -281,7 +214,7 @@ async fn redis_waiters_of_a_free_service_are_not_blocked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewal_never_puts_back_a_released_permit() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     // Lease 100 ms: renewals every 33 ms race the releases of permits held ~1 ms.
     let c = coord(Some(r.url()), &limits(4, 4, 10_000, 100)).await;
     let mut con = redis::Client::open(r.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
@@ -303,7 +236,7 @@ async fn a_renewal_never_puts_back_a_released_permit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_holder_and_dead_waiter_are_reclaimed() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     let lease = 1000;
     let l = limits(1, 1, 10_000, lease);
     // A holder "dies": its guard is never released and its renewals stop.
@@ -339,7 +272,7 @@ async fn dead_holder_and_dead_waiter_are_reclaimed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_is_shared_and_says_when_to_retry() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     let l = LimitsConfig { rate_limit_per_user_per_minute: 60, rate_limit_burst: 2, ..LimitsConfig::default() };
     let a = coord(Some(r.url()), &l).await;
     let b = coord(Some(r.url()), &l).await;
@@ -361,7 +294,7 @@ async fn rate_limit_is_shared_and_says_when_to_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_is_shared_bounded_and_counted() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 1, max_entry_kb: 4 };
     let l = LimitsConfig::default();
     let a = Coordinator::start(&redis_cfg(Some(r.url())), &l, &cache).await;
@@ -394,7 +327,7 @@ async fn unreachable_at_start_then_switches_to_redis() {
     c.metrics().incr("logai_test_total", &[], 5.0);
     assert_eq!(c.snapshot().await.source, "local");
     // Redis appears: the session switches within the backoff cap (400 ms).
-    let Some(mut r) = RedisServer::start(&[]) else { return };
+    let Some(mut r) = RedisServer::try_start(&[]) else { return };
     r.kill();
     r.port = port;
     r.spawn();
@@ -415,7 +348,7 @@ async fn unreachable_at_start_then_switches_to_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_loses_no_counts_and_fails_no_call() {
-    let Some(mut r) = RedisServer::start(&[]) else { return };
+    let Some(mut r) = RedisServer::try_start(&[]) else { return };
     let l = limits(3, 3, 10_000, 1500);
     let a = coord(Some(r.url()), &l).await;
     let b = coord(Some(r.url()), &l).await;
@@ -467,7 +400,7 @@ async fn redis_restart_loses_no_counts_and_fails_no_call() {
 async fn full_cache_never_evicts_coordination_keys() {
     let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/redis/logai.conf");
     // The shipped config, with a tiny memory cap.
-    let Some(r) = RedisServer::start(&[conf, "--maxmemory", "4mb"]) else { return };
+    let Some(r) = RedisServer::try_start(&[conf, "--maxmemory", "4mb"]) else { return };
     assert_eq!(r.cli(&["CONFIG", "GET", "maxmemory-policy"]).lines().nth(1), Some("volatile-lru"));
     let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 500, max_entry_kb: 1024 };
     let l = limits(4, 2, 20_000, 2000);
@@ -510,7 +443,7 @@ async fn full_cache_never_evicts_coordination_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_search_once() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     let l = LimitsConfig::default();
     let mut coords = Vec::new();
     for _ in 0..4 {
@@ -581,7 +514,7 @@ async fn relay(to: u16) -> (u16, CancellationToken) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_lock_whose_owner_lost_redis_does_not_hold_waiters() {
-    let Some(r) = RedisServer::start(&[]) else { return };
+    let Some(r) = RedisServer::try_start(&[]) else { return };
     let (port, cut) = relay(r.port).await;
     let l = LimitsConfig::default();
     let owner = coord(Some(format!("redis://127.0.0.1:{port}/")), &l).await;

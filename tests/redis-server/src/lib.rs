@@ -1,0 +1,86 @@
+//! A real `redis-server` (apt `redis-server`) for tests: on a free loopback
+//! port, persistence off, SIGKILLed when dropped. Shared by the host's unit
+//! tests and the end-to-end suites so both start it the same way.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn installed() -> bool {
+    Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_ok()
+}
+
+impl RedisServer {
+    /// Start with extra arguments (a config file first, then `--name value`
+    /// pairs). Panics when redis-server is not installed.
+    pub fn start(extra: &[&str]) -> RedisServer {
+        let mut s = RedisServer { port: free_port(), child: None, args: extra.iter().map(|s| s.to_string()).collect() };
+        s.spawn();
+        s
+    }
+
+    /// [`RedisServer::start`], or `None` (with a SKIPPED line) when
+    /// redis-server is not installed, unless `LOGAI_REQUIRE_REDIS=1`
+    /// (scripts/test sets it), which makes a missing server a failure.
+    pub fn try_start(extra: &[&str]) -> Option<RedisServer> {
+        if !installed() {
+            if std::env::var("LOGAI_REQUIRE_REDIS").as_deref() == Ok("1") {
+                panic!("redis-server is not installed (apt-get install redis-server)");
+            }
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+            return None;
+        }
+        Some(RedisServer::start(extra))
+    }
+
+    /// (Re)start on the same port; empty (no persistence).
+    pub fn spawn(&mut self) {
+        self.kill();
+        let mut cmd = Command::new("redis-server");
+        cmd.args(&self.args);
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        self.child = Some(cmd.spawn().expect("redis-server is not installed (apt-get install redis-server)"));
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if self.cli(&["PING"]).trim() == "PONG" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not answer PING", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Run `redis-cli` against it; stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// SIGKILL (no goodbye to clients).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
