@@ -122,9 +122,11 @@ async fn processes_never_exceed_global_or_service_limits() {
 async fn sigkilled_holders_permits_return_within_the_lease() {
     let redis = RedisServer::start(&[]);
     let lease = 1500u64;
-    let mut holders: Vec<Child> = (0..3)
+    // Ten holders fill the global limit (10) across three services (4 each at most).
+    let (global, per_service) = (10, 4);
+    let mut holders: Vec<Child> = (0..10)
         .map(|i| {
-            holder(&redis.url(), &["hold", ["alpha", "beta", "gamma"][i]], 3, 2, lease)
+            holder(&redis.url(), &["hold", ["alpha", "beta", "gamma"][i % 3]], global, per_service, lease)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -136,13 +138,13 @@ async fn sigkilled_holders_permits_return_within_the_lease() {
         BufReader::new(h.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "ACQUIRED shared=true");
     }
-    let p = parent(&redis.url(), 3, 2, lease).await;
+    let p = parent(&redis.url(), global, per_service, lease).await;
     let snap = p.snapshot().await;
     let in_use = snap.gauges.iter().find(|g| g.name == names::PERMITS_IN_USE && g.labels == vec![("scope".to_string(), "global".to_string())]);
-    assert_eq!(in_use.map(|g| g.value), Some(3.0));
+    assert_eq!(in_use.map(|g| g.value), Some(10.0));
     // Two waiters queue (one here, one in another process's place: a
     // second Coordinator), then every holder is SIGKILLed.
-    let q = parent(&redis.url(), 3, 2, lease).await;
+    let q = parent(&redis.url(), global, per_service, lease).await;
     let never = CancellationToken::new();
     let waiters = {
         let (p, q, never) = (p.clone(), q.clone(), never.clone());
@@ -165,6 +167,12 @@ async fn sigkilled_holders_permits_return_within_the_lease() {
     eprintln!("permits of SIGKILLed holders came back {took:?} after the kill (lease {lease} ms)");
     assert!(a.is_shared() && b.is_shared());
     assert!(took <= Duration::from_millis(lease + 500), "took {took:?}, lease is {lease} ms");
+    // All ten came back: only the two waiters hold one now.
+    tokio::time::sleep(Duration::from_millis(lease)).await;
+    let snap = p.snapshot().await;
+    let in_use = snap.gauges.iter().find(|g| g.name == names::PERMITS_IN_USE && g.labels == vec![("scope".to_string(), "global".to_string())]);
+    assert_eq!(in_use.map(|g| g.value), Some(2.0), "{:?}", snap.gauges);
+    drop((a, b));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
