@@ -6,9 +6,8 @@
 //! check runs the real `logai serve`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,25 +99,7 @@ async fn tiny_maxmemory_evicts_cached_results_never_permits_rate_state_or_metric
 
     // The global limit held by three other processes (one per service),
     // renewing their leases every LEASE_MS/3 all along.
-    let mut holders: Vec<Child> = ["alpha", "beta", "gamma"]
-        .iter()
-        .map(|svc| {
-            Command::new(HOLDER)
-                .args([url.as_str(), "hold", svc])
-                .env("COORD_GLOBAL", GLOBAL.to_string())
-                .env("COORD_SERVICE", PER_SERVICE.to_string())
-                .env("COORD_LEASE_MS", LEASE_MS.to_string())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for h in &mut holders {
-        let mut line = String::new();
-        BufReader::new(h.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ACQUIRED shared=true");
-    }
+    let holders = logai_e2e::hold_permits(HOLDER, &url, &["alpha", "beta", "gamma"], GLOBAL, PER_SERVICE, LEASE_MS);
     let holder_pids: Vec<String> = holders.iter().map(|h| h.id().to_string()).collect();
 
     // A user at the rate limit: RATE_BURST + 1 calls go through, the next is refused.

@@ -7,7 +7,6 @@
 //! the maximum overlap is computed afterwards from the file alone.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -124,20 +123,8 @@ async fn sigkilled_holders_permits_return_within_the_lease() {
     let lease = 1500u64;
     // Ten holders fill the global limit (10) across three services (4 each at most).
     let (global, per_service) = (10, 4);
-    let mut holders: Vec<Child> = (0..10)
-        .map(|i| {
-            holder(&redis.url(), &["hold", ["alpha", "beta", "gamma"][i % 3]], global, per_service, lease)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for h in &mut holders {
-        let mut line = String::new();
-        BufReader::new(h.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ACQUIRED shared=true");
-    }
+    let services: Vec<&str> = (0..10).map(|i| ["alpha", "beta", "gamma"][i % 3]).collect();
+    let mut holders = logai_e2e::hold_permits(HOLDER, &redis.url(), &services, global, per_service, lease);
     let p = parent(&redis.url(), global, per_service, lease).await;
     let snap = p.snapshot().await;
     let in_use = snap.gauges.iter().find(|g| g.name == names::PERMITS_IN_USE && g.labels == vec![("scope".to_string(), "global".to_string())]);

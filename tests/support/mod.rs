@@ -286,3 +286,33 @@ pub fn sample_services_toml() -> String {
 
 /// A real `redis-server` on a free loopback port (coord suites).
 pub use logai_test_redis::RedisServer;
+
+/// `coord-holder` processes (tests/bin/coord_holder.rs, its path from the
+/// test's `env!("CARGO_BIN_EXE_coord-holder")`) that each take a permit for
+/// one of `services` and hold it, renewing the lease, until killed. Returns
+/// once every one has its permit through Redis.
+pub fn hold_permits(holder_bin: &str, url: &str, services: &[&str], global: u32, per_service: u32, lease_ms: u64) -> Vec<std::process::Child> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut holders: Vec<_> = services
+        .iter()
+        .map(|svc| {
+            Command::new(holder_bin)
+                .args([url, "hold", svc])
+                .env("COORD_GLOBAL", global.to_string())
+                .env("COORD_SERVICE", per_service.to_string())
+                .env("COORD_LEASE_MS", lease_ms.to_string())
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start coord-holder")
+        })
+        .collect();
+    for h in &mut holders {
+        let mut line = String::new();
+        BufReader::new(h.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ACQUIRED shared=true");
+    }
+    holders
+}
