@@ -205,3 +205,44 @@ async fn redis_killed_and_restarted_mid_load_fails_no_call_and_loses_no_count() 
     assert_eq!(snap.source, "redis");
     assert_eq!(searches_total(&snap), total as f64);
 }
+
+/// Every permit is held elsewhere and the plugin's time limit (2 s) is far
+/// shorter than `permit_wait_ms` (30 s): the agent gets the "busy" answer
+/// naming the limit before the limit stops the call, not a time-limit error.
+#[test]
+fn a_queued_search_answers_busy_before_the_plugins_time_limit() {
+    let redis = RedisServer::start(&[]);
+    let mut holders = logai_e2e::hold_permits(HOLDER, &redis.url(), &["payments"], 1, 1, 10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("logai.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "{}\n[server]\nsession_root = \"{}\"\ncompile_cache_dir = \"{}\"\n\n[redis]\nurl = \"{}\"\nkey_prefix = \"e2e\"\n\n\
+             [limits]\nmax_global_searches = 1\nmax_per_service_searches = 1\npermit_wait_ms = 30000\n\n\
+             [cache]\nenabled = false\n\n[[plugin]]\nname = \"search-tools\"\ncomponent = \"{}\"\ntimeout_ms = 2000\n",
+            logai_e2e::sample_services_toml(),
+            dir.path().join("sessions").display(),
+            logai_e2e::target_dir().join("logai-test-cache").display(),
+            redis.url(),
+            logai_e2e::plugin_dist().join("search-tools.wasm").display()
+        ),
+    )
+    .unwrap();
+    let mut c = logai_e2e::McpClient::serve(&manifest, &[]);
+    c.initialize();
+    let t0 = Instant::now();
+    let r = c.call_tool("search_logs", serde_json::json!({"service": "payments", "pattern": "timeout"}));
+    let took = t0.elapsed();
+    let text = r.to_string();
+    eprintln!("answered after {took:?}: {text}");
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(text.contains("busy") && text.contains("MAX_GLOBAL_SEARCHES"), "{text}");
+    assert!(!text.contains("time limit"), "{text}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(c.close().success());
+    for h in &mut holders {
+        let _ = h.kill();
+        let _ = h.wait();
+    }
+}

@@ -345,9 +345,26 @@ impl Coordinator {
         cancel: &CancellationToken,
         on_wait: impl Fn(QueueStatus) + Send,
     ) -> Result<PermitGuard, PermitError> {
+        self.acquire_by(service, cancel, None, on_wait).await
+    }
+
+    /// [`Coordinator::acquire`], giving up with [`PermitError::Busy`] at
+    /// `by` when that comes before `limits.permit_wait_ms` runs out (the
+    /// caller's own deadline: a call that would be stopped anyway gets the
+    /// "busy" answer that names the limit instead).
+    pub async fn acquire_by(
+        &self,
+        service: &str,
+        cancel: &CancellationToken,
+        by: Option<Instant>,
+        on_wait: impl Fn(QueueStatus) + Send,
+    ) -> Result<PermitGuard, PermitError> {
         let inner = &self.0;
         let started = Instant::now();
-        let deadline = started + Duration::from_millis(inner.limits.permit_wait_ms);
+        let mut deadline = started + Duration::from_millis(inner.limits.permit_wait_ms);
+        if let Some(by) = by {
+            deadline = deadline.min(by);
+        }
         let result = self.acquire_inner(service, cancel, on_wait, started, deadline).await;
         let outcome = match &result {
             Ok(_) => "granted",

@@ -303,6 +303,9 @@ impl Inner {
         };
         let cancel = scope.cancel.clone();
         let deadline = Instant::now() + limit;
+        // Host calls the guest makes (a search) see the plugin's own limit.
+        let mut scope = scope;
+        scope.deadline = scope.deadline.min(deadline);
         let ready = plugin.take_standby();
         let (prepared, standby) = match ready {
             Some(Ready { mut store, bindings, watch }) => {

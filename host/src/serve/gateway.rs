@@ -26,6 +26,10 @@ use crate::search::{
     OverflowPage, SearchControl, SearchCore, SearchError, SearchErrorKind, SearchRequest, SearchResponse, ServiceInfo,
 };
 
+/// How long before a call's deadline a queued search gives up waiting
+/// for a permit, so the plugin still has time to return the "busy" answer.
+const BUSY_ANSWER_MARGIN: Duration = Duration::from_millis(500);
+
 /// Searches for the plugins, coordinated with every other session.
 pub struct Gateway {
     core: Arc<SearchCore>,
@@ -170,8 +174,11 @@ impl Gateway {
         let wait_started = Instant::now();
         let last_status = Arc::new(parking_lot::Mutex::new(None));
         let seen = last_status.clone();
+        // Give up in time to answer "busy" (naming the limit) before the
+        // call's own deadline stops it with a time-limit error.
+        let by = scope.deadline.checked_sub(BUSY_ANSWER_MARGIN);
         let permit = coord
-            .acquire(&plan.service, &scope.cancel, move |status| {
+            .acquire_by(&plan.service, &scope.cancel, by, move |status| {
                 *seen.lock() = Some(status);
                 progress.report(0.0, None, Some(status.to_string()));
             })
