@@ -916,7 +916,7 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
     }
     let p = |a: u64, b: u64| if b == 0 { "-".to_string() } else { format!("{:.1}%", 100.0 * a as f64 / b as f64) };
     println!();
-    println!("| window kind | calls | from cache | hit rate | truncated | hit rate of the rest | repeated arguments | ... not truncated | ... and same resolved window (the key before 478bf4e) | hits | hit p50 ms | miss p50 ms |");
+    println!("| window kind | calls | from cache | hit rate | truncated | from cache per untruncated call (was: hit rate of the rest, before truncated answers were cached) | repeated arguments | ... not truncated | ... and same resolved window (the key before 478bf4e) | hits | hit p50 ms | miss p50 ms |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut groups: Vec<(String, Vec<WinKind>)> = rows.keys().map(|k| (k.label().to_string(), vec![*k])).collect();
     groups.push(("**absolute (since/until + date)**".into(), rows.keys().copied().filter(|k| k.absolute()).collect()));
