@@ -707,7 +707,7 @@ async fn exporters_keep_state_and_recover_from_hangs_and_traps() {
 /// time to load N components cold (compile), warm (precompiled), and warm
 /// without the cache's tool lists (one instantiation each).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
+#[ignore = "benchmark: cargo test -p logai --release --lib plugins::tests::start_time -- --ignored --nocapture"]
 async fn start_time() {
     let files = [
         "hello-plugin.wasm",
