@@ -233,9 +233,15 @@ impl Gateway {
             // Shared as every match inline (a truncated answer's overflow file
             // belongs to this session); cache_put refuses what is over
             // cache.max_entry_kb.
-            let core = self.core.clone();
-            let (whole, cap) = (resp.clone(), self.max_shared_matches);
-            let shared = tokio::task::spawn_blocking(move || core.shareable(&whole, cap)).await.ok().flatten();
+            // The tail already holds that form; without one, read it back.
+            let shared = match &answer.tail {
+                Some(t) => Some(t.response.clone()),
+                None => {
+                    let core = self.core.clone();
+                    let (whole, cap) = (resp.clone(), self.max_shared_matches);
+                    tokio::task::spawn_blocking(move || core.shareable(&whole, cap)).await.ok().flatten()
+                }
+            };
             if let Some(bytes) = shared.and_then(|s| serde_json::to_vec(&s).ok()) {
                 coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
             }
@@ -244,7 +250,7 @@ impl Gateway {
             }
         }
         // Dropping the claim lets waiters in: they read the stored answer, or
-        // (truncated / partial answers are not stored) search themselves.
+        // (partial or oversized answers are not stored) search themselves.
         drop(claim);
         Ok(resp)
     }
