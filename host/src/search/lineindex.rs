@@ -84,7 +84,8 @@ pub struct LineIndex {
     dir: Option<PathBuf>,
 }
 
-fn fingerprint(bytes: &[u8]) -> u64 {
+/// FNV-1a of `bytes` (file fingerprints here, tail digests in `tail`).
+pub(crate) fn fingerprint(bytes: &[u8]) -> u64 {
     // FNV-1a: stable across processes and versions.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
