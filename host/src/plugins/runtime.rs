@@ -93,11 +93,9 @@ impl Plugin {
     /// Hand a finished call's store to the background task (which drops it
     /// and makes the next standby instance), starting that task unless it
     /// is already running.
-    fn retire(self: &Arc<Self>, store: Option<wasmtime::Store<PluginState>>, services: Arc<dyn HostServices>) {
+    fn retire(self: &Arc<Self>, store: wasmtime::Store<PluginState>, services: Arc<dyn HostServices>) {
         use std::sync::atomic::Ordering;
-        if let Some(store) = store {
-            self.standby.retired.lock().push(store);
-        }
+        self.standby.retired.lock().push(store);
         if self.standby.busy.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -323,7 +321,7 @@ impl Inner {
                 None => pre.instantiate_async(&mut store).await?,
             };
             let r = inst.logai_plugin_tools().call_call(&mut store, &name_for_guest, &args_text, &ctx).await;
-            owner.retire(Some(store), services);
+            owner.retire(store, services);
             r
         })
         .await;
