@@ -235,14 +235,15 @@ impl Gateway {
             // cache.max_entry_kb.
             // The tail already holds that form; without one, read it back.
             let shared = match &answer.tail {
-                Some(t) => Some(t.response.clone()),
+                Some(t) => serde_json::to_vec(&t.response).ok(),
                 None => {
                     let core = self.core.clone();
                     let (whole, cap) = (resp.clone(), self.max_shared_matches);
-                    tokio::task::spawn_blocking(move || core.shareable(&whole, cap)).await.ok().flatten()
+                    let s = tokio::task::spawn_blocking(move || core.shareable(&whole, cap)).await.ok().flatten();
+                    s.and_then(|s| serde_json::to_vec(&s).ok())
                 }
             };
-            if let Some(bytes) = shared.and_then(|s| serde_json::to_vec(&s).ok()) {
+            if let Some(bytes) = shared {
                 coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
             }
             if let Some(bytes) = answer.tail.and_then(|t| serde_json::to_vec(&t).ok()) {
