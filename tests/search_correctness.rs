@@ -570,3 +570,76 @@ fn growing_log_asked_again_from_another_session_scans_only_the_new_bytes() {
     );
     assert!(scanned >= appended.len() as u64 && scanned <= appended.len() as u64 + 4096, "scanned {scanned} bytes, {} appended", appended.len());
 }
+
+#[test]
+fn narrower_windows_and_less_context_are_cut_from_a_covering_answer() {
+    let mut env = Env::start();
+    let pat = "timeout|Caused by";
+    let ask = |extra: Value| {
+        let mut a = json!({"service": "app", "pattern": pat, "max_results": 1000});
+        for (k, v) in extra.as_object().unwrap() {
+            a[k] = v.clone();
+        }
+        a
+    };
+    // The wide question: every file (plain and gz), context 3.
+    let wide = env.search(ask(json!({"context": 3})));
+    assert_eq!(wide["cached"], json!(false));
+    assert!(
+        wide["total_matches"].as_u64().unwrap() > 50,
+        "{}",
+        wide["total_matches"]
+    );
+    let parse = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis()
+    };
+    // Narrower ones, each against the ground truth, answered from it
+    // (cached, nothing scanned): a day, a window across the gz/plain
+    // rotation with a millisecond bound, an open end, less context, and
+    // one paged through its overflow (max_results below its matches).
+    let cases: [(Value, Option<Win>, usize, u32); 5] = [
+        (
+            json!({"date": "2026-11-20", "context": 1}),
+            Some(Win::date(2026, 11, 20)),
+            1,
+            1000,
+        ),
+        (
+            json!({"since": "2026-11-19T22:00:00Z", "until": "2026-11-20T02:00:00.500Z"}),
+            Some(Win {
+                start: parse("2026-11-19T22:00:00Z"),
+                end: parse("2026-11-20T02:00:00.500Z"),
+            }),
+            0,
+            1000,
+        ),
+        (
+            json!({"since": "2026-11-20T12:00:00+02:00", "context": 3}),
+            Some(Win {
+                start: parse("2026-11-20T12:00:00+02:00"),
+                end: i64::MAX,
+            }),
+            3,
+            1000,
+        ),
+        (json!({"context": 2}), None, 2, 1000),
+        (json!({"context": 1, "max_results": 7}), None, 1, 13),
+    ];
+    for (extra, win, context, page) in cases {
+        let args = ask(extra);
+        let first = env.search(args.clone());
+        assert_eq!(
+            (first["cached"].clone(), first["bytes_scanned"].clone()),
+            (json!(true), json!(0)),
+            "{args}: {first}"
+        );
+        // Asked again (now under its own key), every match paged through.
+        let n = check(&mut env, "app", args.clone(), q(pat), win, context, page);
+        assert!(n > 0, "{args}: the window should hold matches");
+    }
+    // More context than the covering answer has: searched.
+    let more = env.search(ask(json!({"date": "2026-11-20", "context": 4})));
+    assert_eq!(more["cached"], json!(false));
+}

@@ -18,7 +18,7 @@
 //!
 //!   cache-bench [--corpus-mb N] [--cold N] [--hits N] [--sessions N]
 //!               [--parallel N] [--calls MIN-MAX] [--think-ms MIN-MAX] [--seed N]
-//!               [--scratch DIR] [--keep] [--only e2e|mix]
+//!               [--scratch DIR] [--keep] [--only e2e|mix|plans]
 
 #[path = "../support/corpus.rs"]
 mod corpus;
@@ -965,9 +965,25 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
         }
         println!("| {} other questions | {} | {} | {} | {} |", qs.len() - 10, rest.calls, rest.hits, rest.truncated, rest.arg_repeats);
     }
-    // The same mix with production's session count (plans only, not run):
-    // how many calls repeat an earlier call's arguments - the ceiling of
-    // an exact-arguments cache if nothing were truncated.
+    print_ceilings(o, corpus);
+    let client_hits: u64 = rows.values().map(|r| r.hits).sum();
+    let partial: u64 = rows.values().map(|r| r.partial).sum();
+    let answered: u64 = rows.values().map(|r| r.calls - r.errors).sum();
+    println!();
+    println!(
+        "client side: {answered} answered ({} errors, {partial} partial), {client_hits} marked cached; the shared metrics counted {searches} / {cached}{}",
+        errors.len(),
+        if (searches - answered as f64).abs() < 0.5 && (cached - client_hits as f64).abs() < 0.5 { " (agree)" } else { " (DISAGREE)" }
+    );
+    for e in errors.iter().take(5) {
+        println!("  error: {e}");
+    }
+}
+
+/// The same mix with more sessions (plans only, not run): how many calls
+/// repeat an earlier call's arguments (the ceiling of an exact-arguments
+/// cache if nothing were truncated), and how many an earlier call covers.
+fn print_ceilings(o: &Opts, corpus: &Corpus) {
     let ceiling = |n: usize| {
         let mut seen = HashSet::new();
         let (mut calls, mut rep) = (0u64, 0u64);
@@ -981,18 +997,57 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
     };
     println!();
     println!("repeated arguments in the same mix (plans only): {}; {}; {}", ceiling(o.sessions), ceiling(150), ceiling(500));
-    let client_hits: u64 = rows.values().map(|r| r.hits).sum();
-    let partial: u64 = rows.values().map(|r| r.partial).sum();
-    let answered: u64 = rows.values().map(|r| r.calls - r.errors).sum();
-    println!();
     println!(
-        "client side: {answered} answered ({} errors, {partial} partial), {client_hits} marked cached; the shared metrics counted {searches} / {cached}{}",
-        errors.len(),
-        if (searches - answered as f64).abs() < 0.5 && (cached - client_hits as f64).abs() < 0.5 { " (agree)" } else { " (DISAGREE)" }
+        "answerable from an earlier call of the same question over a covering window with at least as much context (plans only, relative windows resolved at the end of the logs + 2 min): {}; {}; {}",
+        covered_ceiling(o, corpus, o.sessions),
+        covered_ceiling(o, corpus, 150),
+        covered_ceiling(o, corpus, 500)
     );
-    for e in errors.iter().take(5) {
-        println!("  error: {e}");
+}
+
+/// The call's window in ms as the cache key sees it over this corpus: a
+/// bound outside the logs' time range is open.
+fn resolved_window(args: &Value, c: &Corpus) -> (i64, i64) {
+    let now = c.end_ms + 2 * MINUTE;
+    let parse = |k: &str| chrono::DateTime::parse_from_rfc3339(args[k].as_str().unwrap()).unwrap().timestamp_millis();
+    let (s, e) = if let Some(h) = args["hours_back"].as_i64() {
+        (now - h * HOUR, now)
+    } else if let Some(m) = args["minutes_back"].as_i64() {
+        (now - m * MINUTE, now)
+    } else if let Some(d) = args["date"].as_str() {
+        let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis();
+        (day, day + 24 * HOUR)
+    } else if args.get("since").is_some() {
+        (parse("since"), parse("until"))
+    } else {
+        (i64::MIN, i64::MAX)
+    };
+    (if s <= c.start_ms { i64::MIN } else { s }, if e > c.end_ms { i64::MAX } else { e })
+}
+
+/// Share of calls an earlier call answers by narrowing: same question
+/// (everything but window, context and max_results), a window covering
+/// this one, at least as much context.
+fn covered_ceiling(o: &Opts, c: &Corpus, n: usize) -> String {
+    let mut seen: Vec<(String, (i64, i64), u64)> = Vec::new();
+    let (mut calls, mut hit) = (0u64, 0u64);
+    for s in 0..n {
+        for call in plan_session(o.seed, s, c, o) {
+            calls += 1;
+            let mut q = call.args.clone();
+            let w = resolved_window(&q, c);
+            let ctx = q["context"].as_u64().unwrap_or(0);
+            for k in ["hours_back", "minutes_back", "date", "since", "until", "context", "max_results"] {
+                q.as_object_mut().unwrap().remove(k);
+            }
+            let q = q.to_string();
+            if seen.iter().any(|(sq, sw, sc)| *sq == q && sw.0 <= w.0 && sw.1 >= w.1 && *sc >= ctx) {
+                hit += 1;
+            }
+            seen.push((q, w, ctx));
+        }
     }
+    format!("{n} sessions: {hit}/{calls} = {:.1}%", 100.0 * hit as f64 / calls as f64)
 }
 
 // ------------------------------------------------------------------ main
@@ -1008,6 +1063,13 @@ fn main() {
     assert!(bin.is_file(), "{} is missing: cargo build --release -p logai", bin.display());
     assert!(plugin_dist().join("search-tools.wasm").is_file(), "plugins/dist/search-tools.wasm is missing: scripts/build-plugins");
 
+    if o.only.as_deref() == Some("plans") {
+        let now = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap().timestamp_millis();
+        let end_ms = now - 2 * MINUTE;
+        let corpus = Corpus { dir: o.scratch.clone(), end_ms, start_ms: end_ms - SPAN_H * HOUR, incident_ms: end_ms - INCIDENT_BEFORE_END, services: vec![] };
+        print_ceilings(&o, &corpus);
+        return;
+    }
     let t = Instant::now();
     let corpus = gen_corpus(&o.scratch.join("corpus"), o.corpus_mb, o.seed);
     let iso = |ms: i64| Utc.timestamp_millis_opt(ms).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();

@@ -81,8 +81,8 @@ async fn main() {
     for (label, size) in [("1 KiB", 1024usize), ("64 KiB", 64 * 1024)] {
         let value = vec![b'x'; size];
         let v = &value;
-        let rs = time(n, |i| { let r = &r; async move { r.cache_put(&format!("k{size}-{}", i % 200), v).await } }).await;
-        let ls = time(n, |i| { let l = &l; async move { l.cache_put(&format!("k{size}-{}", i % 200), v).await } }).await;
+        let rs = time(n, |i| { let r = &r; async move { r.cache_put(&format!("k{size}-{}", i % 200), v).await; } }).await;
+        let ls = time(n, |i| { let l = &l; async move { l.cache_put(&format!("k{size}-{}", i % 200), v).await; } }).await;
         row(&format!("cache put {label}"), &rs, &ls);
         let rs = time(n, |i| { let r = &r; async move { assert!(r.cache_get(&format!("k{size}-{}", i % 200)).await.is_some()) } }).await;
         let ls = time(n, |i| { let l = &l; async move { assert!(l.cache_get(&format!("k{size}-{}", i % 200)).await.is_some()) } }).await;

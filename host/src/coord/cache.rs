@@ -121,15 +121,16 @@ impl Coordinator {
     }
 
     /// Store a result for `cache.ttl_minutes`. Values above
-    /// `cache.max_entry_kb` are not cached (counted as skipped).
-    pub async fn cache_put(&self, key: &str, value: &[u8]) {
+    /// `cache.max_entry_kb` are not cached (counted as skipped). Whether it
+    /// was stored (in Redis, or in process while Redis is away).
+    pub async fn cache_put(&self, key: &str, value: &[u8]) -> bool {
         let inner = &self.0;
         if !inner.cache_cfg.enabled || inner.cache_cfg.ttl_minutes == 0 {
-            return;
+            return false;
         }
         if value.len() as u64 > inner.cache_cfg.max_entry_kb.saturating_mul(1024) {
             inner.metrics.incr(names::CACHE_SKIPPED_TOTAL, &[], 1.0);
-            return;
+            return false;
         }
         let ttl = Duration::from_secs(inner.cache_cfg.ttl_minutes.saturating_mul(60));
         let hash = cache_key_hash(key);
@@ -144,8 +145,76 @@ impl Coordinator {
         if stored.is_none() {
             inner.local_cache.lock().put(&hash, value, ttl);
         }
+        true
+    }
+
+    /// Add `member` to the list under `index` (newest first, at most `keep`
+    /// members, the oldest dropped; a member added again moves to the
+    /// front). The list is cache data: it lives for `cache.ttl_minutes` from
+    /// its last addition and may be evicted like any entry. Atomic in Redis,
+    /// so concurrent sessions never lose each other's members.
+    pub async fn cache_index_add(&self, index: &str, member: &str, keep: usize) {
+        let inner = &self.0;
+        if !inner.cache_cfg.enabled || inner.cache_cfg.ttl_minutes == 0 || keep == 0 {
+            return;
+        }
+        let ttl = Duration::from_secs(inner.cache_cfg.ttl_minutes.saturating_mul(60));
+        let hash = cache_key_hash(index);
+        let rkey = inner.keys.cache(&hash);
+        let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0);
+        let ttl_ms = ttl.as_millis() as u64;
+        let added = inner
+            .link
+            .run("cache_index_add", |mut con| async move {
+                INDEX_ADD.key(&rkey).arg(now_us).arg(member).arg(keep).arg(ttl_ms).invoke_async::<i64>(&mut con).await
+            })
+            .await;
+        if added.is_none() {
+            let mut local = inner.local_cache.lock();
+            let mut members: Vec<String> = local.get(&hash).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            members.retain(|m| m != member);
+            members.insert(0, member.to_string());
+            members.truncate(keep);
+            if let Ok(bytes) = serde_json::to_vec(&members) {
+                local.put(&hash, &bytes, ttl);
+            }
+        }
+    }
+
+    /// The members under `index`, newest first (none when it is gone).
+    pub async fn cache_index(&self, index: &str) -> Vec<String> {
+        let inner = &self.0;
+        if !inner.cache_cfg.enabled {
+            return Vec::new();
+        }
+        let hash = cache_key_hash(index);
+        let rkey = inner.keys.cache(&hash);
+        let from_redis = inner
+            .link
+            .run("cache_index", |mut con| async move {
+                redis::cmd("ZREVRANGE").arg(&rkey).arg(0).arg(-1).query_async::<Vec<String>>(&mut con).await
+            })
+            .await;
+        match from_redis {
+            Some(v) => v,
+            None => inner.local_cache.lock().get(&hash).and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default(),
+        }
     }
 }
+
+/// Add a member scored by time, keep the newest ARGV[3], refresh the TTL.
+static INDEX_ADD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local n = redis.call('ZCARD', KEYS[1])
+local keep = tonumber(ARGV[3])
+if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - keep - 1) end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return n
+",
+    )
+});
 
 #[cfg(test)]
 mod tests {
@@ -243,8 +312,12 @@ impl Coordinator {
     /// another session that is computing the same key), or `Err(claim)`:
     /// search, `cache_put` the result, then drop the claim. Without Redis it
     /// is `cache_get` plus a non-exclusive claim.
+    ///
+    /// Counts nothing: the caller counts one hit or miss per search
+    /// (`logai_cache_hits_total{via}`, `logai_cache_misses_total`), since
+    /// a miss here may still be answered from a covering entry.
     pub async fn cache_get_or_claim(&self, key: &str, max_wait: Duration) -> Result<Vec<u8>, CacheClaim> {
-        if let Some(v) = self.cache_get(key).await {
+        if let Some(v) = self.cache_peek(key).await {
             return Ok(v);
         }
         let inner = &self.0;
@@ -285,10 +358,7 @@ impl Coordinator {
                 })
                 .await;
             match state {
-                Some((Some(v), _)) => {
-                    inner.metrics.incr(names::CACHE_HITS_TOTAL, &[], 1.0);
-                    return Ok(v);
-                }
+                Some((Some(v), _)) => return Ok(v),
                 Some((None, true)) => continue,
                 // The other session stored nothing (or Redis went away): search.
                 _ => return Err(free()),

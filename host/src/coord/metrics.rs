@@ -23,7 +23,10 @@ pub mod names {
     pub const PERMIT_WAIT_MS: &str = "logai_permit_wait_ms";
     /// Counter `{service, outcome}`: permit requests (`granted`, `busy`, `cancelled`).
     pub const PERMITS_TOTAL: &str = "logai_permits_total";
+    /// Counter `{via}`: searches answered from the cache, by the exact key
+    /// (`key`) or cut from a covering answer to the same question (`narrowed`).
     pub const CACHE_HITS_TOTAL: &str = "logai_cache_hits_total";
+    /// Counter: searches the cache could not answer (they ran).
     pub const CACHE_MISSES_TOTAL: &str = "logai_cache_misses_total";
     /// Counter: results not cached because they exceed `cache.max_entry_kb`.
     pub const CACHE_SKIPPED_TOTAL: &str = "logai_cache_skipped_total";
@@ -56,8 +59,8 @@ pub fn help(name: &str) -> &'static str {
         names::SEARCH_DURATION_MS => "Search duration in milliseconds.",
         names::PERMIT_WAIT_MS => "Time spent waiting for a search permit, in milliseconds.",
         names::PERMITS_TOTAL => "Search permit requests by service and outcome.",
-        names::CACHE_HITS_TOTAL => "Search results answered from the shared cache.",
-        names::CACHE_MISSES_TOTAL => "Search cache lookups that found nothing.",
+        names::CACHE_HITS_TOTAL => "Searches answered from the shared cache, by exact key or narrowed from a covering answer.",
+        names::CACHE_MISSES_TOTAL => "Searches the shared cache could not answer.",
         names::CACHE_SKIPPED_TOTAL => "Search results too large to cache.",
         names::RATE_LIMITED_TOTAL => "Calls refused by the per-user rate limit.",
         names::PERMITS_IN_USE => "Search permits held right now.",

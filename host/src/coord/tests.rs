@@ -312,6 +312,52 @@ async fn cache_is_shared_bounded_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_indexes_keep_every_concurrent_member_newest_first_bounded() {
+    let Some(r) = RedisServer::try_start(&[]) else {
+        return;
+    };
+    let l = LimitsConfig::default();
+    let a = coord(Some(r.url()), &l).await;
+    let b = coord(Some(r.url()), &l).await;
+    // 40 adds from two sessions at once: none lost (atomic in Redis).
+    let adds = (0..40).map(|i| {
+        let c = if i % 2 == 0 { a.clone() } else { b.clone() };
+        async move { c.cache_index_add("q", &format!("m{i}"), 64).await }
+    });
+    futures_util::future::join_all(adds).await;
+    let mut got = b.cache_index("q").await;
+    got.sort();
+    let mut want: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    want.sort();
+    assert_eq!(got, want);
+    // Bounded to `keep`, newest first; adding a member again moves it up.
+    for i in 0..5 {
+        a.cache_index_add("q2", &format!("n{i}"), 3).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    a.cache_index_add("q2", "n2", 3).await;
+    assert_eq!(b.cache_index("q2").await, ["n2", "n4", "n3"]);
+    let ttl: i64 = r
+        .cli(&["PTTL", &format!("t:cache:{}", cache_key_hash("q2"))])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        ttl > 590_000 && ttl <= 600_000,
+        "an index is cache data with the TTL ({ttl})"
+    );
+
+    // Without Redis: the same behaviour on local state.
+    let local = coord(None, &l).await;
+    for i in 0..5 {
+        local.cache_index_add("q2", &format!("n{i}"), 3).await;
+    }
+    local.cache_index_add("q2", "n2", 3).await;
+    assert_eq!(local.cache_index("q2").await, ["n2", "n4", "n3"]);
+    assert!(local.cache_index("none").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_at_start_then_switches_to_redis() {
     let port = free_port();
     let l = limits(2, 2, 1000, 1000);

@@ -21,6 +21,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod cover;
 pub mod files;
 pub mod lineindex;
 pub mod scan;
@@ -157,16 +158,7 @@ impl SearchPlan {
             window: &'a Option<Window>,
             files: Vec<(&'a Path, u64, u64, u64, i64, u64, u64)>,
         }
-        // A window bound outside every file's time range selects nothing
-        // different wherever it lies: leave it out, so a relative window
-        // asked again over logs that stopped growing finds the answer.
-        let window = self.window.map(|w| {
-            let ranges = || self.files.iter().map(|f| f.range);
-            Window {
-                start_ms: if ranges().all(|r| r.first_ms.is_some_and(|x| x >= w.start_ms)) { i64::MIN } else { w.start_ms },
-                end_ms: if ranges().all(|r| r.last_ms.is_some_and(|x| x < w.end_ms)) { i64::MAX } else { w.end_ms },
-            }
-        });
+        let window = self.key_window();
         // Cached answers hold every match and are cut to each caller's
         // max_results when presented: it is not part of the key.
         let req = SearchRequest { max_results: 0, ..self.request.clone() };
@@ -184,6 +176,20 @@ impl SearchPlan {
         };
         let bytes = serde_json::to_vec(&key).expect("plan key serializes");
         format!("search:v1:{}:{}", self.service, hex::encode(Sha256::digest(&bytes)))
+    }
+
+    /// The window as the cache sees it. A bound outside every file's time
+    /// range selects nothing different wherever it lies: it is left open,
+    /// so a relative window asked again over logs that stopped growing
+    /// finds the answer.
+    pub fn key_window(&self) -> Option<Window> {
+        self.window.map(|w| {
+            let ranges = || self.files.iter().map(|f| f.range);
+            Window {
+                start_ms: if ranges().all(|r| r.first_ms.is_some_and(|x| x >= w.start_ms)) { i64::MIN } else { w.start_ms },
+                end_ms: if ranges().all(|r| r.last_ms.is_some_and(|x| x < w.end_ms)) { i64::MAX } else { w.end_ms },
+            }
+        })
     }
 
     /// Total bytes the plan covers (compressed size for `.gz`).

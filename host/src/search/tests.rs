@@ -961,3 +961,171 @@ fn a_truncated_answer_is_shared_whole_and_presented_under_each_callers_max_resul
     let now = Utc::now();
     assert_eq!(core.plan(&r, now).unwrap().cache_key(), core.plan(&r2, now).unwrap().cache_key());
 }
+
+#[test]
+fn a_narrower_question_cut_from_a_covering_answer_equals_its_own_search() {
+    let fx = Fixture::new();
+    // Three rotated days with continuation lines (stamped by the line
+    // before them) and a few needles in each.
+    let day = |d: u32, n: usize| {
+        let mut s = String::new();
+        for i in 0..n {
+            let t = ms(&format!("2026-11-{d:02}T00:00:00Z")) + i as i64 * 37_000;
+            let word = if i % 5 == 0 { "needle" } else { "hay" };
+            s.push_str(&format!("{} {word} request {i}\n", format_ms(t)));
+            if i % 7 == 0 {
+                s.push_str(&format!("    at needle.trace{i}(App.java:12)\n"));
+            }
+        }
+        s
+    };
+    fx.write("logs/app.log.2", day(20, 2000).as_bytes());
+    fx.write("logs/app.log.1", day(21, 2000).as_bytes());
+    let live = fx.write("logs/app.log", day(22, 2000).as_bytes());
+    let mut core = fx.core(SVC_PLAIN);
+    // Small chunks: the wide search splits files in parallel chunks.
+    core.set_chunk_bytes(16 * 1024);
+    let now = utc("2026-11-23T12:00:00Z");
+    let ctl = || SearchControl::with_timeout(Duration::from_secs(60));
+    let with = |f: &dyn Fn(&mut SearchRequest)| {
+        let mut r = req("app", "needle");
+        r.max_results = 100_000;
+        f(&mut r);
+        r
+    };
+    let wide_plan = core.plan(&with(&|r| r.context = 3), now).unwrap();
+    let wide = core.execute(&wide_plan, &ctl()).unwrap();
+    assert!(!wide.truncated && wide.total_matches > 1000);
+    let cover = wide_plan.coverage(&wide_plan.cache_key());
+
+    let narrower: Vec<(&str, SearchRequest)> = vec![
+        ("no window, no context", with(&|_| {})),
+        (
+            "a date, context 1",
+            with(&|r| {
+                r.date = Some("2026-11-21".into());
+                r.context = 1
+            }),
+        ),
+        (
+            "across a rotation, context 3",
+            with(&|r| {
+                r.since = Some("2026-11-20T20:00:00Z".into());
+                r.until = Some("2026-11-21T03:30:07.5Z".into());
+                r.context = 3
+            }),
+        ),
+        (
+            "hours_back over the newest file",
+            with(&|r| {
+                r.hours_back = Some(40);
+                r.context = 2
+            }),
+        ),
+        (
+            "a window with no needles",
+            with(&|r| {
+                r.since = Some("2026-11-25T00:00:00Z".into());
+                r.until = Some("2026-11-26T00:00:00Z".into())
+            }),
+        ),
+    ];
+    for (what, r) in &narrower {
+        let plan = core.plan(r, now).unwrap();
+        let mine = plan.coverage(&plan.cache_key());
+        assert!(cover.contains(&mine), "{what}: covered");
+        let direct = core.execute(&plan, &ctl()).unwrap();
+        assert_eq!(
+            direct.total_matches == 0,
+            what.contains("no needles"),
+            "{what}: {} matches",
+            direct.total_matches
+        );
+        let cut = plan.narrow(wide.clone());
+        assert_eq!(answer_view(&cut), answer_view(&direct), "{what}");
+        assert_eq!(
+            (cut.window_start.clone(), cut.window_end.clone()),
+            (direct.window_start.clone(), direct.window_end.clone()),
+            "{what}"
+        );
+        assert!(cut.cached && !cut.truncated && cut.bytes_scanned == 0);
+    }
+
+    // What a narrower answer does not hold: more context, a wider window,
+    // "no window" (unstamped lines) from a windowed answer.
+    let day21 = core
+        .plan(
+            &with(&|r| {
+                r.date = Some("2026-11-21".into());
+                r.context = 1
+            }),
+            now,
+        )
+        .unwrap();
+    let day21 = day21.coverage(&day21.cache_key());
+    let more_context = core
+        .plan(
+            &with(&|r| {
+                r.date = Some("2026-11-21".into());
+                r.context = 2
+            }),
+            now,
+        )
+        .unwrap();
+    assert!(!day21.contains(&more_context.coverage("")));
+    let wider = core
+        .plan(
+            &with(&|r| {
+                r.since = Some("2026-11-21T12:00:00Z".into());
+                r.until = Some("2026-11-22T01:00:00Z".into())
+            }),
+            now,
+        )
+        .unwrap();
+    assert!(!day21.contains(&wider.coverage("")));
+    assert!(!day21.contains(&core.plan(&with(&|_| {}), now).unwrap().coverage("")));
+    let inside = core
+        .plan(
+            &with(&|r| {
+                r.since = Some("2026-11-21T06:00:00Z".into());
+                r.until = Some("2026-11-21T07:00:00Z".into())
+            }),
+            now,
+        )
+        .unwrap();
+    assert!(day21.contains(&inside.coverage("")));
+
+    // Never stale: once the live file grows, an answer that read it covers
+    // nothing that reads it, but still covers a window over the old files.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&live)
+        .unwrap()
+        .write_all(b"2026-11-22T23:59:59Z needle late\n")
+        .unwrap();
+    let again = core.plan(&with(&|_| {}), now).unwrap();
+    assert!(!cover.contains(&again.coverage("")));
+    assert!(cover.contains(
+        &core
+            .plan(&with(&|r| r.date = Some("2026-11-20".into())), now)
+            .unwrap()
+            .coverage("")
+    ));
+    // Another question is listed under another key; the same question over
+    // any window or context under the same one.
+    let other_window = core
+        .plan(
+            &with(&|r| {
+                r.date = Some("2026-11-21".into());
+                r.max_results = 7;
+                r.context = 1
+            }),
+            now,
+        )
+        .unwrap();
+    assert_eq!(wide_plan.question_key(), other_window.question_key());
+    assert_ne!(
+        wide_plan.question_key(),
+        core.plan(&req("app", "hay"), now).unwrap().question_key()
+    );
+}

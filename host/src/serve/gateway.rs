@@ -20,15 +20,19 @@ use tokio::sync::OnceCell;
 
 use crate::call::CallScope;
 use crate::config::Config;
-use crate::coord::{Coordinator, MetricsSnapshot, PermitError};
+use crate::coord::{names, Coordinator, MetricsSnapshot, PermitError};
+use crate::search::cover::Coverage;
 use crate::search::tail::Tail;
 use crate::search::{
-    OverflowPage, SearchControl, SearchCore, SearchError, SearchErrorKind, SearchRequest, SearchResponse, ServiceInfo,
+    OverflowPage, SearchControl, SearchCore, SearchError, SearchErrorKind, SearchPlan, SearchRequest, SearchResponse, ServiceInfo,
 };
 
 /// How long before a call's deadline a queued search gives up waiting
 /// for a permit, so the plugin still has time to return the "busy" answer.
 const BUSY_ANSWER_MARGIN: Duration = Duration::from_millis(500);
+
+/// Answers listed per question for narrower asks to be cut from (newest kept).
+const QUESTION_ANSWERS_KEPT: usize = 32;
 
 /// Searches for the plugins, coordinated with every other session.
 pub struct Gateway {
@@ -152,6 +156,7 @@ impl Gateway {
             match looked {
                 Ok(bytes) => {
                     if let Ok(mut resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
+                        coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "key")], 1.0);
                         resp.cached = true;
                         // The key leaves out window bounds outside the
                         // files' time ranges: report this request's window.
@@ -165,7 +170,18 @@ impl Gateway {
                             .map_err(|e| SearchError::internal(format!("presenting a cached answer failed: {e}")))?;
                     }
                 }
-                Err(c) => claim = Some(c),
+                Err(c) => {
+                    // A cached answer to the same question over a wider
+                    // window or with more context holds this one.
+                    if let Some(resp) = self.from_covering(coord, &plan, &key).await {
+                        coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "narrowed")], 1.0);
+                        // Dropping the claim lets the waiters read what was just stored.
+                        drop(c);
+                        return resp;
+                    }
+                    coord.metrics().incr(names::CACHE_MISSES_TOTAL, &[], 1.0);
+                    claim = Some(c);
+                }
             }
         }
 
@@ -216,6 +232,7 @@ impl Gateway {
             false => None,
         };
         let service = plan.service.clone();
+        let (question, coverage) = (plan.question_key(), plan.coverage(&key));
         let core = self.core.clone();
         let scan = crate::telemetry::spans::scan(&plan.service);
         let cap = self.max_shared_matches;
@@ -244,7 +261,12 @@ impl Gateway {
                 }
             };
             if let Some(bytes) = shared {
-                coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
+                if coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await {
+                    // Listed under its question, so narrower asks find it.
+                    if let Ok(member) = serde_json::to_string(&coverage) {
+                        coord.cache_index_add(&question, &member, QUESTION_ANSWERS_KEPT).await;
+                    }
+                }
             }
             if let Some(bytes) = answer.tail.and_then(|t| serde_json::to_vec(&t).ok()) {
                 coord.cache_put(&tail_key, &bytes).await;
@@ -254,6 +276,40 @@ impl Gateway {
         // (partial or oversized answers are not stored) search themselves.
         drop(claim);
         Ok(resp)
+    }
+
+    /// This plan's answer cut from a cached answer to the same question
+    /// that covers it (see `search::cover`), presented to this caller and
+    /// stored under this plan's own key; `None` when no listed answer
+    /// covers it or those that do are gone from the cache.
+    async fn from_covering(&self, coord: &Coordinator, plan: &SearchPlan, key: &str) -> Option<Result<SearchResponse, SearchError>> {
+        let mine = plan.coverage(key);
+        let mut covering: Vec<Coverage> = coord
+            .cache_index(&plan.question_key())
+            .await
+            .iter()
+            .filter_map(|m| serde_json::from_str::<Coverage>(m).ok())
+            .filter(|c| c.contains(&mine))
+            .collect();
+        covering.sort_by_key(Coverage::span);
+        for c in covering.iter().take(3) {
+            let Some(wide) = coord.cache_peek(&c.key).await.and_then(|b| serde_json::from_slice::<SearchResponse>(&b).ok()) else {
+                continue;
+            };
+            let (core, plan) = (self.core.clone(), plan.clone());
+            let cut = tokio::task::spawn_blocking(move || {
+                let narrow = plan.narrow(wide);
+                let bytes = serde_json::to_vec(&narrow).ok();
+                (core.present(narrow, plan.request.max_results), bytes)
+            })
+            .await;
+            let Ok((presented, bytes)) = cut else { continue };
+            if let Some(bytes) = bytes {
+                coord.cache_put(key, &bytes).await;
+            }
+            return Some(presented);
+        }
+        None
     }
 
     pub async fn list_services(self: Arc<Self>) -> Result<Vec<ServiceInfo>, SearchError> {
