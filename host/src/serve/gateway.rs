@@ -33,6 +33,9 @@ const BUSY_ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
 /// Answers listed per question for narrower asks to be cut from (newest kept).
 const QUESTION_ANSWERS_KEPT: usize = 32;
+/// Answers over more files than this are not listed (each file is a digest
+/// in the listing, read on every miss of the question).
+const QUESTION_LISTED_FILES_MAX: usize = 1024;
 
 /// Searches for the plugins, coordinated with every other session.
 pub struct Gateway {
@@ -261,8 +264,10 @@ impl Gateway {
                 }
             };
             if let Some(bytes) = shared {
-                if coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await {
-                    // Listed under its question, so narrower asks find it.
+                let stored = coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
+                // Listed under its question, so narrower asks find it (a
+                // listing grows with the files: bounded, as every miss reads it).
+                if stored && coverage.files.len() <= QUESTION_LISTED_FILES_MAX {
                     if let Ok(member) = serde_json::to_string(&coverage) {
                         coord.cache_index_add(&question, &member, QUESTION_ANSWERS_KEPT).await;
                     }
