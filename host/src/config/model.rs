@@ -192,7 +192,7 @@ pub struct CacheConfig {
     pub ttl_minutes: u64,
     /// `CACHE_MAX_SIZE_MB`
     pub max_size_mb: u64,
-    /// Results larger than this are not cached.
+    /// Results larger than this as stored (LZ4-compressed) are not cached.
     pub max_entry_kb: u64,
 }
 

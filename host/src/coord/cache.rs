@@ -10,6 +10,45 @@ use sha2::{Digest, Sha256};
 use super::metrics::names;
 use super::Coordinator;
 
+/// Marks a stored value as LZ4-compressed (a block with the raw length
+/// before it). Answers are JSON and compress several times over, so
+/// `max_entry_kb` and Redis's `maxmemory` hold that many times more; raw
+/// values never start with this (JSON starts with `{` or `[`).
+const PACKED: &[u8; 4] = b"\0LZ4";
+/// Values shorter than this are stored as they are.
+const PACK_FROM: usize = 512;
+/// A stored value inflates to at most this many times `max_entry_kb`
+/// (guards the allocation against a corrupt length).
+const MAX_RATIO: u64 = 64;
+
+/// The value as stored: compressed when that pays.
+fn pack(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if value.len() < PACK_FROM || value.len() > u32::MAX as usize {
+        return value.into();
+    }
+    let block = lz4_flex::block::compress(value);
+    if block.len() + 8 >= value.len() {
+        return value.into();
+    }
+    let mut out = Vec::with_capacity(8 + block.len());
+    out.extend_from_slice(PACKED);
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(&block);
+    out.into()
+}
+
+/// The value a stored one holds; `None` when it is packed and does not inflate.
+fn unpack(stored: Vec<u8>, max_entry_kb: u64) -> Option<Vec<u8>> {
+    if !stored.starts_with(PACKED) || stored.len() < 8 {
+        return Some(stored);
+    }
+    let len = u32::from_le_bytes(stored[4..8].try_into().ok()?) as usize;
+    if len as u64 > max_entry_kb.saturating_mul(1024).saturating_mul(MAX_RATIO) {
+        return None;
+    }
+    lz4_flex::block::decompress(&stored[8..], len).ok()
+}
+
 /// The hex sha256 of a cache key (what the Redis key is named after).
 pub fn cache_key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -114,10 +153,11 @@ impl Coordinator {
                 redis::cmd("GET").arg(&rkey).query_async::<Option<Vec<u8>>>(&mut con).await
             })
             .await;
-        match from_redis {
+        let stored = match from_redis {
             Some(v) => v,
             None => inner.local_cache.lock().get(&hash),
-        }
+        }?;
+        unpack(stored, inner.cache_cfg.max_entry_kb)
     }
 
     /// Store a result for `cache.ttl_minutes`. Values above
@@ -128,6 +168,8 @@ impl Coordinator {
         if !inner.cache_cfg.enabled || inner.cache_cfg.ttl_minutes == 0 {
             return false;
         }
+        let value = pack(value);
+        let value = &value[..];
         if value.len() as u64 > inner.cache_cfg.max_entry_kb.saturating_mul(1024) {
             inner.metrics.incr(names::CACHE_SKIPPED_TOTAL, &[], 1.0);
             return false;
@@ -234,6 +276,32 @@ mod tests {
         c.put("huge", &[0; 200], Duration::from_secs(60));
         assert!(c.get("huge").is_none());
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn values_are_packed_when_that_pays_and_read_back_whole() {
+        let answer = br#"{"file":"/var/log/app.log","line_number":12,"text":"2026-11-23T10:00:00Z ERROR db pool exhausted"}"#.repeat(200);
+        let packed = pack(&answer);
+        assert!(packed.starts_with(PACKED) && packed.len() * 4 < answer.len(), "{} of {}", packed.len(), answer.len());
+        assert_eq!(unpack(packed.into_owned(), 1024).unwrap(), answer);
+        // Small or incompressible values are stored as they are, and so are
+        // values stored before packing existed.
+        assert_eq!(&pack(b"{\"k\":1}")[..], b"{\"k\":1}");
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert_eq!(&pack(&noise)[..], &noise[..]);
+        assert_eq!(unpack(answer.clone(), 1024).unwrap(), answer);
+        // A corrupt length is refused, not allocated.
+        let mut bad = pack(&answer).into_owned();
+        bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(unpack(bad, 1), None);
     }
 
     #[test]

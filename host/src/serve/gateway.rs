@@ -67,8 +67,9 @@ impl Gateway {
             max_context: config.limits.max_context_lines,
             default_max_results: config.limits.default_max_results,
             global_limit: config.limits.max_global_searches,
-            // At 100 bytes a match at least, more would exceed max_entry_kb anyway.
-            max_shared_matches: config.cache.max_entry_kb * 1024 / 100,
+            // Stored compressed (LZ4): at 20 bytes a match at least, more
+            // would exceed max_entry_kb anyway.
+            max_shared_matches: config.cache.max_entry_kb * 1024 / 20,
         })
     }
 
