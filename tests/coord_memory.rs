@@ -145,8 +145,7 @@ async fn tiny_maxmemory_evicts_cached_results_never_permits_rate_state_or_metric
     let entries = (FILL_BYTES / ENTRY as u64) as usize;
     let fill_started = Instant::now();
     for i in 0..entries {
-        let mut value = vec![b'x'; ENTRY];
-        value[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let value = logai_e2e::incompressible(ENTRY, i as u64);
         filler.cache_put(&format!("fill-{i}"), &value).await;
         // Paced (~2.5 s in all) so that several probes overlap the evictions.
         tokio::time::sleep(Duration::from_millis(3)).await;

@@ -285,7 +285,7 @@ pub fn sample_services_toml() -> String {
 }
 
 /// A real `redis-server` on a free loopback port (coord suites).
-pub use logai_test_redis::RedisServer;
+pub use logai_test_redis::{incompressible, RedisServer};
 
 /// `coord-holder` processes (tests/bin/coord_holder.rs, its path from the
 /// test's `env!("CARGO_BIN_EXE_coord-holder")`) that each take a permit for

@@ -287,15 +287,7 @@ mod tests {
         // Small or incompressible values are stored as they are, and so are
         // values stored before packing existed.
         assert_eq!(&pack(b"{\"k\":1}")[..], b"{\"k\":1}");
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let noise: Vec<u8> = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = logai_test_redis::incompressible(4096, 7);
         assert_eq!(&pack(&noise)[..], &noise[..]);
         assert_eq!(unpack(answer.clone(), 1024).unwrap(), answer);
         // A corrupt length is refused, not allocated.

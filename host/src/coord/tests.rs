@@ -304,7 +304,7 @@ async fn cache_is_shared_bounded_and_counted() {
     assert_eq!(b.cache_get("k1").await.as_deref(), Some(&b"answer"[..]));
     let ttl: i64 = r.cli(&["PTTL", &format!("t:cache:{}", cache_key_hash("k1"))]).trim().parse().unwrap();
     assert!(ttl > 590_000 && ttl <= 600_000, "cache entries carry the TTL ({ttl})");
-    a.cache_put("big", &vec![7u8; 5 * 1024]).await;
+    a.cache_put("big", &logai_test_redis::incompressible(5 * 1024, 1)).await;
     assert_eq!(b.cache_get("big").await, None);
     assert_eq!(b.metrics().local_counter(names::CACHE_HITS_TOTAL, &[]), 1.0);
     assert_eq!(b.metrics().local_counter(names::CACHE_MISSES_TOTAL, &[]), 2.0);
@@ -460,7 +460,7 @@ async fn full_cache_never_evicts_coordination_keys() {
     coords[0].metrics().incr("logai_test_kept_total", &[], 1.0);
     assert!(coords[0].flush_metrics().await);
     // 40 MB of cached results into a 4 MB Redis.
-    let value = vec![42u8; 64 * 1024];
+    let value = logai_test_redis::incompressible(64 * 1024, 42);
     for i in 0..640 {
         coords[i % 4].cache_put(&format!("key-{i}"), &value).await;
     }

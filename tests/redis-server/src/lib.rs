@@ -84,3 +84,18 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// `len` bytes that do not compress (xorshift from `seed`): values that
+/// take their full size in Redis, since logai stores cache values
+/// LZ4-compressed when that pays.
+pub fn incompressible(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
