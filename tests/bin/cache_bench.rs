@@ -59,8 +59,9 @@ fn opts() -> Opts {
         corpus_mb: 400,
         cold: 40,
         hits: 200,
-        sessions: 30,
-        parallel: 12,
+        // The scale: 150 sessions on one log host.
+        sessions: 150,
+        parallel: 24,
         calls: (20, 50),
         think_ms: (500, 1000),
         seed: 42,
