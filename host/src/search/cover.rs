@@ -76,14 +76,6 @@ impl SearchPlan {
     /// The key under which the answers to this question are listed: every
     /// parameter but the window, `context` and `max_results`.
     pub fn question_key(&self) -> String {
-        use sha2::{Digest, Sha256};
-        #[derive(Serialize)]
-        struct Key<'a> {
-            v: u32,
-            req: &'a super::SearchRequest,
-            format: &'a str,
-            tz: &'a str,
-        }
         let req = super::SearchRequest {
             minutes_back: None,
             hours_back: None,
@@ -94,18 +86,9 @@ impl SearchPlan {
             max_results: 0,
             ..self.request.clone()
         };
-        let key = Key {
-            v: 1,
-            req: &req,
-            format: self.format.as_str(),
-            tz: &self.timezone,
-        };
-        let bytes = serde_json::to_vec(&key).expect("question key serializes");
-        format!(
-            "question:v1:{}:{}",
-            self.service,
-            hex::encode(Sha256::digest(&bytes))
-        )
+        #[derive(Serialize)]
+        struct Nothing {}
+        self.hashed_key("question", 1, &req, Nothing {})
     }
 
     fn file_digests(&self) -> Vec<u64> {

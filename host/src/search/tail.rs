@@ -259,26 +259,14 @@ impl SearchPlan {
     /// path and identity, but not sizes or mtimes, so the same question
     /// asked after the log grew finds it.
     pub fn tail_key(&self) -> String {
-        use sha2::{Digest, Sha256};
         #[derive(Serialize)]
-        struct Key<'a> {
-            v: u32,
-            req: &'a super::SearchRequest,
-            format: &'a str,
-            tz: &'a str,
+        struct Files<'a> {
             files: Vec<(&'a std::path::Path, u64, u64)>,
         }
         // A tail holds every match: max_results is applied when presenting.
         let req = super::SearchRequest { max_results: 0, ..self.request.clone() };
-        let key = Key {
-            v: 2,
-            req: &req,
-            format: self.format.as_str(),
-            tz: &self.timezone,
-            files: self.files.iter().map(|f| (f.path.as_path(), f.id.dev, f.id.ino)).collect(),
-        };
-        let bytes = serde_json::to_vec(&key).expect("tail key serializes");
-        format!("tail:v1:{}:{}", self.service, hex::encode(Sha256::digest(&bytes)))
+        let files = Files { files: self.files.iter().map(|f| (f.path.as_path(), f.id.dev, f.id.ino)).collect() };
+        self.hashed_key("tail", 2, &req, files)
     }
 }
 

@@ -1053,47 +1053,18 @@ fn a_narrower_question_cut_from_a_covering_answer_equals_its_own_search() {
 
     // What a narrower answer does not hold: more context, a wider window,
     // "no window" (unstamped lines) from a windowed answer.
-    let day21 = core
-        .plan(
-            &with(&|r| {
-                r.date = Some("2026-11-21".into());
-                r.context = 1
-            }),
-            now,
-        )
-        .unwrap();
-    let day21 = day21.coverage(&day21.cache_key());
-    let more_context = core
-        .plan(
-            &with(&|r| {
-                r.date = Some("2026-11-21".into());
-                r.context = 2
-            }),
-            now,
-        )
-        .unwrap();
-    assert!(!day21.contains(&more_context.coverage("")));
-    let wider = core
-        .plan(
-            &with(&|r| {
-                r.since = Some("2026-11-21T12:00:00Z".into());
-                r.until = Some("2026-11-22T01:00:00Z".into())
-            }),
-            now,
-        )
-        .unwrap();
-    assert!(!day21.contains(&wider.coverage("")));
-    assert!(!day21.contains(&core.plan(&with(&|_| {}), now).unwrap().coverage("")));
-    let inside = core
-        .plan(
-            &with(&|r| {
-                r.since = Some("2026-11-21T06:00:00Z".into());
-                r.until = Some("2026-11-21T07:00:00Z".into())
-            }),
-            now,
-        )
-        .unwrap();
-    assert!(day21.contains(&inside.coverage("")));
+    let covers = |f: &dyn Fn(&mut SearchRequest)| core.plan(&with(f), now).unwrap().coverage("");
+    fn on_day(d: &'static str, ctx: u32) -> impl Fn(&mut SearchRequest) {
+        move |r| (r.date, r.context) = (Some(d.into()), ctx)
+    }
+    fn between(s: &'static str, u: &'static str) -> impl Fn(&mut SearchRequest) {
+        move |r| (r.since, r.until) = (Some(s.into()), Some(u.into()))
+    }
+    let day21 = covers(&on_day("2026-11-21", 1));
+    assert!(!day21.contains(&covers(&on_day("2026-11-21", 2))));
+    assert!(!day21.contains(&covers(&between("2026-11-21T12:00:00Z", "2026-11-22T01:00:00Z"))));
+    assert!(!day21.contains(&covers(&|_| {})));
+    assert!(day21.contains(&covers(&between("2026-11-21T06:00:00Z", "2026-11-21T07:00:00Z"))));
 
     // Never stale: once the live file grows, an answer that read it covers
     // nothing that reads it, but still covers a window over the old files.
@@ -1103,26 +1074,11 @@ fn a_narrower_question_cut_from_a_covering_answer_equals_its_own_search() {
         .unwrap()
         .write_all(b"2026-11-22T23:59:59Z needle late\n")
         .unwrap();
-    let again = core.plan(&with(&|_| {}), now).unwrap();
-    assert!(!cover.contains(&again.coverage("")));
-    assert!(cover.contains(
-        &core
-            .plan(&with(&|r| r.date = Some("2026-11-20".into())), now)
-            .unwrap()
-            .coverage("")
-    ));
+    assert!(!cover.contains(&covers(&|_| {})));
+    assert!(cover.contains(&covers(&on_day("2026-11-20", 0))));
     // Another question is listed under another key; the same question over
     // any window or context under the same one.
-    let other_window = core
-        .plan(
-            &with(&|r| {
-                r.date = Some("2026-11-21".into());
-                r.max_results = 7;
-                r.context = 1
-            }),
-            now,
-        )
-        .unwrap();
+    let other_window = core.plan(&with(&|r| (r.date, r.max_results, r.context) = (Some("2026-11-21".into()), 7, 1)), now).unwrap();
     assert_eq!(wide_plan.question_key(), other_window.question_key());
     assert_ne!(
         wide_plan.question_key(),
