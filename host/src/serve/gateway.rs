@@ -146,6 +146,9 @@ impl Gateway {
             .map_err(|e| SearchError::internal(format!("search planning failed: {e}")))??;
 
         let key = plan.cache_key();
+        // The question this answers and what its answer will cover: to look
+        // for a covering answer on a miss, and to list this one once stored.
+        let (question, coverage) = (plan.question_key(), plan.coverage(&key));
         // Single flight: when several sessions miss on the same key at once,
         // one searches and the others wait for its answer (bounded).
         let mut claim = None;
@@ -177,7 +180,7 @@ impl Gateway {
                 Err(c) => {
                     // A cached answer to the same question over a wider
                     // window or with more context holds this one.
-                    if let Some(resp) = self.from_covering(coord, &plan, &key).await {
+                    if let Some(resp) = self.from_covering(coord, &plan, &question, &coverage).await {
                         coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "narrowed")], 1.0);
                         // Dropping the claim lets the waiters read what was just stored.
                         drop(c);
@@ -236,7 +239,6 @@ impl Gateway {
             false => None,
         };
         let service = plan.service.clone();
-        let (question, coverage) = (plan.question_key(), plan.coverage(&key));
         let core = self.core.clone();
         let scan = crate::telemetry::spans::scan(&plan.service);
         let cap = self.max_shared_matches;
@@ -288,14 +290,19 @@ impl Gateway {
     /// that covers it (see `search::cover`), presented to this caller and
     /// stored under this plan's own key; `None` when no listed answer
     /// covers it or those that do are gone from the cache.
-    async fn from_covering(&self, coord: &Coordinator, plan: &SearchPlan, key: &str) -> Option<Result<SearchResponse, SearchError>> {
-        let mine = plan.coverage(key);
+    async fn from_covering(
+        &self,
+        coord: &Coordinator,
+        plan: &SearchPlan,
+        question: &str,
+        mine: &Coverage,
+    ) -> Option<Result<SearchResponse, SearchError>> {
         let mut covering: Vec<Coverage> = coord
-            .cache_index(&plan.question_key())
+            .cache_index(question)
             .await
             .iter()
             .filter_map(|m| serde_json::from_str::<Coverage>(m).ok())
-            .filter(|c| c.contains(&mine))
+            .filter(|c| c.contains(mine))
             .collect();
         covering.sort_by_key(Coverage::span);
         for c in covering.iter().take(3) {
@@ -311,7 +318,7 @@ impl Gateway {
             .await;
             let Ok((presented, bytes)) = cut else { continue };
             if let Some(bytes) = bytes {
-                coord.cache_put(key, &bytes).await;
+                coord.cache_put(&mine.key, &bytes).await;
             }
             return Some(presented);
         }
