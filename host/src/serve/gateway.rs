@@ -6,6 +6,10 @@
 //! (global + per service, leased) → the search core on a blocking thread →
 //! cache store → release → metrics.
 //!
+//! On a miss, an answer to the same question that covers this one (a
+//! window containing it, at least as much context, the same files in the
+//! same state) is cut down to it instead (`search::cover`).
+//!
 //! Answers are cached with every match inline (a truncated answer's
 //! overflow file belongs to the session that ran the search, so it is read
 //! back first) and `max_results` is not in the key: a hit is cut to the
@@ -306,17 +310,17 @@ impl Gateway {
             .collect();
         covering.sort_by_key(Coverage::span);
         for c in covering.iter().take(3) {
-            let Some(wide) = coord.cache_peek(&c.key).await.and_then(|b| serde_json::from_slice::<SearchResponse>(&b).ok()) else {
-                continue;
-            };
+            let Some(stored) = coord.cache_peek(&c.key).await else { continue };
+            // A covering answer may be megabytes: read and cut off the runtime.
             let (core, plan) = (self.core.clone(), plan.clone());
             let cut = tokio::task::spawn_blocking(move || {
+                let wide = serde_json::from_slice::<SearchResponse>(&stored).ok()?;
                 let narrow = plan.narrow(wide);
                 let bytes = serde_json::to_vec(&narrow).ok();
-                (core.present(narrow, plan.request.max_results), bytes)
+                Some((core.present(narrow, plan.request.max_results), bytes))
             })
             .await;
-            let Ok((presented, bytes)) = cut else { continue };
+            let Ok(Some((presented, bytes))) = cut else { continue };
             if let Some(bytes) = bytes {
                 coord.cache_put(&mine.key, &bytes).await;
             }
