@@ -418,7 +418,9 @@ impl Coordinator {
                 })
                 .await;
             match state {
-                Some((Some(v), _)) => return Ok(v),
+                // Read raw: unpacked like any lookup (a packed value that
+                // does not inflate is no answer: search).
+                Some((Some(v), _)) => return unpack(v, inner.cache_cfg.max_entry_kb).ok_or_else(free),
                 Some((None, true)) => continue,
                 // The other session stored nothing (or Redis went away): search.
                 _ => return Err(free()),

@@ -496,25 +496,27 @@ async fn concurrent_misses_search_once() {
         coords.push(coord(Some(r.url()), &l).await);
     }
     let searches = Arc::new(AtomicU32::new(0));
+    // An answer large enough to be stored compressed: waiters get it whole.
+    let result: Vec<u8> = br#"{"line_number":1,"text":"ERROR db pool exhausted"}"#.repeat(100);
     let mut tasks = Vec::new();
     for i in 0..12 {
         let c = coords[i % 4].clone();
-        let searches = searches.clone();
+        let (searches, result) = (searches.clone(), result.clone());
         tasks.push(tokio::spawn(async move {
             match c.cache_get_or_claim("same-query", Duration::from_secs(5)).await {
                 Ok(v) => v,
                 Err(claim) => {
                     searches.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(150)).await; // the search
-                    c.cache_put("same-query", b"result").await;
+                    c.cache_put("same-query", &result).await;
                     drop(claim);
-                    b"result".to_vec()
+                    result
                 }
             }
         }));
     }
     for t in tasks {
-        assert_eq!(t.await.unwrap(), b"result");
+        assert!(t.await.unwrap() == result, "every session got the answer whole");
     }
     assert_eq!(searches.load(Ordering::SeqCst), 1, "one session searched, the others waited for its result");
     // A claimant that stores nothing releases the waiters at once.

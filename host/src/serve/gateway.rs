@@ -180,6 +180,8 @@ impl Gateway {
                             .await
                             .map_err(|e| SearchError::internal(format!("presenting a cached answer failed: {e}")))?;
                     }
+                    // Not an answer (written by another version?): search.
+                    coord.metrics().incr(names::CACHE_MISSES_TOTAL, &[], 1.0);
                 }
                 Err(c) => {
                     // A cached answer to the same question over a wider
