@@ -1020,13 +1020,16 @@ fn print_ceilings(o: &Opts, corpus: &Corpus) {
         }
         format!("{n} sessions: {rep}/{calls} = {:.1}%", 100.0 * rep as f64 / calls as f64)
     };
+    let mut sizes = vec![30, 150, 500];
+    if !sizes.contains(&o.sessions) {
+        sizes.insert(0, o.sessions);
+    }
+    let each = |f: &dyn Fn(usize) -> String| sizes.iter().map(|&n| f(n)).collect::<Vec<_>>().join("; ");
     println!();
-    println!("repeated arguments in the same mix (plans only): {}; {}; {}", ceiling(o.sessions), ceiling(150), ceiling(500));
+    println!("repeated arguments in the same mix (plans only): {}", each(&ceiling));
     println!(
-        "answerable from an earlier call of the same question over a covering window with at least as much context (plans only, relative windows resolved at the end of the logs + 2 min): {}; {}; {}",
-        covered_ceiling(o, corpus, o.sessions),
-        covered_ceiling(o, corpus, 150),
-        covered_ceiling(o, corpus, 500)
+        "answerable from an earlier call of the same question over a covering window with at least as much context (plans only, relative windows resolved at the end of the logs + 2 min): {}",
+        each(&|n| covered_ceiling(o, corpus, n))
     );
 }
 
