@@ -150,9 +150,10 @@ impl Gateway {
             .map_err(|e| SearchError::internal(format!("search planning failed: {e}")))??;
 
         let key = plan.cache_key();
-        // The question this answers and what its answer will cover: to look
-        // for a covering answer on a miss, and to list this one once stored.
-        let (question, coverage) = (plan.question_key(), plan.coverage(&key));
+        // On a miss: the question this answers and what its answer will
+        // cover, to look for a covering answer and to list this one once
+        // stored (not made on a hit, nor without a cache).
+        let mut listing: Option<(String, Coverage)> = None;
         // Single flight: when several sessions miss on the same key at once,
         // one searches and the others wait for its answer (bounded).
         let mut claim = None;
@@ -182,11 +183,13 @@ impl Gateway {
                     }
                     // Not an answer (written by another version?): search.
                     coord.metrics().incr(names::CACHE_MISSES_TOTAL, &[], 1.0);
+                    listing = Some((plan.question_key(), plan.coverage(&key)));
                 }
                 Err(c) => {
                     // A cached answer to the same question over a wider
                     // window or with more context holds this one.
-                    if let Some(resp) = self.from_covering(coord, &plan, &question, &coverage).await {
+                    let (question, coverage) = listing.insert((plan.question_key(), plan.coverage(&key)));
+                    if let Some(resp) = self.from_covering(coord, &plan, question, coverage).await {
                         coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "narrowed")], 1.0);
                         // Dropping the claim lets the waiters read what was just stored.
                         drop(c);
@@ -276,9 +279,11 @@ impl Gateway {
                 let stored = coord.cache_put(&key, &bytes).instrument(crate::telemetry::spans::cache_store()).await;
                 // Listed under its question, so narrower asks find it (a
                 // listing grows with the files: bounded, as every miss reads it).
-                if stored && coverage.files.len() <= QUESTION_LISTED_FILES_MAX {
-                    if let Ok(member) = serde_json::to_string(&coverage) {
-                        coord.cache_index_add(&question, &member, QUESTION_ANSWERS_KEPT).await;
+                if let (true, Some((question, coverage))) = (stored, &listing) {
+                    if coverage.files.len() <= QUESTION_LISTED_FILES_MAX {
+                        if let Ok(member) = serde_json::to_string(coverage) {
+                            coord.cache_index_add(question, &member, QUESTION_ANSWERS_KEPT).await;
+                        }
                     }
                 }
             }
