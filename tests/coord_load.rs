@@ -130,7 +130,10 @@ where
             let script = script.clone();
             std::thread::spawn(move || {
                 let mut cmd = Command::new(logai_bin());
-                cmd.arg("serve").arg("--config").arg(&manifest).env("LOG_LEVEL", std::env::var("LOGAI_LOAD_LOG_LEVEL").unwrap_or("warn".into()));
+                cmd.arg("serve")
+                    .arg("--config")
+                    .arg(&manifest)
+                    .env("LOG_LEVEL", std::env::var("LOGAI_LOAD_LOG_LEVEL").unwrap_or("warn".into()));
                 cmd.stderr(File::create(&log).unwrap());
                 let mut c = McpClient::spawn(cmd);
                 c.timeout = Duration::from_secs(600);
@@ -141,7 +144,10 @@ where
                 if !status.success() {
                     let text = std::fs::read_to_string(&log).unwrap_or_default();
                     let tail: Vec<&str> = text.lines().rev().take(20).collect();
-                    panic!("process {p} exited with {status}; the end of its stderr:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                    panic!(
+                        "process {p} exited with {status}; the end of its stderr:\n{}",
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
                 }
                 pid
             })
@@ -168,7 +174,9 @@ fn session_warnings(sys: &System, procs: usize) -> Vec<(String, usize, String)> 
             let message = rest.find(" logai::").and_then(|t| rest[t..].split_once(": ")).map(|(_, m)| m).unwrap_or(rest);
             let words: Vec<&str> = message
                 .split(' ')
-                .take_while(|w| !w.split_once('=').is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_')))
+                .take_while(|w| {
+                    !w.split_once('=').is_some_and(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'))
+                })
                 .collect();
             let op = message.split(' ').find(|w| w.starts_with("op=")).map(|w| format!(" ({w})")).unwrap_or_default();
             let key = format!("{} {}{op}", rest.split(' ').next().unwrap_or(""), words.join(" "));
@@ -686,8 +694,10 @@ fn redis_killed_and_restarted_mid_load_fails_no_call_and_loses_no_count() {
     let first_lease = seen.lease_holders.iter().filter(|(t, _)| *t > back).map(|(t, _)| *t).min();
     let lease_sessions = seen.lease_holders.iter().filter(|(t, _)| *t > killed).count();
     let sightings = sightings.lock().unwrap();
-    let permit_back: Vec<Duration> = pids.iter().filter_map(|p| sightings.permits.get(p)).map(|t| t.saturating_duration_since(back)).collect();
-    let metrics_back: Vec<Duration> = pids.iter().filter_map(|p| sightings.metrics.get(p)).map(|t| t.saturating_duration_since(back)).collect();
+    let permit_back: Vec<Duration> =
+        pids.iter().filter_map(|p| sightings.permits.get(p)).map(|t| t.saturating_duration_since(back)).collect();
+    let metrics_back: Vec<Duration> =
+        pids.iter().filter_map(|p| sightings.metrics.get(p)).map(|t| t.saturating_duration_since(back)).collect();
     let never_back: Vec<u32> = pids.iter().copied().filter(|p| !sightings.permits.contains_key(p)).collect();
 
     eprintln!(
@@ -741,7 +751,10 @@ fn redis_killed_and_restarted_mid_load_fails_no_call_and_loses_no_count() {
     // Limits, as Redis holds them, whenever it was up (during the outage each
     // session enforces them on its own: documented).
     assert!(g_up1 <= GLOBAL && g_up2 <= GLOBAL, "witness saw {g_up1}/{g_up2} leases > MAX_GLOBAL_SEARCHES {GLOBAL}");
-    assert!(s_up1 <= PER_SERVICE && s_up2 <= PER_SERVICE, "witness saw {s_up1}/{s_up2} leases for one service > MAX_PER_SERVICE_SEARCHES {PER_SERVICE}");
+    assert!(
+        s_up1 <= PER_SERVICE && s_up2 <= PER_SERVICE,
+        "witness saw {s_up1}/{s_up2} leases for one service > MAX_PER_SERVICE_SEARCHES {PER_SERVICE}"
+    );
     // No metric count lost: Redis restarted empty, every live session re-added its totals.
     assert_eq!(snap.source, "redis");
     assert_eq!(searches, total as f64, "searches counted in the shared metrics after the restart");

@@ -35,7 +35,8 @@ const RATE_BURST: u32 = 2;
 
 /// A session stand-in in this process (key prefix `e2e`, like coord-holder).
 async fn session(url: &str) -> Coordinator {
-    let redis = RedisConfig { url: Some(url.into()), key_prefix: "e2e".into(), op_timeout_ms: 2000, connect_timeout_ms: 2000, max_backoff_ms: 500 };
+    let redis =
+        RedisConfig { url: Some(url.into()), key_prefix: "e2e".into(), op_timeout_ms: 2000, connect_timeout_ms: 2000, max_backoff_ms: 500 };
     let limits = LimitsConfig {
         max_global_searches: GLOBAL,
         max_per_service_searches: PER_SERVICE,
@@ -59,7 +60,10 @@ fn info_field(redis: &RedisServer, section: &str, field: &str) -> u64 {
 /// Errors a session counted because Redis refused or failed an operation.
 fn redis_errors(c: &Coordinator) -> (f64, f64) {
     let m = c.metrics();
-    (m.local_counter(names::ERRORS_TOTAL, &[("kind", "redis_reply")]), m.local_counter(names::ERRORS_TOTAL, &[("kind", "redis_unavailable")]))
+    (
+        m.local_counter(names::ERRORS_TOTAL, &[("kind", "redis_reply")]),
+        m.local_counter(names::ERRORS_TOTAL, &[("kind", "redis_unavailable")]),
+    )
 }
 
 fn counter(snap: &logai::coord::MetricsSnapshot, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -74,7 +78,8 @@ fn counter(snap: &logai::coord::MetricsSnapshot, name: &str, labels: &[(&str, &s
 /// Returns what it logged at WARN and above.
 fn serve_once(dir: &Path, redis: &RedisServer) -> String {
     std::fs::create_dir_all(dir).unwrap();
-    let extra = format!("{}\n[redis]\nurl = \"{}\"\nconnect_timeout_ms = 5000\nop_timeout_ms = 2000\n", sample_services_toml(), redis.url());
+    let extra =
+        format!("{}\n[redis]\nurl = \"{}\"\nconnect_timeout_ms = 5000\nop_timeout_ms = 2000\n", sample_services_toml(), redis.url());
     let manifest = write_manifest(dir, &[("search-tools", "search-tools.wasm")], &extra);
     let log = dir.join("stderr.log");
     let mut cmd = Command::new(logai_bin());
@@ -159,7 +164,8 @@ async fn tiny_maxmemory_evicts_cached_results_never_permits_rate_state_or_metric
     let used = info_field(&redis, "memory", "used_memory");
     let cached_left = redis.cli(&["KEYS", "e2e:cache:*"]).lines().filter(|l| !l.trim().is_empty()).count();
     // Coordination state: present, without a TTL (so never evictable).
-    let coordination = ["{e2e}:permits:global", "{e2e}:permits:svc:alpha", "{e2e}:rate", "{e2e}:metrics", "{e2e}:metrics:batches", "{e2e}:metrics:epoch"];
+    let coordination =
+        ["{e2e}:permits:global", "{e2e}:permits:svc:alpha", "{e2e}:rate", "{e2e}:metrics", "{e2e}:metrics:batches", "{e2e}:metrics:epoch"];
     let ttls: Vec<(&str, String)> = coordination.iter().map(|k| (*k, redis.cli(&["TTL", k]).trim().to_string())).collect();
     // The leases are all there, each renewed by its holder.
     let leases = redis.cli(&["ZRANGE", "{e2e}:permits:global", "0", "-1"]);
@@ -237,13 +243,18 @@ async fn tiny_maxmemory_evicts_cached_results_never_permits_rate_state_or_metric
         assert!(lease_holders.iter().any(|h| h.starts_with(&format!("{pid}-"))), "holder {pid}'s lease is gone: {lease_holders:?}");
     }
     match late_permit {
-        Err(PermitError::Busy { message, .. }) => assert!(message.contains(&format!("{GLOBAL}/{GLOBAL} searches running globally")), "{message}"),
+        Err(PermitError::Busy { message, .. }) => {
+            assert!(message.contains(&format!("{GLOBAL}/{GLOBAL} searches running globally")), "{message}")
+        }
         other => panic!("a permit over the global limit after the fill: {other:?}"),
     }
     assert!(late_rate.is_err(), "the user's rate state was evicted");
     assert!(oldest.is_none(), "the oldest result was not evicted");
     assert!(newest.is_some(), "the cache does not work any more");
-    assert!(errors.iter().all(|(refused, unavailable)| *refused == 0.0 && *unavailable == 0.0), "Redis refused or failed operations: {errors:?}");
+    assert!(
+        errors.iter().all(|(refused, unavailable)| *refused == 0.0 && *unavailable == 0.0),
+        "Redis refused or failed operations: {errors:?}"
+    );
     // The shared metrics (no TTL) kept every count from before the fill.
     assert_eq!(snap.source, "redis");
     assert_eq!(counter(&snap, names::RATE_LIMITED_TOTAL, &[]), (1 + probes + 1) as f64, "rate-limited calls counted");

@@ -29,7 +29,8 @@ fn holder(url: &str, args: &[&str], global: u32, service: u32, lease_ms: u64) ->
 }
 
 async fn parent(url: &str, global: u32, service: u32, lease_ms: u64) -> Coordinator {
-    let redis = RedisConfig { url: Some(url.into()), key_prefix: "e2e".into(), op_timeout_ms: 250, connect_timeout_ms: 500, max_backoff_ms: 500 };
+    let redis =
+        RedisConfig { url: Some(url.into()), key_prefix: "e2e".into(), op_timeout_ms: 250, connect_timeout_ms: 500, max_backoff_ms: 500 };
     let limits = LimitsConfig {
         max_global_searches: global,
         max_per_service_searches: service,
@@ -127,7 +128,8 @@ async fn sigkilled_holders_permits_return_within_the_lease() {
     let mut holders = logai_e2e::hold_permits(HOLDER, &redis.url(), &services, global, per_service, lease);
     let p = parent(&redis.url(), global, per_service, lease).await;
     let snap = p.snapshot().await;
-    let in_use = snap.gauges.iter().find(|g| g.name == names::PERMITS_IN_USE && g.labels == vec![("scope".to_string(), "global".to_string())]);
+    let in_use =
+        snap.gauges.iter().find(|g| g.name == names::PERMITS_IN_USE && g.labels == vec![("scope".to_string(), "global".to_string())]);
     assert_eq!(in_use.map(|g| g.value), Some(10.0));
     // Two waiters queue (one here, one in another process's place: a
     // second Coordinator), then every holder is SIGKILLed.
@@ -157,7 +159,8 @@ async fn sigkilled_holders_permits_return_within_the_lease() {
     // All ten came back: only the two waiters hold one now.
     tokio::time::sleep(Duration::from_millis(lease)).await;
     let snap = p.snapshot().await;
-    let in_use = snap.gauges.iter().find(|g| g.name == names::PERMITS_IN_USE && g.labels == vec![("scope".to_string(), "global".to_string())]);
+    let in_use =
+        snap.gauges.iter().find(|g| g.name == names::PERMITS_IN_USE && g.labels == vec![("scope".to_string(), "global".to_string())]);
     assert_eq!(in_use.map(|g| g.value), Some(2.0), "{:?}", snap.gauges);
     drop((a, b));
 }
@@ -190,10 +193,7 @@ async fn redis_killed_and_restarted_mid_load_fails_no_call_and_loses_no_count() 
     eprintln!("{procs} sessions, {total} permits across a Redis restart; back after {:?}", back.elapsed());
     let text = std::fs::read_to_string(&witness).unwrap();
     let local = text.lines().filter(|l| l.starts_with("S ") && l.ends_with(" l")).count();
-    let shared_after: usize = text
-        .lines()
-        .filter(|l| l.starts_with("S ") && l.ends_with(" r"))
-        .count();
+    let shared_after: usize = text.lines().filter(|l| l.starts_with("S ") && l.ends_with(" r")).count();
     eprintln!("permits on local state during the outage: {local}; through Redis: {shared_after}");
     assert!(local > 0, "the outage was not noticed");
     // Limits held whenever the permits were shared.

@@ -54,10 +54,7 @@ fn both_eras_on_one_stream() {
     assert!(disc["result"]["supportedVersions"].as_array().unwrap().contains(&json!("2026-07-28")));
     let list = c.request("tools/list", json!({"_meta": McpClient::modern_meta()}));
     assert!(list["result"]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "hello"), "{list}");
-    let call = c.request(
-        "tools/call",
-        json!({"name": "hello", "arguments": {"name": "Modern"}, "_meta": McpClient::modern_meta()}),
-    );
+    let call = c.request("tools/call", json!({"name": "hello", "arguments": {"name": "Modern"}, "_meta": McpClient::modern_meta()}));
     assert_eq!(call["result"]["resultType"], "complete");
     assert!(call["result"]["content"][0]["text"].as_str().unwrap().contains("Hello, Modern!"), "{call}");
     let mut bad = McpClient::modern_meta();

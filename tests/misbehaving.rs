@@ -18,15 +18,8 @@ use serde_json::{json, Value};
 /// One `[[plugin]]` entry: name, dist file, extra lines (grants).
 fn entry(name: &str, file: &str, extra: &str) -> String {
     let component = plugin_dist().join(file);
-    assert!(
-        component.is_file(),
-        "{} is missing: run scripts/build-plugins",
-        component.display()
-    );
-    format!(
-        "[[plugin]]\nname = \"{name}\"\ncomponent = \"{}\"\n{extra}\n\n",
-        component.display()
-    )
+    assert!(component.is_file(), "{} is missing: run scripts/build-plugins", component.display());
+    format!("[[plugin]]\nname = \"{name}\"\ncomponent = \"{}\"\n{extra}\n\n", component.display())
 }
 
 fn manifest(dir: &Path, entries: &[String]) -> PathBuf {
@@ -45,11 +38,7 @@ fn manifest(dir: &Path, entries: &[String]) -> PathBuf {
 
 /// A session with `hello-plugin` (the good tools) beside `entries`.
 fn session(dir: &Path, entries: &[String], envs: &[(&str, &str)]) -> McpClient {
-    let mut all = vec![entry(
-        "hello",
-        "hello-plugin.wasm",
-        "memory_mb = 16\ntimeout_ms = 5000",
-    )];
+    let mut all = vec![entry("hello", "hello-plugin.wasm", "memory_mb = 16\ntimeout_ms = 5000")];
     all.extend_from_slice(entries);
     let mut c = McpClient::serve(&manifest(dir, &all), envs);
     c.initialize();
@@ -57,35 +46,17 @@ fn session(dir: &Path, entries: &[String], envs: &[(&str, &str)]) -> McpClient {
 }
 
 fn text(result: &Value) -> String {
-    result["content"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|b| b["text"].as_str())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default()
+    result["content"].as_array().map(|a| a.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")).unwrap_or_default()
 }
 
 /// Call a tool that must fail as a tool error (`isError: true`) whose text
 /// contains every needle, within `within`.
 #[track_caller]
-fn call_error(
-    c: &mut McpClient,
-    tool: &str,
-    args: Value,
-    needles: &[&str],
-    within: Duration,
-) -> String {
+fn call_error(c: &mut McpClient, tool: &str, args: Value, needles: &[&str], within: Duration) -> String {
     let t = Instant::now();
     let result = c.call_tool_ok(tool, args);
     let took = t.elapsed();
-    assert_eq!(
-        result["isError"],
-        json!(true),
-        "{tool}: expected isError, got {result}"
-    );
+    assert_eq!(result["isError"], json!(true), "{tool}: expected isError, got {result}");
     let t = text(&result);
     for n in needles {
         assert!(t.contains(n), "{tool}: {n:?} not in {t:?}");
@@ -105,29 +76,13 @@ fn hello_works(c: &mut McpClient) {
 #[test]
 fn infinite_loop_is_stopped_at_its_time_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = session(
-        dir.path(),
-        &[entry("loop", "test-loop.wasm", "timeout_ms = 500")],
-        &[],
-    );
+    let mut c = session(dir.path(), &[entry("loop", "test-loop.wasm", "timeout_ms = 500")], &[]);
     let t = Instant::now();
-    call_error(
-        &mut c,
-        "spin",
-        json!({}),
-        &["plugin 'loop' exceeded its time limit (timeout_ms = 500)"],
-        Duration::from_secs(3),
-    );
+    call_error(&mut c, "spin", json!({}), &["plugin 'loop' exceeded its time limit (timeout_ms = 500)"], Duration::from_secs(3));
     assert!(t.elapsed() >= Duration::from_millis(500));
     hello_works(&mut c);
     // Blocked in a host call (sleeping) instead of spinning: same limit.
-    call_error(
-        &mut c,
-        "sleep",
-        json!({}),
-        &["plugin 'loop' exceeded its time limit (timeout_ms = 500)"],
-        Duration::from_secs(3),
-    );
+    call_error(&mut c, "sleep", json!({}), &["plugin 'loop' exceeded its time limit (timeout_ms = 500)"], Duration::from_secs(3));
     hello_works(&mut c);
     assert_eq!(text(&c.call_tool_ok("quick", json!({}))), "quick");
     assert!(c.close().success());
@@ -136,62 +91,23 @@ fn infinite_loop_is_stopped_at_its_time_limit() {
 #[test]
 fn memory_bomb_is_stopped_at_its_memory_cap() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = session(
-        dir.path(),
-        &[entry(
-            "bomb",
-            "test-bomb.wasm",
-            "memory_mb = 16\ntimeout_ms = 10000",
-        )],
-        &[],
-    );
-    call_error(
-        &mut c,
-        "alloc",
-        json!({}),
-        &["plugin 'bomb' exceeded its memory limit (memory_mb = 16)"],
-        Duration::from_secs(5),
-    );
+    let mut c = session(dir.path(), &[entry("bomb", "test-bomb.wasm", "memory_mb = 16\ntimeout_ms = 10000")], &[]);
+    call_error(&mut c, "alloc", json!({}), &["plugin 'bomb' exceeded its memory limit (memory_mb = 16)"], Duration::from_secs(5));
     hello_works(&mut c);
     // A fresh instance: a modest allocation fits again.
-    assert_eq!(
-        text(&c.call_tool_ok("alloc", json!({"mb": 4}))),
-        "allocated 4 MiB"
-    );
+    assert_eq!(text(&c.call_tool_ok("alloc", json!({"mb": 4}))), "allocated 4 MiB");
     assert!(c.close().success());
 }
 
 #[test]
 fn panics_and_traps_are_reported_with_the_plugin_name() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = session(
-        dir.path(),
-        &[entry("crash", "test-panic.wasm", "timeout_ms = 5000")],
-        &[],
-    );
-    call_error(
-        &mut c,
-        "boom",
-        json!({}),
-        &["plugin 'crash' panicked", "the boom tool always panics"],
-        Duration::from_secs(3),
-    );
+    let mut c = session(dir.path(), &[entry("crash", "test-panic.wasm", "timeout_ms = 5000")], &[]);
+    call_error(&mut c, "boom", json!({}), &["plugin 'crash' panicked", "the boom tool always panics"], Duration::from_secs(3));
     hello_works(&mut c);
-    call_error(
-        &mut c,
-        "unreachable",
-        json!({}),
-        &["plugin 'crash' trapped", "unreachable"],
-        Duration::from_secs(3),
-    );
+    call_error(&mut c, "unreachable", json!({}), &["plugin 'crash' trapped", "unreachable"], Duration::from_secs(3));
     hello_works(&mut c);
-    call_error(
-        &mut c,
-        "deep",
-        json!({}),
-        &["plugin 'crash'", "deep"],
-        Duration::from_secs(3),
-    );
+    call_error(&mut c, "deep", json!({}), &["plugin 'crash'", "deep"], Duration::from_secs(3));
     // Each call gets a fresh instance: a static counter never passes 1.
     for _ in 0..3 {
         assert_eq!(text(&c.call_tool_ok("counter", json!({}))), "1");
@@ -207,26 +123,11 @@ fn malformed_results_are_refused() {
         &mut c,
         "not_json",
         json!({}),
-        &[
-            "plugin 'bad' returned a malformed result from tool 'not_json'",
-            "not valid JSON",
-        ],
+        &["plugin 'bad' returned a malformed result from tool 'not_json'", "not valid JSON"],
         Duration::from_secs(3),
     );
-    call_error(
-        &mut c,
-        "wrong_shape",
-        json!({}),
-        &["plugin 'bad'", "does not match the output schema"],
-        Duration::from_secs(3),
-    );
-    call_error(
-        &mut c,
-        "bad_image",
-        json!({}),
-        &["plugin 'bad'", "not valid base64"],
-        Duration::from_secs(3),
-    );
+    call_error(&mut c, "wrong_shape", json!({}), &["plugin 'bad'", "does not match the output schema"], Duration::from_secs(3));
+    call_error(&mut c, "bad_image", json!({}), &["plugin 'bad'", "not valid base64"], Duration::from_secs(3));
     hello_works(&mut c);
     let fine = c.call_tool_ok("fine", json!({}));
     assert_eq!(fine["structuredContent"], json!({"count": 3}), "{fine}");
@@ -261,10 +162,7 @@ fn server(reply: &'static [u8]) -> Server {
             }
         }
     });
-    Server {
-        addr,
-        _thread: thread,
-    }
+    Server { addr, _thread: thread }
 }
 
 #[test]
@@ -273,72 +171,33 @@ fn ungranted_files_env_sockets_and_http_are_refused() {
     let secret_file = dir.path().join("secret.txt");
     std::fs::write(&secret_file, "TOP-SECRET-FILE").unwrap();
     let tcp = server(b"TOP-SECRET-SOCKET\n");
-    let http = server(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 17\r\nconnection: close\r\n\r\nTOP-SECRET-HTTP\r\n",
-    );
-    let mut c = session(
-        dir.path(),
-        &[entry("snoop", "test-snoop.wasm", "timeout_ms = 5000")],
-        &[("LOGAI_E2E_SECRET", "TOP-SECRET-ENV")],
-    );
+    let http = server(b"HTTP/1.1 200 OK\r\ncontent-length: 17\r\nconnection: close\r\n\r\nTOP-SECRET-HTTP\r\n");
+    let mut c = session(dir.path(), &[entry("snoop", "test-snoop.wasm", "timeout_ms = 5000")], &[("LOGAI_E2E_SECRET", "TOP-SECRET-ENV")]);
     let within = Duration::from_secs(5);
     let path = secret_file.display().to_string();
     let mut seen = String::new();
-    seen += &call_error(
-        &mut c,
-        "read_file",
-        json!({"path": path}),
-        &["cannot read"],
-        within,
-    );
-    seen += &call_error(
-        &mut c,
-        "read_file",
-        json!({"path": "/etc/passwd"}),
-        &["cannot read /etc/passwd"],
-        within,
-    );
+    seen += &call_error(&mut c, "read_file", json!({"path": path}), &["cannot read"], within);
+    seen += &call_error(&mut c, "read_file", json!({"path": "/etc/passwd"}), &["cannot read /etc/passwd"], within);
     seen += &call_error(
         &mut c,
         "read_env",
         json!({"name": "LOGAI_E2E_SECRET"}),
-        &[
-            "cannot read environment variable LOGAI_E2E_SECRET",
-            "(0 variables visible)",
-        ],
+        &["cannot read environment variable LOGAI_E2E_SECRET", "(0 variables visible)"],
         within,
     );
     seen += &call_error(
         &mut c,
         "connect",
         json!({"addr": tcp.addr.to_string()}),
-        &[
-            "cannot connect",
-            &format!(
-                "plugin 'snoop' was denied: TCP connect to {} is not in its allowed_sockets grant",
-                tcp.addr
-            ),
-        ],
+        &["cannot connect", &format!("plugin 'snoop' was denied: TCP connect to {} is not in its allowed_sockets grant", tcp.addr)],
         within,
     );
-    seen += &call_error(
-        &mut c,
-        "udp_send",
-        json!({"addr": "127.0.0.1:9"}),
-        &["cannot send", "UDP"],
-        within,
-    );
+    seen += &call_error(&mut c, "udp_send", json!({"addr": "127.0.0.1:9"}), &["cannot send", "UDP"], within);
     seen += &call_error(
         &mut c,
         "http_get",
         json!({"authority": http.addr.to_string()}),
-        &[
-            "HttpRequestDenied",
-            &format!(
-                "HTTP request to {} is not in its allowed_hosts grant",
-                http.addr
-            ),
-        ],
+        &["HttpRequestDenied", &format!("HTTP request to {} is not in its allowed_hosts grant", http.addr)],
         within,
     );
     assert!(!seen.contains("TOP-SECRET"), "a secret leaked: {seen}");
@@ -363,42 +222,18 @@ fn granted_access_works_and_stays_within_the_grant() {
     let mut c = session(
         dir.path(),
         &[entry("snoop", "test-snoop.wasm", &grants)],
-        &[
-            ("LOGAI_E2E_GRANTED", "yes"),
-            ("LOGAI_E2E_SECRET", "TOP-SECRET-ENV"),
-        ],
+        &[("LOGAI_E2E_GRANTED", "yes"), ("LOGAI_E2E_SECRET", "TOP-SECRET-ENV")],
     );
-    assert_eq!(
-        text(&c.call_tool_ok("read_env", json!({"name": "LOGAI_E2E_GRANTED"}))),
-        "LOGAI_E2E_GRANTED=yes"
-    );
-    call_error(
-        &mut c,
-        "read_env",
-        json!({"name": "LOGAI_E2E_SECRET"}),
-        &["(1 variables visible)"],
-        Duration::from_secs(5),
-    );
-    assert_eq!(
-        text(&c.call_tool_ok("read_file", json!({"path": "/logs/app.log"}))),
-        "granted line\n"
-    );
-    call_error(
-        &mut c,
-        "write_file",
-        json!({"path": "/logs/x"}),
-        &["cannot write /logs/x"],
-        Duration::from_secs(5),
-    );
+    assert_eq!(text(&c.call_tool_ok("read_env", json!({"name": "LOGAI_E2E_GRANTED"}))), "LOGAI_E2E_GRANTED=yes");
+    call_error(&mut c, "read_env", json!({"name": "LOGAI_E2E_SECRET"}), &["(1 variables visible)"], Duration::from_secs(5));
+    assert_eq!(text(&c.call_tool_ok("read_file", json!({"path": "/logs/app.log"}))), "granted line\n");
+    call_error(&mut c, "write_file", json!({"path": "/logs/x"}), &["cannot write /logs/x"], Duration::from_secs(5));
     assert!(!logs.join("x").exists());
     assert_eq!(
         text(&c.call_tool_ok("connect", json!({"addr": tcp.addr.to_string()}))),
         format!("connected to {}: hello plugin\n", tcp.addr)
     );
-    assert_eq!(
-        text(&c.call_tool_ok("http_get", json!({"authority": http.addr.to_string()}))),
-        format!("GET http://{}/ -> 204", http.addr)
-    );
+    assert_eq!(text(&c.call_tool_ok("http_get", json!({"authority": http.addr.to_string()}))), format!("GET http://{}/ -> 204", http.addr));
     assert!(c.close().success());
 }
 
@@ -432,51 +267,23 @@ fn refused_start(manifest: &Path) -> String {
     };
     assert!(!status.success(), "serve started with a bad manifest");
     let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(
-        out.is_empty(),
-        "stdout must carry nothing but JSON-RPC: {out:?}"
-    );
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.is_empty(), "stdout must carry nothing but JSON-RPC: {out:?}");
     reader.join().unwrap()
 }
 
 #[test]
 fn duplicate_tool_names_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let m = manifest(
-        dir.path(),
-        &[
-            entry("hello", "hello-plugin.wasm", ""),
-            entry("team-hello", "hello-plugin.wasm", ""),
-        ],
-    );
+    let m = manifest(dir.path(), &[entry("hello", "hello-plugin.wasm", ""), entry("team-hello", "hello-plugin.wasm", "")]);
     let err = refused_start(&m);
-    assert!(
-        err.contains("tool 'hello' is declared by both plugin 'hello' and plugin 'team-hello'"),
-        "stderr: {err}"
-    );
+    assert!(err.contains("tool 'hello' is declared by both plugin 'hello' and plugin 'team-hello'"), "stderr: {err}");
 }
 
 #[test]
 fn a_broken_tool_spec_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let m = manifest(
-        dir.path(),
-        &[
-            entry("hello", "hello-plugin.wasm", ""),
-            entry("broken", "test-badspec.wasm", ""),
-        ],
-    );
+    let m = manifest(dir.path(), &[entry("hello", "hello-plugin.wasm", ""), entry("broken", "test-badspec.wasm", "")]);
     let err = refused_start(&m);
-    assert!(
-        err.contains("plugin 'broken'")
-            && err.contains("tool 'broken'")
-            && err.contains("input schema"),
-        "stderr: {err}"
-    );
+    assert!(err.contains("plugin 'broken'") && err.contains("tool 'broken'") && err.contains("input schema"), "stderr: {err}");
 }

@@ -64,10 +64,7 @@ fn layout() -> Layout {
 
     let manifest = corpus::manifest(
         &base,
-        &[
-            ("flat", "syslog", &[format!("{}/*.log*", root.display())]),
-            ("deep", "syslog", &[format!("{}/**/*.log", root.display())]),
-        ],
+        &[("flat", "syslog", &[format!("{}/*.log*", root.display())]), ("deep", "syslog", &[format!("{}/**/*.log", root.display())])],
         "",
     );
     Layout { dir, root, token, manifest }
@@ -84,7 +81,10 @@ fn serve(l: &Layout) -> McpClient {
 }
 
 fn text_of(r: &Value) -> String {
-    r["result"]["content"].as_array().map(|c| c.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n")).unwrap_or_default()
+    r["result"]["content"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|b| b["text"].as_str()).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
 }
 
 /// Every match and context line of a result, and every file named, stay
@@ -247,7 +247,27 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 // ---------- random arguments ----------
 
 fn good_pieces() -> Vec<&'static str> {
-    vec!["timeout", ".", ".*", "req-[0-9a-f]+", "(?i)TIMEOUT", "^", "$", "..", "../", "/etc/passwd", "\\x00", "é", "|", "CANARY", "escape", "sub/", "\u{202e}", "(a+)+$", "\\d{2}:\\d{2}"]
+    vec![
+        "timeout",
+        ".",
+        ".*",
+        "req-[0-9a-f]+",
+        "(?i)TIMEOUT",
+        "^",
+        "$",
+        "..",
+        "../",
+        "/etc/passwd",
+        "\\x00",
+        "é",
+        "|",
+        "CANARY",
+        "escape",
+        "sub/",
+        "\u{202e}",
+        "(a+)+$",
+        "\\d{2}:\\d{2}",
+    ]
 }
 
 fn bad_pieces() -> Vec<&'static str> {
@@ -263,7 +283,21 @@ fn arg_strategy() -> impl Strategy<Value = Value> {
         4 => proptest::sample::select(vec!["flat", "deep"]),
         1 => proptest::sample::select(vec!["../flat", "flat/../deep", "", "/", "nope", "deep/", "../../etc"]),
     ];
-    let fp_piece = proptest::sample::select(vec!["*", "..", "/", "sub", "escape.log", "**", "nested", "app.log*", "\\", "{a,b}", "[", "*.log", "../outside"]);
+    let fp_piece = proptest::sample::select(vec![
+        "*",
+        "..",
+        "/",
+        "sub",
+        "escape.log",
+        "**",
+        "nested",
+        "app.log*",
+        "\\",
+        "{a,b}",
+        "[",
+        "*.log",
+        "../outside",
+    ]);
     let fp = prop_oneof![2 => Just(None), 1 => proptest::collection::vec(fp_piece, 1..4).prop_map(|v| Some(v.concat()))];
     let window = prop_oneof![
         4 => Just(json!({})),
@@ -277,22 +311,24 @@ fn arg_strategy() -> impl Strategy<Value = Value> {
     let context = prop_oneof![5 => 0u64..=10, 1 => 11u64..1000];
     let max = prop_oneof![2 => Just(None), 4 => (1u64..=1000).prop_map(Some), 1 => (0u64..100_000).prop_map(Some)];
     let fmt = prop_oneof![3 => Just(None), 2 => proptest::sample::select(vec!["auto", "syslog", "json", "plain"]).prop_map(Some), 1 => Just(Some("xml"))];
-    (service, pattern, fp, window, any::<bool>(), any::<bool>(), context, max, fmt).prop_map(|(service, pattern, fp, window, fixed, ci, context, max, fmt)| {
-        let mut a = json!({"service": service, "pattern": pattern, "fixed_strings": fixed, "case_insensitive": ci, "context": context});
-        if let Some(fp) = fp {
-            a["file_pattern"] = json!(fp);
-        }
-        if let Some(m) = max {
-            a["max_results"] = json!(m);
-        }
-        if let Some(f) = fmt {
-            a["log_format"] = json!(f);
-        }
-        for (k, v) in window.as_object().unwrap() {
-            a[k] = v.clone();
-        }
-        a
-    })
+    (service, pattern, fp, window, any::<bool>(), any::<bool>(), context, max, fmt).prop_map(
+        |(service, pattern, fp, window, fixed, ci, context, max, fmt)| {
+            let mut a = json!({"service": service, "pattern": pattern, "fixed_strings": fixed, "case_insensitive": ci, "context": context});
+            if let Some(fp) = fp {
+                a["file_pattern"] = json!(fp);
+            }
+            if let Some(m) = max {
+                a["max_results"] = json!(m);
+            }
+            if let Some(f) = fmt {
+                a["log_format"] = json!(f);
+            }
+            for (k, v) in window.as_object().unwrap() {
+                a[k] = v.clone();
+            }
+            a
+        },
+    )
 }
 
 #[test]

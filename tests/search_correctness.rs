@@ -68,7 +68,8 @@ fn build(dir: &Path) -> Vec<Svc> {
 
     let app_dir = dir.join("app");
     std::fs::create_dir_all(&app_dir).unwrap();
-    let mut rotated: Vec<Vec<u8>> = vec![b"\tat com.example.Orphan.frame(Orphan.java:1)".to_vec(), b"Caused by: timeout before any stamp".to_vec()];
+    let mut rotated: Vec<Vec<u8>> =
+        vec![b"\tat com.example.Orphan.frame(Orphan.java:1)".to_vec(), b"Caused by: timeout before any stamp".to_vec()];
     rotated.extend(corpus::gen_lines(&mut rng, Fmt::Json, d18 + DAY, 1500, DAY / 1500, 8, 2));
     let current = corpus::gen_lines(&mut rng, Fmt::Json, d18 + 2 * DAY, 2600, DAY / 2600, 8, 2);
     let files = vec![
@@ -171,7 +172,6 @@ impl Env {
         assert_eq!(&all[..inline.len()], &inline[..], "the overflow's first matches differ from the inline ones");
         (first, all)
     }
-
 }
 
 fn first_text(result: &Value) -> String {
@@ -226,12 +226,36 @@ fn whole_history_every_format_rotated_and_gz() {
     }
     // Unstamped lines (stack traces) match and carry the stamp of their entry;
     // lines before the first stamp have none.
-    let n = check(&mut env, "app", json!({"service": "app", "pattern": "^\\tat |^Caused by", "max_results": 1000}), q("^\\tat |^Caused by"), None, 0, 1000);
+    let n = check(
+        &mut env,
+        "app",
+        json!({"service": "app", "pattern": "^\\tat |^Caused by", "max_results": 1000}),
+        q("^\\tat |^Caused by"),
+        None,
+        0,
+        1000,
+    );
     assert!(n > 100);
     // NUL bytes: lines containing them are searched as text (rg -a).
-    let n = check(&mut env, "gateway", json!({"service": "gateway", "pattern": "\\x00x\\x00", "max_results": 1000}), q("\\x00x\\x00"), None, 0, 1000);
+    let n = check(
+        &mut env,
+        "gateway",
+        json!({"service": "gateway", "pattern": "\\x00x\\x00", "max_results": 1000}),
+        q("\\x00x\\x00"),
+        None,
+        0,
+        1000,
+    );
     assert!(n > 0, "the corpus has NUL bytes");
-    check(&mut env, "app", json!({"service": "app", "pattern": "\\x00x\\x00.*timeout", "max_results": 1000}), q("\\x00x\\x00.*timeout"), None, 0, 1000);
+    check(
+        &mut env,
+        "app",
+        json!({"service": "app", "pattern": "\\x00x\\x00.*timeout", "max_results": 1000}),
+        q("\\x00x\\x00.*timeout"),
+        None,
+        0,
+        1000,
+    );
     // Non-ASCII text.
     check(&mut env, "auth", json!({"service": "auth", "pattern": "ünïcödé", "max_results": 1000}), q("ünïcödé"), None, 0, 1000);
     // No match: an empty, untruncated answer.
@@ -245,16 +269,41 @@ fn whole_history_every_format_rotated_and_gz() {
 fn case_insensitive_fixed_strings_and_context() {
     let mut env = Env::start();
     let ci = Query { pattern: "timeout".into(), case_insensitive: true, ..Query::default() };
-    let a = check(&mut env, "gateway", json!({"service": "gateway", "pattern": "timeout", "case_insensitive": true, "max_results": 1000}), ci, None, 0, 1000);
-    let b = check(&mut env, "gateway", json!({"service": "gateway", "pattern": "timeout", "max_results": 1000}), q("timeout"), None, 0, 1000);
+    let a = check(
+        &mut env,
+        "gateway",
+        json!({"service": "gateway", "pattern": "timeout", "case_insensitive": true, "max_results": 1000}),
+        ci,
+        None,
+        0,
+        1000,
+    );
+    let b =
+        check(&mut env, "gateway", json!({"service": "gateway", "pattern": "timeout", "max_results": 1000}), q("timeout"), None, 0, 1000);
     assert!(a > b, "case-insensitive must find Timeout/TIMEOUT too ({a} vs {b})");
 
     // Regex metacharacters, literally.
     let fixed = Query { pattern: "[ERROR] a.b(c)".into(), fixed_strings: true, ..Query::default() };
-    let n = check(&mut env, "auth", json!({"service": "auth", "pattern": "[ERROR] a.b(c)", "fixed_strings": true, "max_results": 1000}), fixed, None, 0, 1000);
+    let n = check(
+        &mut env,
+        "auth",
+        json!({"service": "auth", "pattern": "[ERROR] a.b(c)", "fixed_strings": true, "max_results": 1000}),
+        fixed,
+        None,
+        0,
+        1000,
+    );
     assert!(n > 10);
     let both = Query { pattern: "CONNECTION timeout".into(), fixed_strings: true, case_insensitive: true };
-    check(&mut env, "app", json!({"service": "app", "pattern": "CONNECTION timeout", "fixed_strings": true, "case_insensitive": true, "max_results": 1000}), both, None, 0, 1000);
+    check(
+        &mut env,
+        "app",
+        json!({"service": "app", "pattern": "CONNECTION timeout", "fixed_strings": true, "case_insensitive": true, "max_results": 1000}),
+        both,
+        None,
+        0,
+        1000,
+    );
 
     // Context lines, including at file starts/ends, across unstamped lines,
     // overlapping neighbours, and across gz/plain files.
@@ -277,10 +326,26 @@ fn case_insensitive_fixed_strings_and_context() {
 #[test]
 fn anchored_patterns_match_at_line_boundaries() {
     let mut env = Env::start();
-    check(&mut env, "auth", json!({"service": "auth", "pattern": "n=(0|1|899)$|n=(0|1|899)\\r", "context": 2, "max_results": 1000}), q("n=(0|1|899)$|n=(0|1|899)\\r"), None, 2, 1000);
+    check(
+        &mut env,
+        "auth",
+        json!({"service": "auth", "pattern": "n=(0|1|899)$|n=(0|1|899)\\r", "context": 2, "max_results": 1000}),
+        q("n=(0|1|899)$|n=(0|1|899)\\r"),
+        None,
+        2,
+        1000,
+    );
     let n = check(&mut env, "app", json!({"service": "app", "pattern": "\"}$", "max_results": 1000}), q("\"}$"), None, 0, 1000);
     assert!(n > 1000, "every JSON line ends with \"}} ({n})");
-    check(&mut env, "gateway", json!({"service": "gateway", "pattern": "^<13[0-3]>1 .*timeout", "max_results": 1000}), q("^<13[0-3]>1 .*timeout"), None, 0, 1000);
+    check(
+        &mut env,
+        "gateway",
+        json!({"service": "gateway", "pattern": "^<13[0-3]>1 .*timeout", "max_results": 1000}),
+        q("^<13[0-3]>1 .*timeout"),
+        None,
+        0,
+        1000,
+    );
 }
 
 #[test]
@@ -289,7 +354,15 @@ fn date_and_since_until_windows() {
     for (svc, pat) in [("auth", "timeout|login"), ("gateway", "timeout|declined"), ("app", "timeout|Caused by|at com")] {
         for day in [17u32, 18, 19, 20, 21] {
             let date = format!("2026-11-{day}");
-            check(&mut env, svc, json!({"service": svc, "pattern": pat, "date": date, "max_results": 1000}), q(pat), Some(Win::date(2026, 11, day)), 0, 1000);
+            check(
+                &mut env,
+                svc,
+                json!({"service": svc, "pattern": pat, "date": date, "max_results": 1000}),
+                q(pat),
+                Some(Win::date(2026, 11, day)),
+                0,
+                1000,
+            );
         }
     }
     // Windows inside a file, across files (rotated plain + gz), open-ended,
@@ -338,10 +411,13 @@ fn date_and_since_until_windows() {
 fn file_pattern_selects_files() {
     let mut env = Env::start();
     let all = env.svc("auth").with_fmt();
-    for (glob, keep) in [("*.gz", vec![0usize]), ("auth.log.1", vec![1]), ("auth.log", vec![2]), ("auth.log*", vec![0, 1, 2]), ("*.[12]*", vec![0, 1])] {
+    for (glob, keep) in
+        [("*.gz", vec![0usize]), ("auth.log.1", vec![1]), ("auth.log", vec![2]), ("auth.log*", vec![0, 1, 2]), ("*.[12]*", vec![0, 1])]
+    {
         let files: Vec<(PathBuf, Fmt)> = keep.iter().map(|&i| all[i].clone()).collect();
         let want = corpus::expected(&files, &q("timeout"), None, 0);
-        let (first, got) = env.search_all(json!({"service": "auth", "pattern": "timeout", "file_pattern": glob, "max_results": 1000}), 1000);
+        let (first, got) =
+            env.search_all(json!({"service": "auth", "pattern": "timeout", "file_pattern": glob, "max_results": 1000}), 1000);
         assert_eq!(first["files_searched"].as_u64().unwrap(), keep.len() as u64, "file_pattern {glob}: {first}");
         assert_matches(&format!("file_pattern {glob}"), &got, &want);
     }
@@ -399,7 +475,8 @@ fn list_services_reports_files_sizes_and_time_ranges() {
         let size: u64 = svc.files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
         assert_eq!(s["total_bytes"].as_u64().unwrap(), size);
         // Earliest/latest stamps, by the ground truth parser.
-        let stamps: Vec<i64> = svc.files.iter().flat_map(|f| corpus::read_lines(f).into_iter().filter_map(|l| corpus::stamp(svc.fmt, &l))).collect();
+        let stamps: Vec<i64> =
+            svc.files.iter().flat_map(|f| corpus::read_lines(f).into_iter().filter_map(|l| corpus::stamp(svc.fmt, &l))).collect();
         let (lo, hi) = (stamps.iter().min().unwrap(), stamps.iter().max().unwrap());
         assert_eq!(s["earliest"].as_str().unwrap(), corpus::rfc3339(*lo), "{}", svc.name);
         assert_eq!(s["latest"].as_str().unwrap(), corpus::rfc3339(*hi), "{}", svc.name);
@@ -466,7 +543,11 @@ fn file_growing_during_the_search() {
     }
     // Once the file stopped growing, a new search sees every line (no stale cache).
     let r = client.call_tool_ok("search_logs", args);
-    assert_eq!(r["structuredContent"]["total_matches"].as_u64().unwrap() as usize, after.len(), "a later search must see the appended lines");
+    assert_eq!(
+        r["structuredContent"]["total_matches"].as_u64().unwrap() as usize,
+        after.len(),
+        "a later search must see the appended lines"
+    );
 }
 
 /// The bundled sample logs answer the quick start's examples (docs/tools.md).
@@ -478,7 +559,11 @@ fn bundled_sample_logs_quick_start() {
     let p = |glob: &str| vec![format!("{}/{glob}", root.display())];
     let manifest = corpus::manifest(
         dir.path(),
-        &[("payments", "json", &p("payments/*.log*")), ("auth", "syslog", &p("auth/auth.log*")), ("gateway", "syslog", &p("gateway/*.log*"))],
+        &[
+            ("payments", "json", &p("payments/*.log*")),
+            ("auth", "syslog", &p("auth/auth.log*")),
+            ("gateway", "syslog", &p("gateway/*.log*")),
+        ],
         "",
     );
     let env = corpus::serve_env();
@@ -492,14 +577,24 @@ fn bundled_sample_logs_quick_start() {
         (canon("payments/payments.log"), Fmt::Json),
     ];
     let cases: Vec<(Value, Vec<(PathBuf, Fmt)>, Query, Option<Win>)> = vec![
-        (json!({"service": "payments", "pattern": "timeout", "date": "2026-11-20", "max_results": 1000}), payments.clone(), q("timeout"), Some(Win::date(2026, 11, 20))),
+        (
+            json!({"service": "payments", "pattern": "timeout", "date": "2026-11-20", "max_results": 1000}),
+            payments.clone(),
+            q("timeout"),
+            Some(Win::date(2026, 11, 20)),
+        ),
         (
             json!({"service": "gateway", "pattern": "status=504", "since": "2026-11-20T14:00:00Z", "until": "2026-11-20T15:00:00Z", "max_results": 1000}),
             vec![(canon("gateway/gateway.log.1"), Fmt::Rfc5424), (canon("gateway/gateway.log"), Fmt::Rfc5424)],
             q("status=504"),
             Some(Win { start: corpus::ms(2026, 11, 20, 14, 0, 0), end: corpus::ms(2026, 11, 20, 15, 0, 0) }),
         ),
-        (json!({"service": "payments", "pattern": "SocketTimeoutException", "max_results": 1000}), payments, q("SocketTimeoutException"), None),
+        (
+            json!({"service": "payments", "pattern": "SocketTimeoutException", "max_results": 1000}),
+            payments,
+            q("SocketTimeoutException"),
+            None,
+        ),
     ];
     for (args, files, query, win) in cases {
         let want = corpus::expected(&files, &query, win, 0);
@@ -510,9 +605,16 @@ fn bundled_sample_logs_quick_start() {
     }
     // RFC 3164 (auth) needs the year from the file's mtime; just check the
     // brute force is found on its day.
-    let r = client.call_tool_ok("search_logs", json!({"service": "auth", "pattern": "203.0.113.77", "fixed_strings": true, "date": "2026-11-20", "max_results": 1000}));
+    let r = client.call_tool_ok(
+        "search_logs",
+        json!({"service": "auth", "pattern": "203.0.113.77", "fixed_strings": true, "date": "2026-11-20", "max_results": 1000}),
+    );
     let total = r["structuredContent"]["total_matches"].as_u64().unwrap_or(0);
-    let want = corpus::rg_line_numbers(&canon("auth/auth.log"), &Query { pattern: "203.0.113.77".into(), fixed_strings: true, ..Query::default() }).len();
+    let want = corpus::rg_line_numbers(
+        &canon("auth/auth.log"),
+        &Query { pattern: "203.0.113.77".into(), fixed_strings: true, ..Query::default() },
+    )
+    .len();
     assert_eq!(total as usize, want, "{r}");
 }
 
@@ -551,7 +653,11 @@ fn growing_log_asked_again_from_another_session_scans_only_the_new_bytes() {
 
     let first = ask();
     let size_before = std::fs::metadata(&path).unwrap().len();
-    assert_matches("first session", first["matches"].as_array().unwrap(), &corpus::expected(&[(path.clone(), Fmt::Rfc5424)], &q("timeout"), Some(window(&first)), 0));
+    assert_matches(
+        "first session",
+        first["matches"].as_array().unwrap(),
+        &corpus::expected(&[(path.clone(), Fmt::Rfc5424)], &q("timeout"), Some(window(&first)), 0),
+    );
     assert!(first["bytes_scanned"].as_u64().unwrap() > 100_000, "{}", first["bytes_scanned"]);
 
     // The service keeps writing: 40 more seconds of lines.
@@ -566,9 +672,14 @@ fn growing_log_asked_again_from_another_session_scans_only_the_new_bytes() {
     let scanned = second["bytes_scanned"].as_u64().unwrap();
     eprintln!(
         "first session scanned {} bytes of {size_before}; after {} bytes were appended the second scanned {scanned}",
-        first["bytes_scanned"], appended.len()
+        first["bytes_scanned"],
+        appended.len()
     );
-    assert!(scanned >= appended.len() as u64 && scanned <= appended.len() as u64 + 4096, "scanned {scanned} bytes, {} appended", appended.len());
+    assert!(
+        scanned >= appended.len() as u64 && scanned <= appended.len() as u64 + 4096,
+        "scanned {scanned} bytes, {} appended",
+        appended.len()
+    );
 }
 
 #[test]
@@ -585,42 +696,23 @@ fn narrower_windows_and_less_context_are_cut_from_a_covering_answer() {
     // The wide question: every file (plain and gz), context 3.
     let wide = env.search(ask(json!({"context": 3})));
     assert_eq!(wide["cached"], json!(false));
-    assert!(
-        wide["total_matches"].as_u64().unwrap() > 50,
-        "{}",
-        wide["total_matches"]
-    );
-    let parse = |s: &str| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .unwrap()
-            .timestamp_millis()
-    };
+    assert!(wide["total_matches"].as_u64().unwrap() > 50, "{}", wide["total_matches"]);
+    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
     // Narrower ones, each against the ground truth, answered from it
     // (cached, nothing scanned): a day, a window across the gz/plain
     // rotation with a millisecond bound, an open end, less context, and
     // one paged through its overflow (max_results below its matches).
     let cases: [(Value, Option<Win>, usize, u32); 5] = [
-        (
-            json!({"date": "2026-11-20", "context": 1}),
-            Some(Win::date(2026, 11, 20)),
-            1,
-            1000,
-        ),
+        (json!({"date": "2026-11-20", "context": 1}), Some(Win::date(2026, 11, 20)), 1, 1000),
         (
             json!({"since": "2026-11-19T22:00:00Z", "until": "2026-11-20T02:00:00.500Z"}),
-            Some(Win {
-                start: parse("2026-11-19T22:00:00Z"),
-                end: parse("2026-11-20T02:00:00.500Z"),
-            }),
+            Some(Win { start: parse("2026-11-19T22:00:00Z"), end: parse("2026-11-20T02:00:00.500Z") }),
             0,
             1000,
         ),
         (
             json!({"since": "2026-11-20T12:00:00+02:00", "context": 3}),
-            Some(Win {
-                start: parse("2026-11-20T12:00:00+02:00"),
-                end: i64::MAX,
-            }),
+            Some(Win { start: parse("2026-11-20T12:00:00+02:00"), end: i64::MAX }),
             3,
             1000,
         ),
@@ -630,11 +722,7 @@ fn narrower_windows_and_less_context_are_cut_from_a_covering_answer() {
     for (extra, win, context, page) in cases {
         let args = ask(extra);
         let first = env.search(args.clone());
-        assert_eq!(
-            (first["cached"].clone(), first["bytes_scanned"].clone()),
-            (json!(true), json!(0)),
-            "{args}: {first}"
-        );
+        assert_eq!((first["cached"].clone(), first["bytes_scanned"].clone()), (json!(true), json!(0)), "{args}: {first}");
         // Asked again (now under its own key), every match paged through.
         let n = check(&mut env, "app", args.clone(), q(pat), win, context, page);
         assert!(n > 0, "{args}: the window should hold matches");

@@ -28,7 +28,14 @@ const LINE_LEN: usize = 128;
 
 /// Line `i` of the file: fixed width, stamped, distinct per position in the buffer.
 fn line(i: usize) -> Vec<u8> {
-    let mut l = format!("2026-11-20T10:{:02}:{:02}.000Z INFO worker-{:04} request req-{:08x} done status=200 ok", (i / 60) % 60, i % 60, i % 7919, i).into_bytes();
+    let mut l = format!(
+        "2026-11-20T10:{:02}:{:02}.000Z INFO worker-{:04} request req-{:08x} done status=200 ok",
+        (i / 60) % 60,
+        i % 60,
+        i % 7919,
+        i
+    )
+    .into_bytes();
     l.resize(LINE_LEN - 1, b'.');
     l.push(b'\n');
     l
@@ -130,7 +137,11 @@ fn two_gib_every_line_matches_under_100_mb_rss() {
     overflow_files(&dir.path().join("sessions"), &reference, &mut files);
     assert!(!files.is_empty(), "no overflow file for {reference} in the session dir");
     let on_disk: u64 = files.iter().map(|f| count_lines(f)).sum();
-    eprintln!("overflow: {} file(s), {on_disk} lines, {} bytes", files.len(), files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum::<u64>());
+    eprintln!(
+        "overflow: {} file(s), {on_disk} lines, {} bytes",
+        files.len(),
+        files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum::<u64>()
+    );
     assert_eq!(on_disk, lines_total, "overflow files' line count");
     let p = c.call_tool_ok("read_search_file", json!({"reference": reference, "offset": lines_total - 3, "limit": 10}));
     let page = &p["structuredContent"];

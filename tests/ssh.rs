@@ -22,17 +22,15 @@ impl Drop for Sshd {
 }
 
 fn which(cands: &[&str]) -> PathBuf {
-    cands.iter().map(PathBuf::from).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!("none of {cands:?} exists: scripts/install-test-deps installs openssh-server and openssh-client")
-    })
+    cands
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("none of {cands:?} exists: scripts/install-test-deps installs openssh-server and openssh-client"))
 }
 
 fn keygen(path: &Path) {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen");
+    let status = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(path).status().expect("ssh-keygen");
     assert!(status.success());
 }
 
@@ -60,14 +58,8 @@ fn start_sshd(dir: &Path, port: u16) -> Sshd {
     std::fs::write(dir.join("sshd_config"), config).unwrap();
     let check = Command::new(&sshd).arg("-t").arg("-f").arg(dir.join("sshd_config")).output().unwrap();
     assert!(check.status.success(), "sshd -t: {}", String::from_utf8_lossy(&check.stderr));
-    let child = Command::new(&sshd)
-        .arg("-D")
-        .arg("-e")
-        .arg("-f")
-        .arg(dir.join("sshd_config"))
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start sshd");
+    let child =
+        Command::new(&sshd).arg("-D").arg("-e").arg("-f").arg(dir.join("sshd_config")).stdin(Stdio::null()).spawn().expect("start sshd");
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "sshd did not listen on 127.0.0.1:{port}");
@@ -82,22 +74,14 @@ fn full_session_over_real_sshd() {
     let port = free_port();
     let _sshd = start_sshd(dir.path(), port);
 
-    let manifest = write_manifest(
-        dir.path(),
-        &[("hello", "hello-plugin.wasm"), ("search-tools", "search-tools.wasm")],
-        &sample_services_toml(),
-    );
+    let manifest =
+        write_manifest(dir.path(), &[("hello", "hello-plugin.wasm"), ("search-tools", "search-tools.wasm")], &sample_services_toml());
     assert!(plugin_dist().join("hello-plugin.wasm").is_file(), "build the plugins first (scripts/build-plugins)");
 
     let mut ssh = Command::new(which(&["/usr/bin/ssh"]));
     ssh.args(["-T", "-p", &port.to_string(), "-i"])
         .arg(dir.path().join("client_key"))
-        .args([
-            "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR",
-        ])
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
         .arg(format!("{}@127.0.0.1", user()))
         .arg(logai_bin())
         .arg("serve")

@@ -67,7 +67,9 @@ fn datadog_exporter_reports_real_searches_over_dogstatsd() {
     }
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.contains("exporter loaded"), "{logs}");
-    for name in ["log_ai.search.total", "log_ai.search.duration_ms", "log_ai.search.result_count", "log_ai.cache.operations", "log_ai.errors.total"] {
+    for name in
+        ["log_ai.search.total", "log_ai.search.duration_ms", "log_ai.search.result_count", "log_ai.cache.operations", "log_ai.errors.total"]
+    {
         assert!(lines.iter().any(|l| l.starts_with(&format!("{name}:"))), "{name} missing; got {lines:#?}\nlogs:\n{logs}");
     }
     assert!(lines.iter().any(|l| l.contains("service:payments") && l.contains("tool:search_logs")), "{lines:#?}");

@@ -130,7 +130,8 @@ fn prometheus_scrapes_logai_metrics_while_sessions_search() {
             .unwrap(),
     );
     let query = |q: &str| -> Option<f64> {
-        let enc: String = q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        let enc: String =
+            q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
         let body = get(pport, &format!("/api/v1/query?query={enc}"))?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
@@ -140,17 +141,29 @@ fn prometheus_scrapes_logai_metrics_while_sessions_search() {
 
     // The exposition text: promtool-clean, and the histogram PromQL sees.
     let text = get(mport, "/metrics").unwrap();
-    let mut child = Command::new(which("promtool")).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(which("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let o = child.wait_with_output().unwrap();
-    assert!(o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(), "promtool: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut buckets: std::collections::BTreeMap<String, f64> = Default::default();
     for line in text.lines().filter(|l| l.starts_with("logai_search_duration_seconds_bucket{")) {
         let le = line.split("le=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
         let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         *buckets.entry(le).or_default() += v;
     }
-    let mut pairs: Vec<(f64, f64)> = buckets.iter().map(|(le, c)| (if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() }, *c)).collect();
+    let mut pairs: Vec<(f64, f64)> =
+        buckets.iter().map(|(le, c)| (if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap() }, *c)).collect();
     pairs.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
     assert_eq!(pairs.last().unwrap().1, 12.0, "every search observed once: {pairs:?}");
     let expected = quantile(0.95, &pairs);

@@ -119,11 +119,7 @@ pub struct ToolOutput {
 impl ToolOutput {
     /// A tool-level error the model should read (`isError: true`).
     pub fn error_text(text: impl Into<String>) -> Self {
-        ToolOutput {
-            content: vec![serde_json::json!({"type": "text", "text": text.into()})],
-            structured_content: None,
-            is_error: true,
-        }
+        ToolOutput { content: vec![serde_json::json!({"type": "text", "text": text.into()})], structured_content: None, is_error: true }
     }
 }
 

@@ -5,9 +5,7 @@ use std::sync::OnceLock;
 
 /// The local user name (`$USER`, `$LOGNAME`, or the uid).
 pub fn local_user_name() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }))
+    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }))
 }
 
 /// The client address from `SSH_CONNECTION` ("client_ip client_port server_ip server_port").
@@ -39,10 +37,7 @@ pub fn session_id() -> String {
                 let mut parts = conn.split_whitespace();
                 let ip = parts.next().unwrap_or("unknown");
                 let port = parts.next().unwrap_or("0");
-                let ip: String = ip
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                    .collect();
+                let ip: String = ip.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
                 format!("ssh-{ip}-{port}-{pid}")
             }
             Err(_) => format!("local-{pid}"),

@@ -134,11 +134,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("# effective configuration (source: {})", config.source);
                 println!("{}", toml::to_string_pretty(&config)?);
             } else {
-                println!("{}: ok ({} services, {} plugins, {} exporters enabled)",
+                println!(
+                    "{}: ok ({} services, {} plugins, {} exporters enabled)",
                     config.source,
                     config.service.len(),
                     config.plugin.iter().filter(|p| p.enabled).count(),
-                    config.exporter.iter().filter(|x| x.enabled).count());
+                    config.exporter.iter().filter(|x| x.enabled).count()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -26,8 +26,8 @@ mod corpus;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -206,9 +206,21 @@ fn gen_file(path: &Path, kind: Kind, bytes: u64, t0: i64, t1: i64, incident: i64
                             _ => 200,
                         }
                     };
-                    let level = if status >= 500 { "error" } else if status >= 400 { "warn" } else { "info" };
+                    let level = if status >= 500 {
+                        "error"
+                    } else if status >= 400 {
+                        "warn"
+                    } else {
+                        "info"
+                    };
                     let pri = if status >= 500 { 131 } else { 134 };
-                    let dur = if status == 503 { 5000 + (r >> 20) % 200 } else if p % 997 == 0 { 10_000 + (r >> 20) % 20_000 } else { 3 + (r >> 20) % 400 };
+                    let dur = if status == 503 {
+                        5000 + (r >> 20) % 200
+                    } else if p % 997 == 0 {
+                        10_000 + (r >> 20) % 20_000
+                    } else {
+                        3 + (r >> 20) % 400
+                    };
                     let method = if path == "/v1/customers" || path == "/health" { "GET" } else { "POST" };
                     write!(
                         line,
@@ -286,7 +298,8 @@ fn gen_corpus(root: &Path, total_mb: u64, seed: u64) -> Corpus {
     let incident_ms = end_ms - INCIDENT_BEFORE_END;
     let total = total_mb << 20;
     // (name, kind, share %, files: newest last)
-    let specs: [(&'static str, Kind, u64, u64); 3] = [("gateway", Kind::Gateway, 60, 4), ("payments", Kind::Payments, 27, 2), ("auth", Kind::Auth, 13, 2)];
+    let specs: [(&'static str, Kind, u64, u64); 3] =
+        [("gateway", Kind::Gateway, 60, 4), ("payments", Kind::Payments, 27, 2), ("auth", Kind::Auth, 13, 2)];
     let mut services = Vec::new();
     let mut rng = Rng::new(seed);
     for (name, kind, share, nfiles) in specs {
@@ -448,7 +461,11 @@ fn pct(sorted: &[f64], q: f64) -> f64 {
 
 /// Two decimals, `-` when there was nothing to measure.
 fn ms2(x: f64) -> String {
-    if x.is_nan() { "-".into() } else { format!("{x:.2}") }
+    if x.is_nan() {
+        "-".into()
+    } else {
+        format!("{x:.2}")
+    }
 }
 
 fn ms_sorted(v: &[Duration]) -> Vec<f64> {
@@ -507,7 +524,10 @@ fn touch(files: &[(PathBuf, std::time::SystemTime)], ms: u64) {
 fn hit_vs_cold(mode: &str, manifest: &Path, corpus: &Corpus, o: &Opts) {
     let mut c = serve(manifest);
     println!();
-    println!("{mode}: `tools/call search_logs`, request write -> response read, one `logai serve` process; load average {} at start", loadavg());
+    println!(
+        "{mode}: `tools/call search_logs`, request write -> response read, one `logai serve` process; load average {} at start",
+        loadavg()
+    );
     println!();
     println!("| query | matches | response KB | bytes scanned (cold) | search core p50 ms (cold) | cold p50 ms | cold p90 | cold p99 | hit p50 ms | hit p90 | hit p99 | cold/hit p50 | cold/hit p99 |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -685,7 +705,10 @@ fn weighted<T: Copy>(rng: &mut Rng, xs: &[(T, u64)]) -> T {
 fn draw_window(rng: &mut Rng, c: &Corpus) -> (WinKind, String, Vec<(&'static str, Value)>) {
     let iso = |ms: i64| Utc.timestamp_millis_opt(ms).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let i = c.incident_ms;
-    let kind = weighted(rng, &[(WinKind::SinceUntil, 35), (WinKind::Date, 15), (WinKind::HoursBack, 25), (WinKind::MinutesBack, 15), (WinKind::None, 10)]);
+    let kind = weighted(
+        rng,
+        &[(WinKind::SinceUntil, 35), (WinKind::Date, 15), (WinKind::HoursBack, 25), (WinKind::MinutesBack, 15), (WinKind::None, 10)],
+    );
     match kind {
         WinKind::SinceUntil => {
             let hour = i - i.rem_euclid(HOUR);
@@ -700,7 +723,11 @@ fn draw_window(rng: &mut Rng, c: &Corpus) -> (WinKind, String, Vec<(&'static str
             );
             (kind, format!("since/until {label}"), vec![("since", json!(iso(s))), ("until", json!(iso(u)))])
         }
-        WinKind::Date => (kind, "date (the incident's day)".into(), vec![("date", json!(Utc.timestamp_millis_opt(i).unwrap().format("%Y-%m-%d").to_string()))]),
+        WinKind::Date => (
+            kind,
+            "date (the incident's day)".into(),
+            vec![("date", json!(Utc.timestamp_millis_opt(i).unwrap().format("%Y-%m-%d").to_string()))],
+        ),
         WinKind::HoursBack => {
             let h = weighted(rng, &[(1, 3), (4, 3), (6, 2), (24, 2), (2, 1)]);
             (kind, format!("hours_back={h}"), vec![("hours_back", json!(h))])
@@ -737,7 +764,13 @@ fn plan_session(seed: u64, idx: usize, c: &Corpus, o: &Opts) -> Vec<PlannedCall>
                     let id = format!("ord-{}", 9_000_000 + zipf(&mut rng, INCIDENT_ORDERS as usize));
                     ("payments", id, true, false, "drill-down: payments incident order id (Zipf over 200)".to_string())
                 } else {
-                    ("gateway", format!("user=u-{} ", 1000 + rng.below(20_000)), true, false, "drill-down: gateway any user id (uniform over 20000)".to_string())
+                    (
+                        "gateway",
+                        format!("user=u-{} ", 1000 + rng.below(20_000)),
+                        true,
+                        false,
+                        "drill-down: gateway any user id (uniform over 20000)".to_string(),
+                    )
                 }
             } else {
                 let q = QUESTIONS[zipf(&mut rng, QUESTIONS.len())];
@@ -760,7 +793,13 @@ fn plan_session(seed: u64, idx: usize, c: &Corpus, o: &Opts) -> Vec<PlannedCall>
             if rng.chance(20) {
                 a["context"] = json!(3);
             }
-            PlannedCall { kind, window, question, args: a, think: Duration::from_millis(o.think_ms.0 + rng.below(o.think_ms.1 - o.think_ms.0 + 1)) }
+            PlannedCall {
+                kind,
+                window,
+                question,
+                args: a,
+                think: Duration::from_millis(o.think_ms.0 + rng.below(o.think_ms.1 - o.think_ms.0 + 1)),
+            }
         })
         .collect()
 }
@@ -824,7 +863,16 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
                         partial: v["partial"].as_bool().unwrap_or(false),
                         resolved: format!("{}..{}", v["window_start"], v["window_end"]),
                     });
-                    records.lock().unwrap().push(Record { session: s, sent, kind: call.kind, window: call.window.clone(), question: call.question.clone(), args: call.args.to_string(), took, result });
+                    records.lock().unwrap().push(Record {
+                        session: s,
+                        sent,
+                        kind: call.kind,
+                        window: call.window.clone(),
+                        question: call.question.clone(),
+                        args: call.args.to_string(),
+                        took,
+                        result,
+                    });
                 }
                 let status = c.close();
                 assert!(status.success(), "session {s} exited with {status}");
@@ -839,7 +887,12 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
     recs.sort_by_key(|r| r.sent);
 
     let snap = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let c = Coordinator::start(&RedisConfig { url: Some(redis.url()), ..RedisConfig::default() }, &LimitsConfig::default(), &CacheConfig::default()).await;
+        let c = Coordinator::start(
+            &RedisConfig { url: Some(redis.url()), ..RedisConfig::default() },
+            &LimitsConfig::default(),
+            &CacheConfig::default(),
+        )
+        .await;
         let s = c.snapshot().await;
         c.shutdown().await;
         s
@@ -847,11 +900,7 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
     assert_eq!(snap.source, "redis", "the snapshot did not come from Redis");
     let searches = counter(&snap, names::SEARCHES_TOTAL, None);
     let cached = counter(&snap, names::SEARCHES_TOTAL, Some(("cached", "true")));
-    println!(
-        "done in {:.1} s; load average {} at the end",
-        elapsed.as_secs_f64(),
-        loadavg()
-    );
+    println!("done in {:.1} s; load average {} at the end", elapsed.as_secs_f64(), loadavg());
     println!();
     println!(
         "**hit rate (logai shared metrics, all sessions): {:.1}%** = logai_searches_total{{cached=\"true\"}} {cached} / logai_searches_total {searches}",
@@ -932,7 +981,11 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
                 one.key_repeats = key_repeat as u64;
                 one.key_repeats_cacheable = (key_repeat && !a.truncated) as u64;
                 one.key_repeat_hits = (key_repeat && a.cached) as u64;
-                if a.cached { one.hit_ms.push(r.took) } else { one.miss_ms.push(r.took) }
+                if a.cached {
+                    one.hit_ms.push(r.took)
+                } else {
+                    one.miss_ms.push(r.took)
+                }
             }
             Err(e) => {
                 one.errors = 1;
@@ -949,7 +1002,10 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
     println!("|---|---|---|---|---|---|---|---|");
     let mut groups: Vec<(String, Vec<WinKind>)> = rows.keys().map(|k| (k.label().to_string(), vec![*k])).collect();
     groups.push(("**absolute (since/until + date)**".into(), rows.keys().copied().filter(|k| k.absolute()).collect()));
-    groups.push(("**relative (hours_back + minutes_back)**".into(), rows.keys().copied().filter(|k| matches!(k, WinKind::HoursBack | WinKind::MinutesBack)).collect()));
+    groups.push((
+        "**relative (hours_back + minutes_back)**".into(),
+        rows.keys().copied().filter(|k| matches!(k, WinKind::HoursBack | WinKind::MinutesBack)).collect(),
+    ));
     groups.push(("**all**".into(), rows.keys().copied().collect()));
     for (label, kinds) in groups {
         let mut t = Row::default();
@@ -973,7 +1029,10 @@ fn mix(redis: &RedisServer, manifest: &Path, corpus: &Corpus, o: &Opts) {
     let mut ws: Vec<_> = by_window.iter().collect();
     ws.sort_by_key(|((k, w), _)| (*k, w.len(), w.clone()));
     for ((_, w), t) in ws {
-        println!("| {w} | {} | {} | {} | {} | {} | {} |", t.calls, t.hits, t.truncated, t.arg_repeats, t.arg_repeats_cacheable, t.key_repeats_cacheable);
+        println!(
+            "| {w} | {} | {} | {} | {} | {} | {} |",
+            t.calls, t.hits, t.truncated, t.arg_repeats, t.arg_repeats_cacheable, t.key_repeats_cacheable
+        );
     }
     println!();
     println!("| question (most asked first) | calls | from cache | truncated | repeated arguments |");
@@ -1094,7 +1153,13 @@ fn main() {
     if o.only.as_deref() == Some("plans") {
         let now = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap().timestamp_millis();
         let end_ms = now - 2 * MINUTE;
-        let corpus = Corpus { dir: o.scratch.clone(), end_ms, start_ms: end_ms - SPAN_H * HOUR, incident_ms: end_ms - INCIDENT_BEFORE_END, services: vec![] };
+        let corpus = Corpus {
+            dir: o.scratch.clone(),
+            end_ms,
+            start_ms: end_ms - SPAN_H * HOUR,
+            incident_ms: end_ms - INCIDENT_BEFORE_END,
+            services: vec![],
+        };
         print_ceilings(&o, &corpus);
         return;
     }

@@ -74,22 +74,58 @@ async fn main() {
     let ls = time(n, |_| async { l.acquire("svc", &never, |_| {}).await.unwrap().release().await }).await;
     row("permit acquire+release", &rs, &ls);
 
-    let rs = time(n, |i| { let r = &r; async move { r.check_rate(&format!("user{}", i % 50)).await.unwrap() } }).await;
-    let ls = time(n, |i| { let l = &l; async move { l.check_rate(&format!("user{}", i % 50)).await.unwrap() } }).await;
+    let rs = time(n, |i| {
+        let r = &r;
+        async move { r.check_rate(&format!("user{}", i % 50)).await.unwrap() }
+    })
+    .await;
+    let ls = time(n, |i| {
+        let l = &l;
+        async move { l.check_rate(&format!("user{}", i % 50)).await.unwrap() }
+    })
+    .await;
     row("rate check (GCRA)", &rs, &ls);
 
     for (label, size) in [("1 KiB", 1024usize), ("64 KiB", 64 * 1024)] {
         let value = vec![b'x'; size];
         let v = &value;
-        let rs = time(n, |i| { let r = &r; async move { r.cache_put(&format!("k{size}-{}", i % 200), v).await; } }).await;
-        let ls = time(n, |i| { let l = &l; async move { l.cache_put(&format!("k{size}-{}", i % 200), v).await; } }).await;
+        let rs = time(n, |i| {
+            let r = &r;
+            async move {
+                r.cache_put(&format!("k{size}-{}", i % 200), v).await;
+            }
+        })
+        .await;
+        let ls = time(n, |i| {
+            let l = &l;
+            async move {
+                l.cache_put(&format!("k{size}-{}", i % 200), v).await;
+            }
+        })
+        .await;
         row(&format!("cache put {label}"), &rs, &ls);
-        let rs = time(n, |i| { let r = &r; async move { assert!(r.cache_get(&format!("k{size}-{}", i % 200)).await.is_some()) } }).await;
-        let ls = time(n, |i| { let l = &l; async move { assert!(l.cache_get(&format!("k{size}-{}", i % 200)).await.is_some()) } }).await;
+        let rs = time(n, |i| {
+            let r = &r;
+            async move { assert!(r.cache_get(&format!("k{size}-{}", i % 200)).await.is_some()) }
+        })
+        .await;
+        let ls = time(n, |i| {
+            let l = &l;
+            async move { assert!(l.cache_get(&format!("k{size}-{}", i % 200)).await.is_some()) }
+        })
+        .await;
         row(&format!("cache get {label} (hit)"), &rs, &ls);
     }
-    let rs = time(n, |i| { let r = &r; async move { assert!(r.cache_get(&format!("miss-{i}")).await.is_none()) } }).await;
-    let ls = time(n, |i| { let l = &l; async move { assert!(l.cache_get(&format!("miss-{i}")).await.is_none()) } }).await;
+    let rs = time(n, |i| {
+        let r = &r;
+        async move { assert!(r.cache_get(&format!("miss-{i}")).await.is_none()) }
+    })
+    .await;
+    let ls = time(n, |i| {
+        let l = &l;
+        async move { assert!(l.cache_get(&format!("miss-{i}")).await.is_none()) }
+    })
+    .await;
     row("cache get (miss)", &rs, &ls);
 
     let rs = time(n, |_| async { r.metrics().incr("bench_total", &[("k", "v")], 1.0) }).await;

@@ -118,7 +118,9 @@ pub fn gen_lines(rng: &mut Rng, fmt: Fmt, start_ms: i64, n: usize, step_ms: i64,
                 let dt = Utc.timestamp_millis_opt(t).unwrap();
                 format!("{} host1 app[{}]: {level} {msg}", dt.format("%b %e %H:%M:%S"), 100 + rng.below(900)).into_bytes()
             }
-            Fmt::Rfc5424 => format!("<{}>1 {} host1 app {} - - {level} {msg}", 130 + rng.below(8), iso_z(t), 100 + rng.below(900)).into_bytes(),
+            Fmt::Rfc5424 => {
+                format!("<{}>1 {} host1 app {} - - {level} {msg}", 130 + rng.below(8), iso_z(t), 100 + rng.below(900)).into_bytes()
+            }
             Fmt::Json => serde_json::to_vec(&json!({"timestamp": iso_z(t), "level": level, "msg": msg})).unwrap(),
         };
         if rng.chance(nul_pct) {

@@ -102,9 +102,8 @@ pub mod mcp_client {
                     match reader.read_until(b'\n', &mut line) {
                         Ok(0) | Err(_) => break,
                         Ok(_) => {
-                            let msg = serde_json::from_slice::<Value>(&line).map_err(|e| {
-                                format!("stdout carried a non-JSON line ({e}): {:?}", String::from_utf8_lossy(&line))
-                            });
+                            let msg = serde_json::from_slice::<Value>(&line)
+                                .map_err(|e| format!("stdout carried a non-JSON line ({e}): {:?}", String::from_utf8_lossy(&line)));
                             if tx.send(msg).is_err() {
                                 break;
                             }
@@ -113,7 +112,16 @@ pub mod mcp_client {
                 }
             });
             let stdin = child.stdin.take();
-            McpClient { child, stdin, rx, notifications: Vec::new(), pending: Vec::new(), next_id: 1, closed: false, timeout: Duration::from_secs(60) }
+            McpClient {
+                child,
+                stdin,
+                rx,
+                notifications: Vec::new(),
+                pending: Vec::new(),
+                next_id: 1,
+                closed: false,
+                timeout: Duration::from_secs(60),
+            }
         }
 
         pub fn pid(&self) -> u32 {
@@ -269,10 +277,7 @@ pub fn write_manifest(dir: &Path, plugins: &[(&str, &str)], extra: &str) -> Path
         target_dir().join("logai-test-cache").display()
     );
     for (name, file) in plugins {
-        text.push_str(&format!(
-            "[[plugin]]\nname = \"{name}\"\ncomponent = \"{}\"\n\n",
-            plugin_dist().join(file).display()
-        ));
+        text.push_str(&format!("[[plugin]]\nname = \"{name}\"\ncomponent = \"{}\"\n\n", plugin_dist().join(file).display()));
     }
     let path = dir.join("logai.toml");
     std::fs::write(&path, text).unwrap();
@@ -291,7 +296,14 @@ pub use logai_test_redis::{incompressible, RedisServer};
 /// test's `env!("CARGO_BIN_EXE_coord-holder")`) that each take a permit for
 /// one of `services` and hold it, renewing the lease, until killed. Returns
 /// once every one has its permit through Redis.
-pub fn hold_permits(holder_bin: &str, url: &str, services: &[&str], global: u32, per_service: u32, lease_ms: u64) -> Vec<std::process::Child> {
+pub fn hold_permits(
+    holder_bin: &str,
+    url: &str,
+    services: &[&str],
+    global: u32,
+    per_service: u32,
+    lease_ms: u64,
+) -> Vec<std::process::Child> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut holders: Vec<_> = services

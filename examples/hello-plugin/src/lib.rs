@@ -92,26 +92,15 @@ pub fn count(text: &str, top: usize) -> Counts {
     let mut words = 0;
     for w in text.split_whitespace() {
         words += 1;
-        let w: String = w
-            .trim_matches(|c: char| !c.is_alphanumeric())
-            .to_lowercase();
+        let w: String = w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
         if !w.is_empty() {
             *freq.entry(w).or_default() += 1;
         }
     }
-    let mut top_words: Vec<WordFreq> = freq
-        .into_iter()
-        .map(|(word, count)| WordFreq { word, count })
-        .collect();
+    let mut top_words: Vec<WordFreq> = freq.into_iter().map(|(word, count)| WordFreq { word, count }).collect();
     top_words.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.word.cmp(&b.word)));
     top_words.truncate(top);
-    Counts {
-        lines: text.lines().count(),
-        words,
-        chars: text.chars().count(),
-        bytes: text.len(),
-        top_words,
-    }
+    Counts { lines: text.lines().count(), words, chars: text.chars().count(), bytes: text.len(), top_words }
 }
 
 impl Tool for WordCount {
@@ -155,15 +144,8 @@ impl Tool for WordCount {
     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
         let args: WordCountArgs = ctx.args()?;
         let counts = count(&args.text, args.top.unwrap_or(5));
-        log::debug(format!(
-            "word_count: {} words for {}",
-            counts.words,
-            ctx.user()
-        ));
-        let text = format!(
-            "{} lines, {} words, {} characters, {} bytes",
-            counts.lines, counts.words, counts.chars, counts.bytes
-        );
+        log::debug(format!("word_count: {} words for {}", counts.words, ctx.user()));
+        let text = format!("{} lines, {} words, {} characters, {} bytes", counts.lines, counts.words, counts.chars, counts.bytes);
         CallResult::structured(text, &counts)
     }
 }
@@ -202,13 +184,7 @@ mod tests {
     fn counts() {
         let c = count("the cat\nand the hat.\n", 2);
         assert_eq!((c.lines, c.words), (2, 5));
-        assert_eq!(
-            c.top_words[0],
-            WordFreq {
-                word: "the".into(),
-                count: 2
-            }
-        );
+        assert_eq!(c.top_words[0], WordFreq { word: "the".into(), count: 2 });
         assert_eq!(c.top_words.len(), 2);
     }
 

@@ -30,10 +30,10 @@ pub fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
             }
             Some(b'{') => {
                 out.push_str(&text[copied..i]);
-                let close = text[i..].find('}').map(|j| i + j).ok_or_else(|| ExpandError {
-                    offset: i,
-                    message: "unterminated ${...}: missing '}'".into(),
-                })?;
+                let close = text[i..]
+                    .find('}')
+                    .map(|j| i + j)
+                    .ok_or_else(|| ExpandError { offset: i, message: "unterminated ${...}: missing '}'".into() })?;
                 let inner = &text[i + 2..close];
                 let (name, default) = match inner.split_once(":-") {
                     Some((n, d)) => (n, Some(d)),

@@ -102,9 +102,8 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
 pub fn load_from(source: Source) -> Result<Config, ConfigError> {
     let (text, base_dir, file_name) = match &source {
         Source::File(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::whole_file(&path.display().to_string(), format!("cannot read the manifest: {e}"))
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::whole_file(&path.display().to_string(), format!("cannot read the manifest: {e}")))?;
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
             // Absolute, so paths resolved against it do not depend on the cwd later.
@@ -123,17 +122,15 @@ pub fn load_from(source: Source) -> Result<Config, ConfigError> {
     let dotenv = base_dir.join(".env");
     if dotenv.is_file() {
         // Variables already in the environment win over .env.
-        dotenvy::from_path(&dotenv).map_err(|e| {
-            ConfigError::whole_file(&dotenv.display().to_string(), format!("cannot read .env: {e}"))
-        })?;
+        dotenvy::from_path(&dotenv)
+            .map_err(|e| ConfigError::whole_file(&dotenv.display().to_string(), format!("cannot read .env: {e}")))?;
     }
     let mut config = parse(&text, &file_name, &base_dir)?;
     config.source = source.to_string();
     if let Some(services_file) = config.services_file.clone() {
         let path = config.resolve(&services_file);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError::whole_file(&path.display().to_string(), format!("cannot read services file: {e}"))
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::whole_file(&path.display().to_string(), format!("cannot read services file: {e}")))?;
         let mut extra = parse_services(&text, &path.display().to_string())?;
         // Paths in a services file are relative to that file, wherever the
         // manifest that names it lives.

@@ -221,13 +221,7 @@ pub struct RedisConfig {
 
 impl Default for RedisConfig {
     fn default() -> Self {
-        RedisConfig {
-            url: None,
-            key_prefix: "logai".into(),
-            op_timeout_ms: 250,
-            connect_timeout_ms: 500,
-            max_backoff_ms: 5_000,
-        }
+        RedisConfig { url: None, key_prefix: "logai".into(), op_timeout_ms: 250, connect_timeout_ms: 500, max_backoff_ms: 5_000 }
     }
 }
 
@@ -374,4 +368,3 @@ impl TryFrom<RawEntry> for ExporterConfig {
         })
     }
 }
-

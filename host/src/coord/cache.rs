@@ -149,9 +149,7 @@ impl Coordinator {
         let rkey = inner.keys.cache(&hash);
         let from_redis = inner
             .link
-            .run("cache_get", |mut con| async move {
-                redis::cmd("GET").arg(&rkey).query_async::<Option<Vec<u8>>>(&mut con).await
-            })
+            .run("cache_get", |mut con| async move { redis::cmd("GET").arg(&rkey).query_async::<Option<Vec<u8>>>(&mut con).await })
             .await;
         let stored = match from_redis {
             Some(v) => v,
@@ -447,7 +445,9 @@ impl Coordinator {
                 let (lk, tk) = (lock.clone(), token.clone());
                 let renewed = inner
                     .link
-                    .run("cache_lock_renew", |mut con| async move { RENEW_LOCK.key(&lk).arg(&tk).arg(lease_ms).invoke_async::<i64>(&mut con).await })
+                    .run("cache_lock_renew", |mut con| async move {
+                        RENEW_LOCK.key(&lk).arg(&tk).arg(lease_ms).invoke_async::<i64>(&mut con).await
+                    })
                     .await;
                 if renewed != Some(1) {
                     return;

@@ -209,11 +209,9 @@ impl Link {
     /// Warn when the server's eviction policy could evict coordination keys
     /// (they carry no TTL) or refuse writes once the cache fills memory.
     async fn check_policy(&self, con: &mut ConnectionManager) {
-        let reply = tokio::time::timeout(
-            self.op_timeout,
-            redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async::<Vec<String>>(con),
-        )
-        .await;
+        let reply =
+            tokio::time::timeout(self.op_timeout, redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async::<Vec<String>>(con))
+                .await;
         let policy = match reply {
             Ok(Ok(v)) if v.len() >= 2 => v[1].clone(),
             Ok(Ok(_)) => return,
@@ -316,7 +314,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_first_probe_after_redis_is_back_finds_it() {
         let Some(mut r) = crate::coord::tests::RedisServer::try_start(&[]) else { return };
-        let cfg = RedisConfig { url: Some(r.url()), key_prefix: "t".into(), op_timeout_ms: 250, connect_timeout_ms: 300, max_backoff_ms: 400 };
+        let cfg =
+            RedisConfig { url: Some(r.url()), key_prefix: "t".into(), op_timeout_ms: 250, connect_timeout_ms: 300, max_backoff_ms: 400 };
         let stop = CancellationToken::new();
         let link = Link::start(&cfg, Metrics::new(), stop.clone()).await;
         stop.cancel(); // no background reconnect: only the probes below

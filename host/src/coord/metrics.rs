@@ -76,10 +76,8 @@ pub fn help(name: &str) -> &'static str {
 }
 
 /// Upper bounds (ms) of the fixed histogram buckets; `+Inf` is implied.
-pub const BUCKET_BOUNDS_MS: &[f64] = &[
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
-    60000.0,
-];
+pub const BUCKET_BOUNDS_MS: &[f64] =
+    &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0];
 
 type SeriesKey = (String, Labels);
 

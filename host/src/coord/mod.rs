@@ -265,7 +265,10 @@ impl Coordinator {
             }
             None => {
                 let (g, per) = inner.local_permits.in_use();
-                (inner.metrics.local_snapshot(), (g as f64, inner.local_permits.queue_length() as f64, per.into_iter().map(|(k, v)| (k, v as f64)).collect()))
+                (
+                    inner.metrics.local_snapshot(),
+                    (g as f64, inner.local_permits.queue_length() as f64, per.into_iter().map(|(k, v)| (k, v as f64)).collect()),
+                )
             }
         };
         let (running, queued, per_service) = permit_gauges;
@@ -341,8 +344,7 @@ fn parse_stats(v: &[redis::Value]) -> PermitStats {
     (running, queued, per)
 }
 
-static FLUSH: std::sync::LazyLock<redis::Script> =
-    std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/metrics_flush.lua")));
+static FLUSH: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/metrics_flush.lua")));
 
 impl Inner {
     async fn flush_metrics(&self) -> bool {

@@ -118,11 +118,7 @@ impl LocalPermits {
     }
 
     fn service(&self, name: &str) -> Arc<Semaphore> {
-        self.services
-            .lock()
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.limit_service as usize)))
-            .clone()
+        self.services.lock().entry(name.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.limit_service as usize))).clone()
     }
 
     fn status(&self, svc: &Semaphore, position: u32) -> QueueStatus {
@@ -463,7 +459,9 @@ impl Coordinator {
                         inner.abandon_ticket(&holder, service);
                     }
                     return match inner.local_permits.acquire(service, cancel, &mut on_wait, deadline).await {
-                        Ok((g, s)) => Ok(PermitGuard { held: Held::Local(g, s), service: service.to_string(), acquired_at: Instant::now() }),
+                        Ok((g, s)) => {
+                            Ok(PermitGuard { held: Held::Local(g, s), service: service.to_string(), acquired_at: Instant::now() })
+                        }
                         Err((_, true)) => Err(PermitError::Cancelled),
                         Err((status, false)) => {
                             let status = status.unwrap_or(QueueStatus {
@@ -473,7 +471,11 @@ impl Coordinator {
                                 limit_service: inner.local_permits.limit_service,
                                 position: 1,
                             });
-                            Err(PermitError::Busy { message: busy_message(&status, service, started.elapsed()), status, waited: started.elapsed() })
+                            Err(PermitError::Busy {
+                                message: busy_message(&status, service, started.elapsed()),
+                                status,
+                                waited: started.elapsed(),
+                            })
                         }
                     };
                 }
@@ -536,7 +538,10 @@ mod tests {
     #[test]
     fn busy_messages_name_the_limit() {
         let st = QueueStatus { running_global: 20, limit_global: 20, running_service: 3, limit_service: 5, position: 3 };
-        assert_eq!(busy_message(&st, "nginx", Duration::from_secs(30)), "busy: 20/20 searches running globally (MAX_GLOBAL_SEARCHES = 20); waited 30 s");
+        assert_eq!(
+            busy_message(&st, "nginx", Duration::from_secs(30)),
+            "busy: 20/20 searches running globally (MAX_GLOBAL_SEARCHES = 20); waited 30 s"
+        );
         let st = QueueStatus { running_global: 7, limit_global: 20, running_service: 5, limit_service: 5, position: 1 };
         assert_eq!(
             busy_message(&st, "nginx", Duration::from_millis(1500)),

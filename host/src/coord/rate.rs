@@ -81,13 +81,8 @@ impl Coordinator {
         let redis_answer = inner
             .link
             .run("rate_check", |mut con| async move {
-                let (ok, retry_ms): (i64, String) = GCRA
-                    .key(&key)
-                    .arg(user)
-                    .arg(g.interval_ms)
-                    .arg(g.tolerance_ms)
-                    .invoke_async(&mut con)
-                    .await?;
+                let (ok, retry_ms): (i64, String) =
+                    GCRA.key(&key).arg(user).arg(g.interval_ms).arg(g.tolerance_ms).invoke_async(&mut con).await?;
                 Ok((ok, retry_ms))
             })
             .await;
@@ -98,11 +93,7 @@ impl Coordinator {
         };
         verdict.map_err(|retry_after| {
             inner.metrics.incr(names::RATE_LIMITED_TOTAL, &[], 1.0);
-            RateLimited {
-                retry_after,
-                per_minute: inner.limits.rate_limit_per_user_per_minute,
-                burst: inner.limits.rate_limit_burst,
-            }
+            RateLimited { retry_after, per_minute: inner.limits.rate_limit_per_user_per_minute, burst: inner.limits.rate_limit_burst }
         })
     }
 }

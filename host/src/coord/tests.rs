@@ -101,7 +101,10 @@ async fn local_only_limits_hold_and_busy_names_the_limit() {
     let statuses = Arc::new(parking_lot::Mutex::new(Vec::new()));
     let s2 = statuses.clone();
     let err = c.acquire("a", &CancellationToken::new(), move |s| s2.lock().push(s)).await.unwrap_err();
-    assert!(err.to_string().starts_with("busy: 2/2 searches running for service 'a' (MAX_PER_SERVICE_SEARCHES = 2); waited 0.3 s"), "{err}");
+    assert!(
+        err.to_string().starts_with("busy: 2/2 searches running for service 'a' (MAX_PER_SERVICE_SEARCHES = 2); waited 0.3 s"),
+        "{err}"
+    );
     assert_eq!(statuses.lock()[0].position, 1);
     let b = c.acquire("b", &CancellationToken::new(), |_| {}).await.unwrap();
     let err = c.acquire("c", &CancellationToken::new(), |_| {}).await.unwrap_err();
@@ -337,15 +340,8 @@ async fn cache_indexes_keep_every_concurrent_member_newest_first_bounded() {
     }
     a.cache_index_add("q2", "n2", 3).await;
     assert_eq!(b.cache_index("q2").await, ["n2", "n4", "n3"]);
-    let ttl: i64 = r
-        .cli(&["PTTL", &format!("t:cache:{}", cache_key_hash("q2"))])
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(
-        ttl > 590_000 && ttl <= 600_000,
-        "an index is cache data with the TTL ({ttl})"
-    );
+    let ttl: i64 = r.cli(&["PTTL", &format!("t:cache:{}", cache_key_hash("q2"))]).trim().parse().unwrap();
+    assert!(ttl > 590_000 && ttl <= 600_000, "an index is cache data with the TTL ({ttl})");
 
     // Without Redis: the same behaviour on local state.
     let local = coord(None, &l).await;

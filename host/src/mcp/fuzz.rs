@@ -27,16 +27,22 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-            prop::collection::btree_map("[a-z_/]{0,12}", inner, 0..6)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z_/]{0,12}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
 
 fn near_valid_request() -> impl Strategy<Value = Value> {
     let method = prop_oneof![
-        Just("initialize"), Just("ping"), Just("tools/list"), Just("tools/call"), Just("server/discover"),
-        Just("notifications/cancelled"), Just("notifications/initialized"), Just("logging/setLevel"), Just("x/y"),
+        Just("initialize"),
+        Just("ping"),
+        Just("tools/list"),
+        Just("tools/call"),
+        Just("server/discover"),
+        Just("notifications/cancelled"),
+        Just("notifications/initialized"),
+        Just("logging/setLevel"),
+        Just("x/y"),
     ];
     let id = prop_oneof![Just(None), (0i64..20).prop_map(|i| Some(json!(i))), json_value().prop_map(Some)];
     let params = prop_oneof![
@@ -105,11 +111,7 @@ fn run_case(chunks: Vec<Vec<u8>>) {
             client_r.read_to_end(&mut out).await.unwrap();
             out
         });
-        let opts = ServerOptions {
-            max_message_bytes: LIMIT,
-            shutdown_grace: Duration::from_millis(100),
-            ..ServerOptions::default()
-        };
+        let opts = ServerOptions { max_message_bytes: LIMIT, shutdown_grace: Duration::from_millis(100), ..ServerOptions::default() };
         tokio::time::timeout(Duration::from_secs(20), serve(&input[..], server_w, TestHost::new(), opts))
             .await
             .expect("serve did not finish")

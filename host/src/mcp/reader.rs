@@ -101,15 +101,7 @@ mod tests {
     #[tokio::test]
     async fn splits_lines_and_strips_crlf() {
         let lines = read_all(b"a\r\nbc\n\nlast", 100).await;
-        assert_eq!(
-            lines,
-            vec![
-                Line::Data(b"a".to_vec()),
-                Line::Data(b"bc".to_vec()),
-                Line::Data(vec![]),
-                Line::Data(b"last".to_vec())
-            ]
-        );
+        assert_eq!(lines, vec![Line::Data(b"a".to_vec()), Line::Data(b"bc".to_vec()), Line::Data(vec![]), Line::Data(b"last".to_vec())]);
     }
 
     #[tokio::test]

@@ -45,19 +45,13 @@ impl Catalog {
                 continue;
             }
             let input = jsonschema::validator_for(&desc.input_schema).map_err(|e| {
-                let msg = format!(
-                    "plugin '{}' declares tool '{}' with an invalid inputSchema: {e}",
-                    desc.plugin, desc.name
-                );
+                let msg = format!("plugin '{}' declares tool '{}' with an invalid inputSchema: {e}", desc.plugin, desc.name);
                 tracing::error!("{msg}");
                 msg
             });
             let output = desc.output_schema.as_ref().map(|schema| {
                 jsonschema::validator_for(schema).map_err(|e| {
-                    let msg = format!(
-                        "plugin '{}' declares tool '{}' with an invalid outputSchema: {e}",
-                        desc.plugin, desc.name
-                    );
+                    let msg = format!("plugin '{}' declares tool '{}' with an invalid outputSchema: {e}", desc.plugin, desc.name);
                     tracing::error!("{msg}");
                     msg
                 })
@@ -88,11 +82,7 @@ impl Catalog {
 
 /// The first schema violation of `instance`, with its path prefixed by
 /// `prefix` (e.g. `$.arguments`).
-pub(crate) fn first_violation(
-    validator: &jsonschema::Validator,
-    instance: &Value,
-    prefix: &str,
-) -> Option<Violation> {
+pub(crate) fn first_violation(validator: &jsonschema::Validator, instance: &Value, prefix: &str) -> Option<Violation> {
     let err = validator.iter_errors(instance).next()?;
     let mut path = pointer_to_path(prefix, err.instance_path().as_str());
     use jsonschema::error::ValidationErrorKind as K;
@@ -114,10 +104,7 @@ pub(crate) fn first_violation(
             if unexpected.len() == 1 {
                 "unexpected property (not allowed by the schema)".to_string()
             } else {
-                format!(
-                    "unexpected property (not allowed by the schema; also unexpected: {})",
-                    unexpected[1..].join(", ")
-                )
+                format!("unexpected property (not allowed by the schema; also unexpected: {})", unexpected[1..].join(", "))
             }
         }
         _ => err.to_string(),

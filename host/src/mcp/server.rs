@@ -105,12 +105,7 @@ struct Shared {
     shutdown: CancellationToken,
 }
 
-pub(crate) async fn run<R, W>(
-    reader: R,
-    writer: W,
-    host: Arc<dyn ToolHost>,
-    opts: ServerOptions,
-) -> anyhow::Result<()>
+pub(crate) async fn run<R, W>(reader: R, writer: W, host: Arc<dyn ToolHost>, opts: ServerOptions) -> anyhow::Result<()>
 where
     R: AsyncBufRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -232,11 +227,21 @@ fn error_msg(id: &Value, err: &RpcError) -> Value {
 
 /// A classified incoming message.
 enum Incoming {
-    Request { id: Value, method: String, params: Map<String, Value> },
-    Notification { method: String, params: Map<String, Value> },
+    Request {
+        id: Value,
+        method: String,
+        params: Map<String, Value>,
+    },
+    Notification {
+        method: String,
+        params: Map<String, Value>,
+    },
     /// A response from the client (we send no requests; ignored).
     Response,
-    Invalid { id: Value, message: String },
+    Invalid {
+        id: Value,
+        message: String,
+    },
 }
 
 fn classify(value: Value) -> Incoming {
@@ -273,36 +278,23 @@ fn classify(value: Value) -> Incoming {
     match obj.get("jsonrpc") {
         Some(Value::String(s)) if s == "2.0" => {}
         Some(other) => {
-            return Incoming::Invalid {
-                id: echo,
-                message: format!("Invalid Request: $.jsonrpc: expected \"2.0\", got {other}"),
-            }
+            return Incoming::Invalid { id: echo, message: format!("Invalid Request: $.jsonrpc: expected \"2.0\", got {other}") }
         }
-        None => {
-            return Incoming::Invalid { id: echo, message: "Invalid Request: $.jsonrpc: required (\"2.0\")".into() }
-        }
+        None => return Incoming::Invalid { id: echo, message: "Invalid Request: $.jsonrpc: required (\"2.0\")".into() },
     }
     let method = match obj.get("method") {
         Some(Value::String(m)) => m.clone(),
         Some(other) => {
-            return Incoming::Invalid {
-                id: echo,
-                message: format!("Invalid Request: $.method: expected string, got {}", type_name(other)),
-            }
+            return Incoming::Invalid { id: echo, message: format!("Invalid Request: $.method: expected string, got {}", type_name(other)) }
         }
-        None if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) => {
-            return Incoming::Response
-        }
+        None if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) => return Incoming::Response,
         None => return Incoming::Invalid { id: echo, message: "Invalid Request: $.method: required".into() },
     };
     let params = match obj.get("params") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(p)) => p.clone(),
         Some(other) => {
-            return Incoming::Invalid {
-                id: echo,
-                message: format!("Invalid Request: $.params: expected object, got {}", type_name(other)),
-            }
+            return Incoming::Invalid { id: echo, message: format!("Invalid Request: $.params: expected object, got {}", type_name(other)) }
         }
     };
     match id {
@@ -501,11 +493,7 @@ fn handle_request(
     started: Instant,
     tasks: &mut JoinSet<()>,
 ) {
-    let traceparent = params
-        .get("_meta")
-        .and_then(|m| m.get("traceparent"))
-        .and_then(Value::as_str)
-        .map(|s| truncate(s, 128));
+    let traceparent = params.get("_meta").and_then(|m| m.get("traceparent")).and_then(Value::as_str).map(|s| truncate(s, 128));
     let era = if method == "initialize" {
         Ok(legacy_era(session))
     } else {
@@ -568,11 +556,9 @@ fn handle_request(
             r.insert("cacheScope".into(), json!("public"));
             reply(Ok(modern_result(&shared.opts, r)), Some(&era), None)
         }
-        "ping" if era.is_modern() => reply(
-            Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: 'ping' does not exist in protocol 2026-07-28")),
-            Some(&era),
-            None,
-        ),
+        "ping" if era.is_modern() => {
+            reply(Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: 'ping' does not exist in protocol 2026-07-28")), Some(&era), None)
+        }
         "ping" => reply(Ok(json!({})), Some(&era), None),
         "tools/list" => {
             if !era.is_modern() && session.legacy.is_none() {
@@ -587,9 +573,7 @@ fn handle_request(
             }
             let tool_name = params.get("name").and_then(Value::as_str).map(|s| truncate(s, 128));
             match prepare_call(shared, &id, &params) {
-                Ok(prepared) => {
-                    start_call(shared, id.clone(), prepared, era, traceparent.clone(), &params, started, tasks)
-                }
+                Ok(prepared) => start_call(shared, id.clone(), prepared, era, traceparent.clone(), &params, started, tasks),
                 Err(e) => reply(Err(e), Some(&era), tool_name),
             }
         }
@@ -629,11 +613,8 @@ fn initialize(shared: &Shared, session: &mut Session, params: &Map<String, Value
         None | Some(Value::Null) => None,
         Some(info) => Some(client_info(info, "$.params.clientInfo")?),
     };
-    let negotiated = if LEGACY_PROTOCOL_VERSIONS.contains(&requested.as_str()) {
-        requested.clone()
-    } else {
-        LEGACY_PROTOCOL_VERSIONS[0].to_string()
-    };
+    let negotiated =
+        if LEGACY_PROTOCOL_VERSIONS.contains(&requested.as_str()) { requested.clone() } else { LEGACY_PROTOCOL_VERSIONS[0].to_string() };
     if session.legacy.is_some() {
         tracing::debug!("initialize received again; renegotiating");
     }
@@ -665,9 +646,8 @@ fn list_tools(shared: &Shared, params: &Map<String, Value>, era: &Era) -> Result
     let entries = &shared.catalog.entries;
     let offset = match params.get("cursor") {
         None | Some(Value::Null) => 0,
-        Some(Value::String(c)) => decode_cursor(c, entries.len()).ok_or_else(|| {
-            RpcError::params("$.params.cursor", "invalid cursor (use the nextCursor of a previous tools/list result)")
-        })?,
+        Some(Value::String(c)) => decode_cursor(c, entries.len())
+            .ok_or_else(|| RpcError::params("$.params.cursor", "invalid cursor (use the nextCursor of a previous tools/list result)"))?,
         Some(other) => return Err(RpcError::params("$.params.cursor", format!("expected string, got {}", type_name(other)))),
     };
     let page = shared.opts.tools_page_size.max(1);
@@ -697,8 +677,9 @@ fn prepare_call(shared: &Shared, id: &Value, params: &Map<String, Value>) -> Res
         None => return Err(RpcError::params("$.params.name", "required (the tool to call)")),
     };
     let Some(entry) = shared.catalog.get(name) else {
-        return Err(RpcError::new(INVALID_PARAMS, format!("unknown tool '{}'", truncate(name, 128)))
-            .with_data(json!({"path": "$.params.name"})));
+        return Err(
+            RpcError::new(INVALID_PARAMS, format!("unknown tool '{}'", truncate(name, 128))).with_data(json!({"path": "$.params.name"}))
+        );
     };
     let arguments = match params.get("arguments") {
         None | Some(Value::Null) => Value::Object(Map::new()),
@@ -715,10 +696,7 @@ fn prepare_call(shared: &Shared, id: &Value, params: &Map<String, Value>) -> Res
         }
     }
     if shared.inflight.lock().contains_key(&id.to_string()) {
-        return Err(RpcError::new(
-            INVALID_REQUEST,
-            format!("Invalid Request: id {id} is already used by a call in progress"),
-        ));
+        return Err(RpcError::new(INVALID_REQUEST, format!("Invalid Request: id {id} is already used by a call in progress")));
     }
     let index = shared.catalog.entries.iter().position(|e| std::ptr::eq(e, entry)).unwrap_or(0);
     Ok(PreparedCall { index, arguments })
@@ -745,10 +723,7 @@ fn start_call(
     let key = id.to_string();
     let token = shared.shutdown.child_token();
     let client_cancelled = Arc::new(AtomicBool::new(false));
-    shared
-        .inflight
-        .lock()
-        .insert(key.clone(), InFlight { token: token.clone(), client_cancelled: client_cancelled.clone() });
+    shared.inflight.lock().insert(key.clone(), InFlight { token: token.clone(), client_cancelled: client_cancelled.clone() });
 
     let progress_state = Arc::new(Mutex::new(ProgressState { last: None, done: false }));
     let progress_token = params
@@ -838,11 +813,8 @@ fn start_call(
                 }
                 Some(r) => match shape_result(entry, r) {
                     Ok(result) => {
-                        let outcome = if result.get("isError") == Some(&Value::Bool(true)) {
-                            CallOutcome::ToolError
-                        } else {
-                            CallOutcome::Ok
-                        };
+                        let outcome =
+                            if result.get("isError") == Some(&Value::Bool(true)) { CallOutcome::ToolError } else { CallOutcome::Ok };
                         (Some(result_msg(&id, finish_result(&shared.opts, &era, result))), outcome)
                     }
                     Err(e) => {
@@ -897,10 +869,7 @@ fn shape_result(entry: &CatalogEntry, r: Result<ToolOutput, ToolCallError>) -> R
         if !sc.is_object() {
             return Err(RpcError::new(
                 INTERNAL_ERROR,
-                format!(
-                    "plugin '{plugin}' returned structuredContent for tool '{tool}' that is {}, not a JSON object",
-                    type_name(sc)
-                ),
+                format!("plugin '{plugin}' returned structuredContent for tool '{tool}' that is {}, not a JSON object", type_name(sc)),
             )
             .with_data(json!({"tool": tool, "plugin": plugin})));
         }

@@ -50,11 +50,7 @@ fn tool(name: &str, input: Value, output: Option<Value>) -> ToolDescriptor {
 impl ToolHost for TestHost {
     fn tools(&self) -> Vec<ToolDescriptor> {
         let mut v = vec![
-            tool(
-                "echo",
-                json!({"type": "object", "properties": {"text": {"type": "string"}, "max_results": {"type": "integer"}}}),
-                None,
-            ),
+            tool("echo", json!({"type": "object", "properties": {"text": {"type": "string"}, "max_results": {"type": "integer"}}}), None),
             tool("slow", json!({"type": "object", "properties": {"ms": {"type": "integer"}}, "required": ["ms"]}), None),
             tool("progress", json!({"type": "object"}), None),
             tool(
@@ -221,7 +217,9 @@ async fn initialize_negotiates_versions() {
     assert_eq!(r["result"]["instructions"], "read logs");
     assert_eq!(r["result"]["capabilities"]["tools"]["listChanged"], false);
     assert!(r["result"].get("resultType").is_none());
-    for (asked, got) in [("2025-06-18", "2025-06-18"), ("2025-03-26", "2025-03-26"), ("2024-11-05", "2025-11-25"), ("1999-01-01", "2025-11-25")] {
+    for (asked, got) in
+        [("2025-06-18", "2025-06-18"), ("2025-03-26", "2025-03-26"), ("2024-11-05", "2025-11-25"), ("1999-01-01", "2025-11-25")]
+    {
         let r = c.request(1, "initialize", json!({"protocolVersion": asked, "capabilities": {}})).await;
         assert_eq!(r["result"]["protocolVersion"], got, "asked {asked}");
     }
@@ -451,9 +449,7 @@ async fn modern_era_is_stateless_and_stamped() {
     assert_eq!(r["error"]["data"]["requested"], "2099-01-01");
     assert_eq!(r["error"]["data"]["supported"], json!(["2026-07-28"]));
     // missing capabilities / version
-    let r = c
-        .request(6, "tools/list", json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}))
-        .await;
+    let r = c.request(6, "tools/list", json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}})).await;
     assert_eq!(err_code(&r), -32602);
     assert!(r["error"]["data"]["path"].as_str().unwrap().contains("clientCapabilities"));
     let r = c.request(7, "tools/list", json!({"_meta": {"io.modelcontextprotocol/clientCapabilities": {}}})).await;
@@ -479,8 +475,7 @@ async fn cancellation_stops_a_running_call_and_sends_nothing() {
     let host = TestHost::new();
     let mut c = start(host.clone(), ServerOptions::default());
     c.initialize().await;
-    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 30000}}}))
-        .await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 30000}}})).await;
     // wait until it runs
     let t0 = Instant::now();
     while host.running.load(Ordering::SeqCst) == 0 {
@@ -511,8 +506,7 @@ async fn ping_and_other_calls_are_answered_while_a_call_sleeps() {
     let host = TestHost::new();
     let mut c = start(host.clone(), ServerOptions { max_concurrent_calls: 2, ..Default::default() });
     c.initialize().await;
-    c.send(json!({"jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 1500}}}))
-        .await;
+    c.send(json!({"jsonrpc": "2.0", "id": "slow", "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 1500}}})).await;
     let t0 = Instant::now();
     let r = c.request(2, "ping", json!({})).await;
     assert_eq!(r["result"], json!({}));
@@ -540,8 +534,7 @@ async fn concurrent_calls_are_capped_not_refused() {
     let mut c = start(host.clone(), ServerOptions { max_concurrent_calls: 2, ..Default::default() });
     c.initialize().await;
     for i in 0..6 {
-        c.send(json!({"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 50}}}))
-            .await;
+        c.send(json!({"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 50}}})).await;
     }
     for i in 0..6 {
         let r = c.response(json!(100 + i)).await;
@@ -582,8 +575,7 @@ async fn eof_cancels_in_flight_calls_and_returns_ok() {
     let host = TestHost::new();
     let mut c = start(host.clone(), ServerOptions { shutdown_grace: Duration::from_millis(200), ..Default::default() });
     c.initialize().await;
-    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 60000}}}))
-        .await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 60000}}})).await;
     while host.running.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }

@@ -55,10 +55,7 @@ impl From<ws::SearchRequest> for api::SearchRequest {
 // ---- search: host -> guest ----
 
 fn context_line(c: api::ContextLine) -> ws::ContextLine {
-    ws::ContextLine {
-        line_number: c.line_number,
-        text: c.text,
-    }
+    ws::ContextLine { line_number: c.line_number, text: c.text }
 }
 
 fn search_match(m: api::SearchMatch) -> ws::SearchMatch {
@@ -84,10 +81,7 @@ impl From<api::SearchResponse> for ws::SearchResponse {
             partial: r.partial,
             partial_reason: r.partial_reason,
             duration_ms: r.duration_ms,
-            overflow: r.overflow.map(|o| ws::OverflowRef {
-                reference: o.reference,
-                total: o.total,
-            }),
+            overflow: r.overflow.map(|o| ws::OverflowRef { reference: o.reference, total: o.total }),
             cached: r.cached,
             window_start: r.window_start,
             window_end: r.window_end,
@@ -111,12 +105,7 @@ impl From<api::ServiceInfo> for ws::ServiceInfo {
 
 impl From<api::OverflowPage> for ws::OverflowPage {
     fn from(p: api::OverflowPage) -> Self {
-        ws::OverflowPage {
-            matches: p.matches.into_iter().map(search_match).collect(),
-            offset: p.offset,
-            total: p.total,
-            eof: p.eof,
-        }
+        ws::OverflowPage { matches: p.matches.into_iter().map(search_match).collect(), offset: p.offset, total: p.total, eof: p.eof }
     }
 }
 
@@ -131,20 +120,14 @@ impl From<api::SearchError> for ws::SearchError {
             api::SearchErrorKind::Cancelled => ws::SearchErrorKind::Cancelled,
             api::SearchErrorKind::Internal => ws::SearchErrorKind::Internal,
         };
-        ws::SearchError {
-            kind,
-            message: e.message,
-            field: e.field,
-        }
+        ws::SearchError { kind, message: e.message, field: e.field }
     }
 }
 
 // ---- metrics: host -> guest ----
 
 fn labels(l: Vec<(String, String)>) -> Vec<wm::Label> {
-    l.into_iter()
-        .map(|(name, value)| wm::Label { name, value })
-        .collect()
+    l.into_iter().map(|(name, value)| wm::Label { name, value }).collect()
 }
 
 impl From<MetricsSnapshot> for wm::Snapshot {
@@ -153,22 +136,12 @@ impl From<MetricsSnapshot> for wm::Snapshot {
             counters: s
                 .counters
                 .into_iter()
-                .map(|c: CounterValue| wm::Counter {
-                    name: c.name,
-                    help: c.help,
-                    labels: labels(c.labels),
-                    value: c.value,
-                })
+                .map(|c: CounterValue| wm::Counter { name: c.name, help: c.help, labels: labels(c.labels), value: c.value })
                 .collect(),
             gauges: s
                 .gauges
                 .into_iter()
-                .map(|g: GaugeValue| wm::Gauge {
-                    name: g.name,
-                    help: g.help,
-                    labels: labels(g.labels),
-                    value: g.value,
-                })
+                .map(|g: GaugeValue| wm::Gauge { name: g.name, help: g.help, labels: labels(g.labels), value: g.value })
                 .collect(),
             histograms: s
                 .histograms

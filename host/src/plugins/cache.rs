@@ -41,20 +41,13 @@ pub fn cache_dir(config: &Config) -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("LOGAI_CACHE_DIR").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(d));
     }
-    if let Some(d) = config
-        .server
-        .compile_cache_dir
-        .as_deref()
-        .filter(|d| !d.is_empty())
-    {
+    if let Some(d) = config.server.compile_cache_dir.as_deref().filter(|d| !d.is_empty()) {
         return Some(config.resolve(d));
     }
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(x).join("logai"));
     }
-    std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .map(|h| PathBuf::from(h).join(".cache/logai"))
+    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache/logai"))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -144,25 +137,18 @@ impl ArtifactCache {
     /// Load `path`'s component: from the cache when a valid artifact is
     /// there, else compile it (and cache it).
     pub fn load(&self, engine: &Engine, path: &Path) -> Result<Loaded, String> {
-        let read =
-            || fs::read(path).map_err(|e| format!("cannot read component {}: {e}", path.display()));
+        let read = || fs::read(path).map_err(|e| format!("cannot read component {}: {e}", path.display()));
         let dir = match &self.dir {
             Ok(d) => d,
             Err(why) => {
                 let component = compile(engine, &read()?, path)?;
-                return Ok(Loaded {
-                    component,
-                    outcome: CacheOutcome::Uncached(why.clone()),
-                    tools: None,
-                    entry: None,
-                });
+                return Ok(Loaded { component, outcome: CacheOutcome::Uncached(why.clone()), tools: None, entry: None });
             }
         };
         // The component's sha256: remembered per path and file identity
         // (device, inode, size, mtime, ctime), so a warm start does not
         // read and hash every component again.
-        let stat = fs::metadata(path)
-            .map_err(|e| format!("cannot read component {}: {e}", path.display()))?;
+        let stat = fs::metadata(path).map_err(|e| format!("cannot read component {}: {e}", path.display()))?;
         let (component_sha256, mut bytes) = match remembered_sha(dir, path, &stat) {
             Some(sha) => (sha, None),
             None => {
@@ -180,14 +166,7 @@ impl ArtifactCache {
             engine: self.engine_digest.clone(),
         };
         let rejected = match self.try_hit(engine, &entry) {
-            Ok(Some((component, tools))) => {
-                return Ok(Loaded {
-                    component,
-                    outcome: CacheOutcome::Hit,
-                    tools,
-                    entry: Some(entry),
-                })
-            }
+            Ok(Some((component, tools))) => return Ok(Loaded { component, outcome: CacheOutcome::Hit, tools, entry: Some(entry) }),
             Ok(None) => None,
             Err(why) => Some(why),
         };
@@ -220,14 +199,8 @@ impl ArtifactCache {
                 CacheOutcome::Uncached(format!("cannot write the cache: {e}"))
             }
         };
-        let entry =
-            matches!(outcome, CacheOutcome::Compiled | CacheOutcome::Replaced(_)).then_some(entry);
-        Ok(Loaded {
-            component,
-            outcome,
-            tools: None,
-            entry,
-        })
+        let entry = matches!(outcome, CacheOutcome::Compiled | CacheOutcome::Replaced(_)).then_some(entry);
+        Ok(Loaded { component, outcome, tools: None, entry })
     }
 
     /// `Ok(None)`: no entry; `Err(why)`: an entry that must not be used.
@@ -235,16 +208,11 @@ impl ArtifactCache {
         let meta_text = match fs::read(&e.meta) {
             Ok(t) => t,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return if e.artifact.exists() {
-                    Err("artifact without its record".into())
-                } else {
-                    Ok(None)
-                };
+                return if e.artifact.exists() { Err("artifact without its record".into()) } else { Ok(None) };
             }
             Err(err) => return Err(format!("cannot read its record: {err}")),
         };
-        let meta: Meta = serde_json::from_slice(&meta_text)
-            .map_err(|err| format!("unreadable record: {err}"))?;
+        let meta: Meta = serde_json::from_slice(&meta_text).map_err(|err| format!("unreadable record: {err}"))?;
         if meta.version != META_VERSION
             || meta.component_sha256 != e.component_sha256
             || meta.engine != e.engine
@@ -253,8 +221,7 @@ impl ArtifactCache {
             return Err("stale record".into());
         }
         check_private(&e.artifact)?;
-        let artifact =
-            fs::read(&e.artifact).map_err(|err| format!("cannot read the artifact: {err}"))?;
+        let artifact = fs::read(&e.artifact).map_err(|err| format!("cannot read the artifact: {err}"))?;
         if artifact.len() as u64 != meta.artifact_bytes {
             return Err("artifact length mismatch".into());
         }
@@ -268,20 +235,12 @@ impl ArtifactCache {
         // (rather than mapping the file) leaves no window between the check
         // and the use, and a later change to the file cannot reach a running
         // process.
-        let component = unsafe { Component::deserialize(engine, &artifact) }
-            .map_err(|err| format!("deserialize failed: {err:#}"))?;
+        let component = unsafe { Component::deserialize(engine, &artifact) }.map_err(|err| format!("deserialize failed: {err:#}"))?;
         Ok(Some((component, meta.tools)))
     }
 
-    fn write(
-        &self,
-        e: &Entry,
-        component: &Component,
-        tools: Option<Vec<RawToolSpec>>,
-    ) -> Result<(), String> {
-        let artifact = component
-            .serialize()
-            .map_err(|err| format!("serialize failed: {err:#}"))?;
+    fn write(&self, e: &Entry, component: &Component, tools: Option<Vec<RawToolSpec>>) -> Result<(), String> {
+        let artifact = component.serialize().map_err(|err| format!("serialize failed: {err:#}"))?;
         let meta = Meta {
             version: META_VERSION,
             component_sha256: e.component_sha256.clone(),
@@ -292,10 +251,7 @@ impl ArtifactCache {
             tools,
         };
         write_atomic(&e.artifact, &artifact)?;
-        write_atomic(
-            &e.meta,
-            &serde_json::to_vec_pretty(&meta).map_err(|err| err.to_string())?,
-        )
+        write_atomic(&e.meta, &serde_json::to_vec_pretty(&meta).map_err(|err| err.to_string())?)
     }
 
     /// Record a component's tool list beside its artifact.
@@ -304,10 +260,7 @@ impl ArtifactCache {
             let text = fs::read(&e.meta).map_err(|err| err.to_string())?;
             let mut meta: Meta = serde_json::from_slice(&text).map_err(|err| err.to_string())?;
             meta.tools = Some(tools.to_vec());
-            write_atomic(
-                &e.meta,
-                &serde_json::to_vec_pretty(&meta).map_err(|err| err.to_string())?,
-            )
+            write_atomic(&e.meta, &serde_json::to_vec_pretty(&meta).map_err(|err| err.to_string())?)
         })();
         if let Err(err) = result {
             tracing::warn!("cannot record the tool list in {}: {err}", e.meta.display());
@@ -372,26 +325,16 @@ fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> Result<Component, Stri
     Component::new(engine, bytes).map_err(|e| {
         let msg = format!("{e:#}");
         if bytes.starts_with(b"\0asm\x01\0\0\0") {
-            format!(
-                "{} is a core WebAssembly module, not a component (build for wasm32-wasip2): {msg}",
-                path.display()
-            )
+            format!("{} is a core WebAssembly module, not a component (build for wasm32-wasip2): {msg}", path.display())
         } else {
-            format!(
-                "{} is not a valid WebAssembly component: {msg}",
-                path.display()
-            )
+            format!("{} is not a valid WebAssembly component: {msg}", path.display())
         }
     })
 }
 
 fn prepare_dir(dir: &Path) -> Result<(), String> {
     if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let md = fs::metadata(dir).map_err(|e| format!("cannot use {}: {e}", dir.display()))?;
     if !md.is_dir() {
@@ -399,20 +342,12 @@ fn prepare_dir(dir: &Path) -> Result<(), String> {
     }
     let uid = unsafe { libc::geteuid() };
     if md.uid() != uid {
-        return Err(format!(
-            "{} belongs to another user (uid {})",
-            dir.display(),
-            md.uid()
-        ));
+        return Err(format!("{} belongs to another user (uid {})", dir.display(), md.uid()));
     }
     if md.mode() & 0o022 != 0 {
         // Ours but writable by others: tighten it rather than trust it.
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
-            format!(
-                "{} is writable by others and cannot be made private: {e}",
-                dir.display()
-            )
-        })?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{} is writable by others and cannot be made private: {e}", dir.display()))?;
     }
     Ok(())
 }
@@ -435,18 +370,12 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let dir = path.parent().ok_or("no parent directory")?;
     let tmp = dir.join(format!(
         ".{}.{}.{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("artifact"),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact"),
         std::process::id(),
         rand::random::<u32>()
     ));
     let result = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_data()?;
         fs::rename(&tmp, path)

@@ -109,25 +109,14 @@ fn build() -> Result<Shared, String> {
         let mut c = base_config();
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
         match Engine::new(&c) {
-            Ok(engine) => {
-                return Ok(Shared {
-                    engine,
-                    allocator: Allocator::Pooling,
-                })
-            }
-            Err(e) => tracing::warn!(
-                "pooling allocator unavailable ({e:#}); using on-demand instance allocation"
-            ),
+            Ok(engine) => return Ok(Shared { engine, allocator: Allocator::Pooling }),
+            Err(e) => tracing::warn!("pooling allocator unavailable ({e:#}); using on-demand instance allocation"),
         }
     }
     let mut c = base_config();
     c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-    let engine =
-        Engine::new(&c).map_err(|e| format!("cannot create the WebAssembly engine: {e:#}"))?;
-    Ok(Shared {
-        engine,
-        allocator: Allocator::OnDemand,
-    })
+    let engine = Engine::new(&c).map_err(|e| format!("cannot create the WebAssembly engine: {e:#}"))?;
+    Ok(Shared { engine, allocator: Allocator::OnDemand })
 }
 
 /// A stable digest of everything that makes a precompiled artifact usable

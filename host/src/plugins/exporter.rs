@@ -17,9 +17,9 @@ use super::bindings::exporter as xb;
 use super::bindings::tool::logai::plugin::metrics as wm;
 use super::cache::ArtifactCache;
 use super::engine;
+use super::runtime::fresh_store;
 use super::runtime::{describe_trap, hint_missing, link_error, timeout_message, Limit};
 use super::sandbox::Sandbox;
-use super::runtime::fresh_store;
 use super::state::{exporter_linker, PluginState, Watch};
 use super::{NoHostServices, PluginError};
 use crate::config::{Config, ExporterConfig};
@@ -99,9 +99,7 @@ impl ExportEvent {
 }
 
 fn labels(v: Vec<(String, String)>) -> Vec<wm::Label> {
-    v.into_iter()
-        .map(|(name, value)| wm::Label { name, value })
-        .collect()
+    v.into_iter().map(|(name, value)| wm::Label { name, value }).collect()
 }
 
 impl From<ExportEvent> for wx::TelemetryEvent {
@@ -124,11 +122,7 @@ impl From<ExportEvent> for wx::TelemetryEvent {
             breadcrumbs: e
                 .breadcrumbs
                 .into_iter()
-                .map(|b| wx::Breadcrumb {
-                    timestamp_ms: b.timestamp_ms,
-                    category: b.category,
-                    message: b.message,
-                })
+                .map(|b| wx::Breadcrumb { timestamp_ms: b.timestamp_ms, category: b.category, message: b.message })
                 .collect(),
             metric: e.metric.map(|m| wx::MetricPoint {
                 name: m.name,
@@ -192,22 +186,14 @@ impl Exporter {
                 .map_err(|e| PluginError::load(&name, format!("loader failed: {e}")))?
                 .map_err(|m| PluginError::load(&name, hint_missing(m, &path)))?
         };
-        let linker = exporter_linker(&shared.engine).map_err(|e| {
-            PluginError::Engine(format!("cannot link exporter host imports: {e:#}"))
-        })?;
+        let linker =
+            exporter_linker(&shared.engine).map_err(|e| PluginError::Engine(format!("cannot link exporter host imports: {e:#}")))?;
         let pre = linker.instantiate_pre(&loaded.component).map_err(|e| link_error(&name, &e))?;
         let pre = xb::ExporterPluginPre::new(pre).map_err(|e| {
             PluginError::load(&name, format!("does not export logai:plugin/exporter (build it against world exporter-plugin): {e:#}"))
         })?;
         tracing::info!(exporter = %name, cache = %loaded.outcome, "exporter loaded from {}", path.display());
-        Ok(Exporter {
-            inner: Arc::new(Inner {
-                name,
-                sandbox,
-                pre,
-                slot: Default::default(),
-            }),
-        })
+        Ok(Exporter { inner: Arc::new(Inner { name, sandbox, pre, slot: Default::default() }) })
     }
 
     /// The exporter's name (from the manifest).
@@ -233,11 +219,7 @@ impl Exporter {
         let name = self.inner.name.clone();
         let r = self
             .run("configure", Some(settings.clone()), move |b, store| {
-                Box::pin(async move {
-                    b.logai_plugin_exporter()
-                        .call_configure(store, &settings)
-                        .await
-                })
+                Box::pin(async move { b.logai_plugin_exporter().call_configure(store, &settings).await })
             })
             .await;
         let mut slot = self.inner.slot.lock().await;
@@ -260,35 +242,25 @@ impl Exporter {
     pub async fn export(&self, batch: Vec<ExportEvent>) -> Result<(), String> {
         let batch: Vec<wx::TelemetryEvent> = batch.into_iter().map(Into::into).collect();
         let name = self.inner.name.clone();
-        self.run("export", None, move |b, store| {
-            Box::pin(async move { b.logai_plugin_exporter().call_export(store, &batch).await })
-        })
-        .await?
-        .map_err(|m| format!("exporter '{name}' failed to export: {m}"))
+        self.run("export", None, move |b, store| Box::pin(async move { b.logai_plugin_exporter().call_export(store, &batch).await }))
+            .await?
+            .map_err(|m| format!("exporter '{name}' failed to export: {m}"))
     }
 
     /// Send anything buffered.
     pub async fn flush(&self) -> Result<(), String> {
         let name = self.inner.name.clone();
-        self.run("flush", None, |b, store| {
-            Box::pin(async move { b.logai_plugin_exporter().call_flush(store).await })
-        })
-        .await?
-        .map_err(|m| format!("exporter '{name}' failed to flush: {m}"))
+        self.run("flush", None, |b, store| Box::pin(async move { b.logai_plugin_exporter().call_flush(store).await }))
+            .await?
+            .map_err(|m| format!("exporter '{name}' failed to flush: {m}"))
     }
 
     /// Render the metrics as text (Prometheus exposition); `Ok(None)` from
     /// exporters that do not render.
     pub async fn render(&self, metrics: &MetricsSnapshot) -> Result<Option<String>, String> {
         let snapshot: wm::Snapshot = metrics.clone().into();
-        self.run("render", None, move |b, store| {
-            Box::pin(async move {
-                b.logai_plugin_exporter()
-                    .call_render(store, &snapshot)
-                    .await
-            })
-        })
-        .await
+        self.run("render", None, move |b, store| Box::pin(async move { b.logai_plugin_exporter().call_render(store, &snapshot).await }))
+            .await
     }
 
     /// One guest operation under the time limit. `restart_with`: drop any
@@ -299,9 +271,8 @@ impl Exporter {
         F: for<'a> FnOnce(
                 &'a xb::ExporterPlugin,
                 &'a mut Store<PluginState>,
-            ) -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
-            > + Send,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>
+            + Send,
     {
         let inner = &self.inner;
         let limit = Duration::from_millis(inner.sandbox.timeout_ms);
@@ -329,19 +300,12 @@ impl Exporter {
                     if let Some(settings) = slot.settings.clone() {
                         let live = slot.live.as_mut().unwrap();
                         live.in_call = true;
-                        let r = live
-                            .bindings
-                            .logai_plugin_exporter()
-                            .call_configure(&mut live.store, &settings)
-                            .await;
+                        let r = live.bindings.logai_plugin_exporter().call_configure(&mut live.store, &settings).await;
                         live.in_call = false;
                         match r {
                             Ok(Ok(())) => {}
                             Ok(Err(m)) => {
-                                let msg = format!(
-                                    "exporter '{}' rejected its configuration: {m}",
-                                    inner.name
-                                );
+                                let msg = format!("exporter '{}' rejected its configuration: {m}", inner.name);
                                 slot.disabled = Some(msg.clone());
                                 slot.live = None;
                                 return Err(msg);
@@ -376,14 +340,7 @@ impl Exporter {
                 Err(e) => {
                     let watch = live.watch.clone();
                     slot.live = None;
-                    let mut m = describe_trap(
-                        &format!("exporter '{}'", inner.name),
-                        &inner.sandbox,
-                        &doing,
-                        &e,
-                        &watch,
-                        Limit::Plugin,
-                    );
+                    let mut m = describe_trap(&format!("exporter '{}'", inner.name), &inner.sandbox, &doing, &e, &watch, Limit::Plugin);
                     if !denied.is_empty() {
                         m.push_str(&format!("; it was denied: {}", denied.join("; ")));
                     }
@@ -399,12 +356,7 @@ impl Exporter {
                 r
             }
             Err(_) => {
-                let m = timeout_message(
-                    &format!("exporter '{}'", inner.name),
-                    &inner.sandbox,
-                    &doing,
-                    Limit::Plugin,
-                );
+                let m = timeout_message(&format!("exporter '{}'", inner.name), &inner.sandbox, &doing, Limit::Plugin);
                 tracing::warn!(exporter = %inner.name, "{m}");
                 Err(m)
             }
@@ -415,20 +367,10 @@ impl Exporter {
         let inner = &self.inner;
         let (mut store, watch) = fresh_store(&inner.sandbox, Arc::new(NoHostServices), None, deadline)?;
         match inner.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => Ok(Live {
-                store,
-                bindings,
-                watch,
-                in_call: false,
-            }),
-            Err(e) => Err(describe_trap(
-                &format!("exporter '{}'", inner.name),
-                &inner.sandbox,
-                "while starting",
-                &e,
-                &watch,
-                Limit::Plugin,
-            )),
+            Ok(bindings) => Ok(Live { store, bindings, watch, in_call: false }),
+            Err(e) => {
+                Err(describe_trap(&format!("exporter '{}'", inner.name), &inner.sandbox, "while starting", &e, &watch, Limit::Plugin))
+            }
         }
     }
 }

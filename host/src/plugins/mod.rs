@@ -57,10 +57,7 @@ pub trait HostServices: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<search::SearchResponse, search::SearchError>>;
 
     /// The configured services.
-    fn list_services(
-        &self,
-        scope: &CallScope,
-    ) -> BoxFuture<'static, Result<Vec<search::ServiceInfo>, search::SearchError>>;
+    fn list_services(&self, scope: &CallScope) -> BoxFuture<'static, Result<Vec<search::ServiceInfo>, search::SearchError>>;
 
     /// A page of an overflow by the reference a search returned.
     fn read_overflow(
@@ -88,10 +85,7 @@ impl HostServices for NoHostServices {
     ) -> BoxFuture<'static, Result<search::SearchResponse, search::SearchError>> {
         Box::pin(async { Err(search::SearchError::internal("this host has no log search")) })
     }
-    fn list_services(
-        &self,
-        _scope: &CallScope,
-    ) -> BoxFuture<'static, Result<Vec<search::ServiceInfo>, search::SearchError>> {
+    fn list_services(&self, _scope: &CallScope) -> BoxFuture<'static, Result<Vec<search::ServiceInfo>, search::SearchError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
     fn read_overflow(
@@ -101,20 +95,10 @@ impl HostServices for NoHostServices {
         _offset: u64,
         _limit: u32,
     ) -> BoxFuture<'static, Result<search::OverflowPage, search::SearchError>> {
-        Box::pin(async {
-            Err(search::SearchError::new(
-                search::SearchErrorKind::NotFound,
-                "this host has no overflows",
-            ))
-        })
+        Box::pin(async { Err(search::SearchError::new(search::SearchErrorKind::NotFound, "this host has no overflows")) })
     }
     fn metrics(&self) -> BoxFuture<'static, MetricsSnapshot> {
-        Box::pin(async {
-            MetricsSnapshot {
-                source: "none".into(),
-                ..Default::default()
-            }
-        })
+        Box::pin(async { MetricsSnapshot { source: "none".into(), ..Default::default() } })
     }
 }
 
@@ -133,18 +117,11 @@ pub enum PluginError {
     Grant { plugin: String, message: String },
     /// Two plugins declare the same tool.
     #[error("tool '{tool}' is declared by both plugin '{first}' and plugin '{second}'; tool names must be unique (rename one or disable a plugin)")]
-    DuplicateTool {
-        tool: String,
-        first: String,
-        second: String,
-    },
+    DuplicateTool { tool: String, first: String, second: String },
 }
 
 impl PluginError {
     pub(crate) fn load(plugin: &str, message: impl Into<String>) -> Self {
-        PluginError::Load {
-            plugin: plugin.to_string(),
-            message: message.into(),
-        }
+        PluginError::Load { plugin: plugin.to_string(), message: message.into() }
     }
 }

@@ -37,32 +37,19 @@ impl ToolHost for HelloNative {
                 "additionalProperties": false
             }),
             output_schema: None,
-            annotations: Some(
-                json!({"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false}),
-            ),
+            annotations: Some(json!({"readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false})),
             plugin: "native".into(),
         }]
     }
 
-    fn call(
-        &self,
-        name: &str,
-        arguments: Value,
-        _scope: CallScope,
-    ) -> BoxFuture<'static, Result<ToolOutput, ToolCallError>> {
+    fn call(&self, name: &str, arguments: Value, _scope: CallScope) -> BoxFuture<'static, Result<ToolOutput, ToolCallError>> {
         let result = if name != "hello" {
             Err(ToolCallError::UnknownTool(name.to_string()))
         } else {
             match arguments.get("name").and_then(Value::as_str) {
-                None => Err(ToolCallError::InvalidArguments {
-                    path: "$.name".into(),
-                    message: "missing field `name`".into(),
-                }),
+                None => Err(ToolCallError::InvalidArguments { path: "$.name".into(), message: "missing field `name`".into() }),
                 Some(who) => {
-                    let shout = arguments
-                        .get("shout")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
+                    let shout = arguments.get("shout").and_then(Value::as_bool).unwrap_or(false);
                     Ok(ToolOutput {
                         content: vec![json!({"type": "text", "text": greeting(who, shout)})],
                         structured_content: None,

@@ -139,38 +139,23 @@ impl Runtime {
     /// host imports, tool lists from the cache (or one instantiation), specs
     /// checked. Refuses to start on any plugin error or on two plugins
     /// declaring the same tool.
-    pub async fn load(
-        config: &Config,
-        services: Arc<dyn HostServices>,
-    ) -> Result<Runtime, PluginError> {
+    pub async fn load(config: &Config, services: Arc<dyn HostServices>) -> Result<Runtime, PluginError> {
         let shared = engine::shared().map_err(PluginError::Engine)?;
         let engine = shared.engine.clone();
         let cache = Arc::new(ArtifactCache::open(config, &engine));
-        let linker = Arc::new(
-            tool_linker(&engine)
-                .map_err(|e| PluginError::Engine(format!("cannot link host imports: {e:#}")))?,
-        );
+        let linker = Arc::new(tool_linker(&engine).map_err(|e| PluginError::Engine(format!("cannot link host imports: {e:#}")))?);
 
         let mut pending = Vec::new();
         for p in config.plugin.iter().filter(|p| p.enabled) {
             let sandbox = Sandbox::new(config, &p.name, &p.grants)?;
             let path = config.resolve(&p.component);
-            let (engine, cache, linker, services) = (
-                engine.clone(),
-                cache.clone(),
-                linker.clone(),
-                services.clone(),
-            );
+            let (engine, cache, linker, services) = (engine.clone(), cache.clone(), linker.clone(), services.clone());
             let name = p.name.clone();
-            pending.push(tokio::spawn(async move {
-                prepare(&engine, &cache, &linker, services, name, path, sandbox).await
-            }));
+            pending.push(tokio::spawn(async move { prepare(&engine, &cache, &linker, services, name, path, sandbox).await }));
         }
         let mut plugins = Vec::new();
         for task in pending {
-            let plugin = task
-                .await
-                .map_err(|e| PluginError::Engine(format!("plugin loader failed: {e}")))??;
+            let plugin = task.await.map_err(|e| PluginError::Engine(format!("plugin loader failed: {e}")))??;
             plugins.push(Arc::new(plugin));
         }
 
@@ -199,15 +184,7 @@ impl Runtime {
                 p.component.display()
             );
         }
-        Ok(Runtime {
-            inner: Arc::new(Inner {
-                services,
-                plugins,
-                tools,
-                index,
-                allocator: shared.allocator,
-            }),
-        })
+        Ok(Runtime { inner: Arc::new(Inner { services, plugins, tools, index, allocator: shared.allocator }) })
     }
 
     /// Names of the loaded plugins, in manifest order.
@@ -217,11 +194,7 @@ impl Runtime {
 
     /// How each plugin's component was obtained (cache hit, compiled, ...).
     pub fn cache_outcomes(&self) -> Vec<(String, CacheOutcome)> {
-        self.inner
-            .plugins
-            .iter()
-            .map(|p| (p.name.clone(), p.outcome.clone()))
-            .collect()
+        self.inner.plugins.iter().map(|p| (p.name.clone(), p.outcome.clone())).collect()
     }
 
     /// The instance allocator the engine uses.
@@ -235,12 +208,7 @@ impl ToolHost for Runtime {
         self.inner.tools.clone()
     }
 
-    fn call(
-        &self,
-        name: &str,
-        arguments: Value,
-        scope: CallScope,
-    ) -> BoxFuture<'static, Result<ToolOutput, ToolCallError>> {
+    fn call(&self, name: &str, arguments: Value, scope: CallScope) -> BoxFuture<'static, Result<ToolOutput, ToolCallError>> {
         let inner = self.inner.clone();
         let name = name.to_string();
         Box::pin(async move { inner.call(name, arguments, scope).await })
@@ -266,12 +234,7 @@ pub(super) enum Limit {
 }
 
 impl Inner {
-    async fn call(
-        &self,
-        name: String,
-        arguments: Value,
-        scope: CallScope,
-    ) -> Result<ToolOutput, ToolCallError> {
+    async fn call(&self, name: String, arguments: Value, scope: CallScope) -> Result<ToolOutput, ToolCallError> {
         let Some(&(pi, ti)) = self.index.get(&name) else {
             return Err(ToolCallError::UnknownTool(name));
         };
@@ -279,11 +242,7 @@ impl Inner {
         let started = Instant::now();
         let plugin_limit = Duration::from_millis(plugin.sandbox.timeout_ms);
         let left = scope.remaining();
-        let (limit, which) = if left < plugin_limit {
-            (left, Limit::Call(left))
-        } else {
-            (plugin_limit, Limit::Plugin)
-        };
+        let (limit, which) = if left < plugin_limit { (left, Limit::Call(left)) } else { (plugin_limit, Limit::Plugin) };
         let ctx = wt::CallContext {
             request_id: scope.request_id.clone(),
             session_id: scope.session_id.clone(),
@@ -294,11 +253,7 @@ impl Inner {
             deadline_ms: limit.as_millis() as u64,
         };
         let name_for_guest = name.clone();
-        let args_text = if arguments.is_null() {
-            "{}".to_string()
-        } else {
-            arguments.to_string()
-        };
+        let args_text = if arguments.is_null() { "{}".to_string() } else { arguments.to_string() };
         let cancel = scope.cancel.clone();
         let deadline = Instant::now() + limit;
         // Host calls the guest makes (a search) see the plugin's own limit.
@@ -333,15 +288,10 @@ impl Inner {
                 Ok(mut out) => {
                     let denials = watch.denials.take();
                     if !denials.is_empty() {
-                        let msg = format!(
-                            "plugin '{}' was denied: {}",
-                            plugin.name,
-                            denials.join("; ")
-                        );
+                        let msg = format!("plugin '{}' was denied: {}", plugin.name, denials.join("; "));
                         tracing::warn!(plugin = %plugin.name, tool = %name, "{msg}");
                         if out.is_error {
-                            out.content
-                                .push(json!({"type": "text", "text": format!("(logai) {msg}")}));
+                            out.content.push(json!({"type": "text", "text": format!("(logai) {msg}")}));
                         }
                     }
                     Ok(out)
@@ -349,41 +299,20 @@ impl Inner {
                 Err(why) => Ok(failure(
                     &plugin.name,
                     &name,
-                    format!(
-                        "plugin '{}' returned a malformed result from tool '{name}': {why}",
-                        plugin.name
-                    ),
+                    format!("plugin '{}' returned a malformed result from tool '{name}': {why}", plugin.name),
                 )),
             },
             Ended::Done(Ok(Err(e))) => Err(match e {
                 wt::ToolError::UnknownTool(t) => ToolCallError::UnknownTool(t),
-                wt::ToolError::InvalidArguments(a) => ToolCallError::InvalidArguments {
-                    path: a.path,
-                    message: a.message,
-                },
-                wt::ToolError::Internal(m) => {
-                    ToolCallError::Internal(format!("plugin '{}': {m}", plugin.name))
-                }
+                wt::ToolError::InvalidArguments(a) => ToolCallError::InvalidArguments { path: a.path, message: a.message },
+                wt::ToolError::Internal(m) => ToolCallError::Internal(format!("plugin '{}': {m}", plugin.name)),
             }),
-            Ended::Done(Err(e)) => Ok(failure(
-                &plugin.name,
-                &name,
-                describe_trap(&who, &plugin.sandbox, &what, &e, &watch, which),
-            )),
+            Ended::Done(Err(e)) => Ok(failure(&plugin.name, &name, describe_trap(&who, &plugin.sandbox, &what, &e, &watch, which))),
             Ended::Setup(m) => Ok(failure(&plugin.name, &name, m)),
-            Ended::TimedOut => Ok(failure(
-                &plugin.name,
-                &name,
-                timeout_message(&who, &plugin.sandbox, &what, which),
-            )),
-            Ended::Cancelled => Ok(failure(
-                &plugin.name,
-                &name,
-                format!(
-                    "plugin '{}': the call to tool '{name}' was cancelled",
-                    plugin.name
-                ),
-            )),
+            Ended::TimedOut => Ok(failure(&plugin.name, &name, timeout_message(&who, &plugin.sandbox, &what, which))),
+            Ended::Cancelled => {
+                Ok(failure(&plugin.name, &name, format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name)))
+            }
         };
         let guest_stderr = watch.stderr.text();
         if !guest_stderr.is_empty() {
@@ -448,39 +377,22 @@ where
 /// `who` is `plugin 'name'` or `exporter 'name'`.
 pub(super) fn timeout_message(who: &str, sandbox: &Sandbox, what: &str, which: Limit) -> String {
     match which {
-        Limit::Plugin => format!(
-            "{who} exceeded its time limit (timeout_ms = {}) {what}; the call was stopped",
-            sandbox.timeout_ms
-        ),
-        Limit::Call(d) => format!(
-            "{who} ran past the call's deadline ({} ms left when it started) {what}; the call was stopped",
-            d.as_millis()
-        ),
+        Limit::Plugin => format!("{who} exceeded its time limit (timeout_ms = {}) {what}; the call was stopped", sandbox.timeout_ms),
+        Limit::Call(d) => {
+            format!("{who} ran past the call's deadline ({} ms left when it started) {what}; the call was stopped", d.as_millis())
+        }
     }
 }
 
 /// Explain a guest failure: the limit it hit, or the trap (with the panic
 /// message from its stderr, when there is one).
 /// `who` is `plugin 'name'` or `exporter 'name'`.
-pub(super) fn describe_trap(
-    who: &str,
-    sandbox: &Sandbox,
-    what: &str,
-    e: &wasmtime::Error,
-    watch: &Watch,
-    which: Limit,
-) -> String {
+pub(super) fn describe_trap(who: &str, sandbox: &Sandbox, what: &str, e: &wasmtime::Error, watch: &Watch, which: Limit) -> String {
     if watch.memory_hit() {
-        return format!(
-            "{who} exceeded its memory limit (memory_mb = {}) {what}; the call was stopped",
-            sandbox.memory_mb
-        );
+        return format!("{who} exceeded its memory limit (memory_mb = {}) {what}; the call was stopped", sandbox.memory_mb);
     }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return format!(
-            "{who} exited (status {}) {what} instead of returning a result",
-            exit.0
-        );
+        return format!("{who} exited (status {}) {what} instead of returning a result", exit.0);
     }
     let trap = e.downcast_ref::<wasmtime::Trap>().copied();
     match trap {
@@ -567,8 +479,7 @@ fn convert(tool: &CheckedTool, r: wt::CallResult) -> Result<ToolOutput, String> 
     let structured_content = match r.structured_content {
         None => None,
         Some(text) => {
-            let v: Value = serde_json::from_str(&text)
-                .map_err(|e| format!("structured content is not valid JSON ({e})"))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| format!("structured content is not valid JSON ({e})"))?;
             if !v.is_object() {
                 return Err("structured content is not a JSON object".into());
             }
@@ -578,41 +489,23 @@ fn convert(tool: &CheckedTool, r: wt::CallResult) -> Result<ToolOutput, String> 
     if !r.is_error {
         if let Some(validator) = &tool.output {
             match &structured_content {
-                None => {
-                    return Err(
-                        "the tool declares an output schema but returned no structured content"
-                            .into(),
-                    )
-                }
+                None => return Err("the tool declares an output schema but returned no structured content".into()),
                 Some(v) => {
                     if let Some(err) = validator.iter_errors(v).next() {
                         let at = err.instance_path().to_string();
-                        let at = if at.is_empty() {
-                            "$".to_string()
-                        } else {
-                            format!("$ {at}")
-                        };
-                        return Err(format!(
-                            "structured content does not match the output schema at {at}: {err}"
-                        ));
+                        let at = if at.is_empty() { "$".to_string() } else { format!("$ {at}") };
+                        return Err(format!("structured content does not match the output schema at {at}: {err}"));
                     }
                 }
             }
         }
     }
-    Ok(ToolOutput {
-        content,
-        structured_content,
-        is_error: r.is_error,
-    })
+    Ok(ToolOutput { content, structured_content, is_error: r.is_error })
 }
 
 fn blob(i: usize, b: &wt::Blob, prefix: &str) -> Result<String, String> {
     if !b.mime_type.starts_with(prefix) {
-        return Err(format!(
-            "content block {i}: mime type {:?} is not {prefix}*",
-            b.mime_type
-        ));
+        return Err(format!("content block {i}: mime type {:?} is not {prefix}*", b.mime_type));
     }
     base64::engine::general_purpose::STANDARD
         .decode(b.data_base64.as_bytes())
@@ -640,14 +533,8 @@ async fn prepare(
             .map_err(|m| PluginError::load(&name, hint_missing(m, &path)))?
     };
     let pre = linker.instantiate_pre(&loaded.component).map_err(|e| link_error(&name, &e))?;
-    let pre = tb::ToolPluginPre::new(pre).map_err(|e| {
-        PluginError::load(
-            &name,
-            format!(
-                "does not export logai:plugin/tools (build it against world tool-plugin): {e:#}"
-            ),
-        )
-    })?;
+    let pre = tb::ToolPluginPre::new(pre)
+        .map_err(|e| PluginError::load(&name, format!("does not export logai:plugin/tools (build it against world tool-plugin): {e:#}")))?;
     let raw: Vec<RawToolSpec> = match loaded.tools.clone() {
         Some(t) => t,
         None => {
@@ -665,22 +552,12 @@ async fn prepare(
                 Ended::Done(Err(e)) => {
                     return Err(PluginError::load(
                         &name,
-                        describe_trap(
-                            &format!("plugin '{name}'"),
-                            &sandbox,
-                            what,
-                            &e,
-                            &watch,
-                            Limit::Plugin,
-                        ),
+                        describe_trap(&format!("plugin '{name}'"), &sandbox, what, &e, &watch, Limit::Plugin),
                     ))
                 }
                 Ended::Setup(m) => return Err(PluginError::load(&name, m)),
                 Ended::TimedOut => {
-                    return Err(PluginError::load(
-                        &name,
-                        timeout_message(&format!("plugin '{name}'"), &sandbox, what, Limit::Plugin),
-                    ))
+                    return Err(PluginError::load(&name, timeout_message(&format!("plugin '{name}'"), &sandbox, what, Limit::Plugin)))
                 }
                 Ended::Cancelled => return Err(PluginError::load(&name, "cancelled")),
             };
@@ -692,10 +569,7 @@ async fn prepare(
     for r in &raw {
         let t = spec::check(&name, r).map_err(|m| PluginError::load(&name, m))?;
         if !seen.insert(t.descriptor.name.clone()) {
-            return Err(PluginError::load(
-                &name,
-                format!("declares tool '{}' twice", t.descriptor.name),
-            ));
+            return Err(PluginError::load(&name, format!("declares tool '{}' twice", t.descriptor.name)));
         }
         tools.push(t);
     }
@@ -778,25 +652,16 @@ pub fn precompile(config: &Config) -> anyhow::Result<Vec<PrecompileReport>> {
         if cache.dir().is_none() {
             anyhow::bail!("the precompile cache directory is unusable (see the warning above); set LOGAI_CACHE_DIR");
         }
-        let linker = Arc::new(
-            tool_linker(&shared.engine)
-                .map_err(|e| anyhow::anyhow!("cannot link host imports: {e:#}"))?,
-        );
+        let linker = Arc::new(tool_linker(&shared.engine).map_err(|e| anyhow::anyhow!("cannot link host imports: {e:#}"))?);
         let mut reports = Vec::new();
         for p in config.plugin.iter().filter(|p| p.enabled) {
             let started = Instant::now();
             let path = config.resolve(&p.component);
             let outcome = prepare_entry(&config, &shared.engine, &cache, &linker, p).await;
             let (outcome, tools, artifact) = match outcome {
-                Ok(plugin) => (
-                    Ok(plugin.outcome.clone()),
-                    plugin
-                        .tools
-                        .iter()
-                        .map(|t| t.descriptor.name.clone())
-                        .collect(),
-                    plugin.artifact.clone(),
-                ),
+                Ok(plugin) => {
+                    (Ok(plugin.outcome.clone()), plugin.tools.iter().map(|t| t.descriptor.name.clone()).collect(), plugin.artifact.clone())
+                }
                 Err(e) => (Err(e), Vec::new(), None),
             };
             reports.push(PrecompileReport {
@@ -814,15 +679,11 @@ pub fn precompile(config: &Config) -> anyhow::Result<Vec<PrecompileReport>> {
             let path = config.resolve(&x.component);
             let loaded = {
                 let (engine, cache, p) = (shared.engine.clone(), cache.clone(), path.clone());
-                tokio::task::spawn_blocking(move || {
-                    cache
-                        .load(&engine, &p)
-                        .map(|l| (l.outcome, l.entry.map(|e| e.artifact)))
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r)
-                .map_err(|m| format!("exporter '{}': {}", x.name, hint_missing(m, &path)))
+                tokio::task::spawn_blocking(move || cache.load(&engine, &p).map(|l| (l.outcome, l.entry.map(|e| e.artifact))))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r)
+                    .map_err(|m| format!("exporter '{}': {}", x.name, hint_missing(m, &path)))
             };
             let (outcome, artifact) = match loaded {
                 Ok((o, a)) => (Ok(o), a),
@@ -863,10 +724,7 @@ pub fn list(config: &Config) -> anyhow::Result<Vec<PluginListing>> {
     blocking_runtime(move || async move {
         let shared = engine::shared().map_err(anyhow::Error::msg)?;
         let cache = Arc::new(ArtifactCache::open(&config, &shared.engine));
-        let linker = Arc::new(
-            tool_linker(&shared.engine)
-                .map_err(|e| anyhow::anyhow!("cannot link host imports: {e:#}"))?,
-        );
+        let linker = Arc::new(tool_linker(&shared.engine).map_err(|e| anyhow::anyhow!("cannot link host imports: {e:#}"))?);
         let mut out = Vec::new();
         for p in &config.plugin {
             let path = config.resolve(&p.component);
@@ -910,10 +768,7 @@ where
     T: Send + 'static,
 {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         rt.block_on(f())
     })
     .join()

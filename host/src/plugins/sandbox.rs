@@ -45,38 +45,26 @@ pub(crate) struct HostRule {
 impl HostRule {
     fn parse(s: &str) -> Result<HostRule, String> {
         let s = s.trim();
-        let s = s
-            .strip_prefix("http://")
-            .or_else(|| s.strip_prefix("https://"))
-            .unwrap_or(s);
+        let s = s.strip_prefix("http://").or_else(|| s.strip_prefix("https://")).unwrap_or(s);
         let s = s.trim_end_matches('/');
         if s.is_empty() || s.contains('/') {
             return Err(format!("'{s}' is not a host or host:port"));
         }
         // [v6]:port, [v6], host:port, host
         if let Some(rest) = s.strip_prefix('[') {
-            let (h, after) = rest
-                .split_once(']')
-                .ok_or_else(|| format!("'{s}': unclosed '['"))?;
+            let (h, after) = rest.split_once(']').ok_or_else(|| format!("'{s}': unclosed '['"))?;
             let port = match after.strip_prefix(':') {
                 Some(p) => Some(p.parse().map_err(|_| format!("'{s}': bad port"))?),
                 None if after.is_empty() => None,
                 None => return Err(format!("'{s}' is not a host or host:port")),
             };
-            return Ok(HostRule {
-                host: h.to_ascii_lowercase(),
-                port,
-            });
+            return Ok(HostRule { host: h.to_ascii_lowercase(), port });
         }
         match s.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => Ok(HostRule {
-                host: h.to_ascii_lowercase(),
-                port: Some(p.parse().map_err(|_| format!("'{s}': bad port"))?),
-            }),
-            _ => Ok(HostRule {
-                host: s.to_ascii_lowercase(),
-                port: None,
-            }),
+            Some((h, p)) if !h.contains(':') => {
+                Ok(HostRule { host: h.to_ascii_lowercase(), port: Some(p.parse().map_err(|_| format!("'{s}': bad port"))?) })
+            }
+            _ => Ok(HostRule { host: s.to_ascii_lowercase(), port: None }),
         }
     }
 
@@ -94,16 +82,10 @@ pub(crate) fn host_allowed(rules: &[HostRule], authority: &str, default_port: u1
 }
 
 fn split_authority(authority: &str, default_port: u16) -> (String, u16) {
-    let a = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
+    let a = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
     if let Some(rest) = a.strip_prefix('[') {
         if let Some((h, after)) = rest.split_once(']') {
-            let port = after
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(default_port);
+            let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default_port);
             return (h.to_string(), port);
         }
     }
@@ -116,16 +98,10 @@ fn split_authority(authority: &str, default_port: u16) -> (String, u16) {
 impl Sandbox {
     /// Check and resolve `grants` for plugin `name`.
     pub fn new(config: &Config, name: &str, grants: &Grants) -> Result<Sandbox, PluginError> {
-        let err = |m: String| PluginError::Grant {
-            plugin: name.to_string(),
-            message: m,
-        };
+        let err = |m: String| PluginError::Grant { plugin: name.to_string(), message: m };
         let memory_mb = grants.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
         if memory_mb == 0 || memory_mb as usize > super::engine::MAX_MEMORY_BYTES >> 20 {
-            return Err(err(format!(
-                "memory_mb = {memory_mb} is out of range (1..={})",
-                super::engine::MAX_MEMORY_BYTES >> 20
-            )));
+            return Err(err(format!("memory_mb = {memory_mb} is out of range (1..={})", super::engine::MAX_MEMORY_BYTES >> 20)));
         }
         let timeout_ms = grants.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
         if timeout_ms == 0 {
@@ -149,10 +125,7 @@ impl Sandbox {
             };
             let host_path = config.resolve(host);
             if !host_path.is_dir() {
-                return Err(err(format!(
-                    "dirs: '{}' is not a directory",
-                    host_path.display()
-                )));
+                return Err(err(format!("dirs: '{}' is not a directory", host_path.display())));
             }
             dirs.push((host_path, guest));
         }
@@ -160,10 +133,7 @@ impl Sandbox {
         for s in &grants.allowed_sockets {
             let addrs: Vec<SocketAddr> = match s.parse::<SocketAddr>() {
                 Ok(a) => vec![a],
-                Err(_) => s
-                    .to_socket_addrs()
-                    .map_err(|e| err(format!("allowed_sockets: '{s}' is not an ip:port ({e})")))?
-                    .collect(),
+                Err(_) => s.to_socket_addrs().map_err(|e| err(format!("allowed_sockets: '{s}' is not an ip:port ({e})")))?.collect(),
             };
             sockets.extend(addrs);
         }
@@ -171,15 +141,7 @@ impl Sandbox {
         for h in &grants.allowed_hosts {
             hosts.push(HostRule::parse(h).map_err(|m| err(format!("allowed_hosts: {m}")))?);
         }
-        Ok(Sandbox {
-            plugin: Arc::from(name),
-            memory_mb,
-            timeout_ms,
-            env,
-            dirs,
-            sockets: Arc::new(sockets),
-            hosts: Arc::new(hosts),
-        })
+        Ok(Sandbox { plugin: Arc::from(name), memory_mb, timeout_ms, env, dirs, sockets: Arc::new(sockets), hosts: Arc::new(hosts) })
     }
 
     pub fn hosts(&self) -> Arc<Vec<HostRule>> {
@@ -196,20 +158,17 @@ impl Sandbox {
             b.env(k, v);
         }
         for (host, guest) in &self.dirs {
-            b.preopened_dir(host, guest, FsPerms::ReadOnly)
-                .map_err(|e| PluginError::Grant {
-                    plugin: self.plugin.to_string(),
-                    message: format!("dirs: cannot open '{}': {e:#}", host.display()),
-                })?;
+            b.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|e| PluginError::Grant {
+                plugin: self.plugin.to_string(),
+                message: format!("dirs: cannot open '{}': {e:#}", host.display()),
+            })?;
         }
         let allowed = self.sockets.clone();
         let denials = denials.clone();
         // TCP and UDP are on so every attempt reaches the address check
         // below (which denies all but the grant, and reports it); name
         // lookups only when some address is granted.
-        b.allow_tcp(true)
-            .allow_udp(true)
-            .allow_ip_name_lookup(!allowed.is_empty());
+        b.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(!allowed.is_empty());
         b.socket_addr_check(move |addr, usage| {
             let ok = socket_allowed(&allowed, addr, usage);
             if !ok {
@@ -256,9 +215,7 @@ fn socket_allowed(allowed: &HashSet<SocketAddr>, addr: SocketAddr, usage: Socket
     match usage {
         // Implicit binds (before connect/send) use the wildcard address and
         // an ephemeral port; nothing else may bind, listen or accept.
-        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => {
-            addr.port() == 0 && is_unspecified(addr.ip())
-        }
+        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.port() == 0 && is_unspecified(addr.ip()),
         SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
         SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
             allowed.contains(&addr) || allowed.contains(&unmapped(addr))
@@ -302,15 +259,8 @@ mod tests {
 
     #[test]
     fn host_rules() {
-        let rules: Vec<HostRule> = [
-            "sentry.io",
-            "127.0.0.1:8126",
-            "[::1]:9000",
-            "https://Example.com/",
-        ]
-        .iter()
-        .map(|s| HostRule::parse(s).unwrap())
-        .collect();
+        let rules: Vec<HostRule> =
+            ["sentry.io", "127.0.0.1:8126", "[::1]:9000", "https://Example.com/"].iter().map(|s| HostRule::parse(s).unwrap()).collect();
         assert!(host_allowed(&rules, "sentry.io", 443));
         assert!(host_allowed(&rules, "SENTRY.io:8443", 443));
         assert!(host_allowed(&rules, "127.0.0.1:8126", 80));
@@ -326,53 +276,16 @@ mod tests {
 
     #[test]
     fn socket_rules() {
-        let allowed: HashSet<SocketAddr> =
-            ["127.0.0.1:8125".parse().unwrap()].into_iter().collect();
+        let allowed: HashSet<SocketAddr> = ["127.0.0.1:8125".parse().unwrap()].into_iter().collect();
         let a = |s: &str| s.parse::<SocketAddr>().unwrap();
-        assert!(socket_allowed(
-            &allowed,
-            a("127.0.0.1:8125"),
-            SocketAddrUse::UdpSend
-        ));
-        assert!(socket_allowed(
-            &allowed,
-            a("[::ffff:127.0.0.1]:8125"),
-            SocketAddrUse::UdpSend
-        ));
-        assert!(!socket_allowed(
-            &allowed,
-            a("127.0.0.1:8126"),
-            SocketAddrUse::UdpSend
-        ));
-        assert!(!socket_allowed(
-            &allowed,
-            a("127.0.0.1:8125"),
-            SocketAddrUse::TcpListen
-        ));
-        assert!(socket_allowed(
-            &allowed,
-            a("0.0.0.0:0"),
-            SocketAddrUse::UdpBind
-        ));
-        assert!(!socket_allowed(
-            &allowed,
-            a("0.0.0.0:53"),
-            SocketAddrUse::UdpBind
-        ));
-        assert!(socket_allowed(
-            &HashSet::new(),
-            a("0.0.0.0:0"),
-            SocketAddrUse::TcpBind
-        ));
-        assert!(!socket_allowed(
-            &HashSet::new(),
-            a("127.0.0.1:8125"),
-            SocketAddrUse::UdpSend
-        ));
-        assert!(!socket_allowed(
-            &HashSet::new(),
-            a("0.0.0.0:0"),
-            SocketAddrUse::TcpListen
-        ));
+        assert!(socket_allowed(&allowed, a("127.0.0.1:8125"), SocketAddrUse::UdpSend));
+        assert!(socket_allowed(&allowed, a("[::ffff:127.0.0.1]:8125"), SocketAddrUse::UdpSend));
+        assert!(!socket_allowed(&allowed, a("127.0.0.1:8126"), SocketAddrUse::UdpSend));
+        assert!(!socket_allowed(&allowed, a("127.0.0.1:8125"), SocketAddrUse::TcpListen));
+        assert!(socket_allowed(&allowed, a("0.0.0.0:0"), SocketAddrUse::UdpBind));
+        assert!(!socket_allowed(&allowed, a("0.0.0.0:53"), SocketAddrUse::UdpBind));
+        assert!(socket_allowed(&HashSet::new(), a("0.0.0.0:0"), SocketAddrUse::TcpBind));
+        assert!(!socket_allowed(&HashSet::new(), a("127.0.0.1:8125"), SocketAddrUse::UdpSend));
+        assert!(!socket_allowed(&HashSet::new(), a("0.0.0.0:0"), SocketAddrUse::TcpListen));
     }
 }

@@ -54,36 +54,26 @@ pub(crate) struct CheckedTool {
 
 /// Valid tool names: `[a-zA-Z0-9_-]{1,64}`.
 pub(crate) fn valid_tool_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Check one spec of plugin `plugin`; the error says what is wrong (the
 /// caller names the plugin).
 pub(crate) fn check(plugin: &str, raw: &RawToolSpec) -> Result<CheckedTool, String> {
     if !valid_tool_name(&raw.name) {
-        return Err(format!(
-            "tool name {:?} is invalid (1 to 64 of [a-zA-Z0-9_-])",
-            raw.name
-        ));
+        return Err(format!("tool name {:?} is invalid (1 to 64 of [a-zA-Z0-9_-])", raw.name));
     }
     let tool = &raw.name;
     if raw.description.trim().is_empty() {
         return Err(format!("tool '{tool}' has an empty description"));
     }
-    let input_schema =
-        schema(&raw.input_schema).map_err(|e| format!("tool '{tool}': input schema {e}"))?;
-    jsonschema::validator_for(&input_schema)
-        .map_err(|e| format!("tool '{tool}': input schema is not a valid JSON Schema: {e}"))?;
+    let input_schema = schema(&raw.input_schema).map_err(|e| format!("tool '{tool}': input schema {e}"))?;
+    jsonschema::validator_for(&input_schema).map_err(|e| format!("tool '{tool}': input schema is not a valid JSON Schema: {e}"))?;
     let (output_schema, output) = match &raw.output_schema {
         None => (None, None),
         Some(text) => {
             let s = schema(text).map_err(|e| format!("tool '{tool}': output schema {e}"))?;
-            let v = jsonschema::validator_for(&s).map_err(|e| {
-                format!("tool '{tool}': output schema is not a valid JSON Schema: {e}")
-            })?;
+            let v = jsonschema::validator_for(&s).map_err(|e| format!("tool '{tool}': output schema is not a valid JSON Schema: {e}"))?;
             (Some(s), Some(v))
         }
     };
@@ -150,46 +140,18 @@ mod tests {
 
     #[test]
     fn checks_names_and_schemas() {
-        let ok = check(
-            "p",
-            &raw(
-                "ok_tool-1",
-                r#"{"type":"object"}"#,
-                Some(r#"{"type":"object","properties":{"n":{"type":"integer"}}}"#),
-            ),
-        )
-        .unwrap();
-        assert_eq!(
-            ok.descriptor.annotations.unwrap(),
-            json!({"readOnlyHint": true})
-        );
+        let ok = check("p", &raw("ok_tool-1", r#"{"type":"object"}"#, Some(r#"{"type":"object","properties":{"n":{"type":"integer"}}}"#)))
+            .unwrap();
+        assert_eq!(ok.descriptor.annotations.unwrap(), json!({"readOnlyHint": true}));
         assert!(ok.output.unwrap().is_valid(&json!({"n": 1})));
         for bad in ["", "has space", "dot.ted", &"x".repeat(65)] {
-            assert!(
-                check("p", &raw(bad, r#"{"type":"object"}"#, None))
-                    .unwrap_err()
-                    .contains("invalid"),
-                "{bad}"
-            );
+            assert!(check("p", &raw(bad, r#"{"type":"object"}"#, None)).unwrap_err().contains("invalid"), "{bad}");
         }
-        assert!(check("p", &raw("t", "{not json", None))
+        assert!(check("p", &raw("t", "{not json", None)).unwrap_err().contains("not valid JSON"));
+        assert!(check("p", &raw("t", r#"{"type":"string"}"#, None)).unwrap_err().contains("\"type\": \"object\""));
+        assert!(check("p", &raw("t", r#"{"type":"object","properties":{"a":{"type":"nonsense"}}}"#, None))
             .unwrap_err()
-            .contains("not valid JSON"));
-        assert!(check("p", &raw("t", r#"{"type":"string"}"#, None))
-            .unwrap_err()
-            .contains("\"type\": \"object\""));
-        assert!(check(
-            "p",
-            &raw(
-                "t",
-                r#"{"type":"object","properties":{"a":{"type":"nonsense"}}}"#,
-                None
-            )
-        )
-        .unwrap_err()
-        .contains("not a valid JSON Schema"));
-        assert!(check("p", &raw("t", r#"{"type":"object"}"#, Some("[]")))
-            .unwrap_err()
-            .contains("output schema"));
+            .contains("not a valid JSON Schema"));
+        assert!(check("p", &raw("t", r#"{"type":"object"}"#, Some("[]"))).unwrap_err().contains("output schema"));
     }
 }

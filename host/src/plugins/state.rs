@@ -67,16 +67,9 @@ pub(crate) fn new_store(
         plugin: sandbox.plugin.clone(),
         wasi,
         http: WasiHttpCtx::new(),
-        hooks: HttpHooks {
-            plugin: sandbox.plugin.clone(),
-            rules: sandbox.hosts(),
-            denials: watch.denials.clone(),
-        },
+        hooks: HttpHooks { plugin: sandbox.plugin.clone(), rules: sandbox.hosts(), denials: watch.denials.clone() },
         table: ResourceTable::new(),
-        limiter: Limiter {
-            max_bytes: (sandbox.memory_mb as usize) << 20,
-            hit: watch.memory_hit.clone(),
-        },
+        limiter: Limiter { max_bytes: (sandbox.memory_mb as usize) << 20, hit: watch.memory_hit.clone() },
         deadline,
         call,
         services,
@@ -122,12 +115,7 @@ struct Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit.store(true, Ordering::Relaxed);
             return Ok(false);
@@ -135,12 +123,7 @@ impl ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 
@@ -159,20 +142,13 @@ impl ResourceLimiter for Limiter {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for PluginState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
     }
 }
 
@@ -198,10 +174,7 @@ impl WasiHttpHooks for HttpHooks {
         drop(fut);
         let uri = request.uri();
         let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let authority = uri
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .unwrap_or_default();
+        let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
         if !host_allowed(&self.rules, &authority, if https { 443 } else { 80 }) {
             let what = format!("HTTP request to {authority} is not in its allowed_hosts grant");
             tracing::debug!(plugin = %self.plugin, "denied: {what}");
@@ -211,10 +184,7 @@ impl WasiHttpHooks for HttpHooks {
         Box::new(async move {
             use http_body_util::BodyExt;
             let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                res.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,
-            ))
+            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>))
         })
     }
 }
@@ -236,11 +206,7 @@ impl log::Host for PluginState {
             message.push('…');
         }
         let plugin = &*self.plugin;
-        let request = self
-            .call
-            .as_ref()
-            .map(|c| c.request_id.as_str())
-            .unwrap_or("");
+        let request = self.call.as_ref().map(|c| c.request_id.as_str()).unwrap_or("");
         match level {
             log::Level::Trace => {
                 tracing::trace!(target: "logai::plugin", plugin, request, "{message}")
@@ -265,8 +231,7 @@ impl progress::Host for PluginState {
     fn report(&mut self, progress: f64, total: Option<f64>, message: Option<String>) {
         if let Some(call) = &self.call {
             if progress.is_finite() {
-                call.progress
-                    .report(progress, total.filter(|t| t.is_finite()), message);
+                call.progress.report(progress, total.filter(|t| t.is_finite()), message);
             }
         }
     }
@@ -287,16 +252,11 @@ fn outside_call() -> search::SearchError {
 }
 
 impl search::Host for PluginState {
-    async fn search(
-        &mut self,
-        request: search::SearchRequest,
-    ) -> Result<search::SearchResponse, search::SearchError> {
+    async fn search(&mut self, request: search::SearchRequest) -> Result<search::SearchResponse, search::SearchError> {
         let Some(scope) = self.call.clone() else {
             return Err(outside_call());
         };
-        let fut = self
-            .services
-            .search(&scope, api::SearchRequest::from(request));
+        let fut = self.services.search(&scope, api::SearchRequest::from(request));
         fut.await.map(Into::into).map_err(Into::into)
     }
 
@@ -305,23 +265,14 @@ impl search::Host for PluginState {
             return Err(outside_call());
         };
         let fut = self.services.list_services(&scope);
-        fut.await
-            .map(|v| v.into_iter().map(Into::into).collect())
-            .map_err(Into::into)
+        fut.await.map(|v| v.into_iter().map(Into::into).collect()).map_err(Into::into)
     }
 
-    async fn read_overflow(
-        &mut self,
-        reference: String,
-        offset: u64,
-        limit: u32,
-    ) -> Result<search::OverflowPage, search::SearchError> {
+    async fn read_overflow(&mut self, reference: String, offset: u64, limit: u32) -> Result<search::OverflowPage, search::SearchError> {
         let Some(scope) = self.call.clone() else {
             return Err(outside_call());
         };
-        let fut = self
-            .services
-            .read_overflow(&scope, reference, offset, limit);
+        let fut = self.services.read_overflow(&scope, reference, offset, limit);
         fut.await.map(Into::into).map_err(Into::into)
     }
 }

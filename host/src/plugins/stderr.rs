@@ -25,11 +25,7 @@ impl StderrTail {
     /// messages).
     pub fn last_lines(&self, lines: usize, max: usize) -> Option<String> {
         let text = self.text();
-        let picked: Vec<&str> = text
-            .lines()
-            .map(str::trim_end)
-            .filter(|l| !l.is_empty())
-            .collect();
+        let picked: Vec<&str> = text.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect();
         if picked.is_empty() {
             return None;
         }
@@ -47,29 +43,17 @@ impl StderrTail {
         let text = self.text();
         let lines: Vec<&str> = text.lines().collect();
         let i = lines.iter().rposition(|l| l.contains(" panicked at "))?;
-        let at = lines[i]
-            .split(" panicked at ")
-            .nth(1)
-            .unwrap_or("")
-            .trim_end_matches(':')
-            .trim();
+        let at = lines[i].split(" panicked at ").nth(1).unwrap_or("").trim_end_matches(':').trim();
         let msg: Vec<&str> = lines[i + 1..]
             .iter()
-            .take_while(|l| {
-                !l.starts_with("note: run with `RUST_BACKTRACE")
-                    && !l.starts_with("stack backtrace:")
-            })
+            .take_while(|l| !l.starts_with("note: run with `RUST_BACKTRACE") && !l.starts_with("stack backtrace:"))
             .map(|l| l.trim_end())
             .collect();
         let mut msg = msg.join("\n").trim().to_string();
         if msg.chars().count() > 500 {
             msg = msg.chars().take(500).collect::<String>() + "…";
         }
-        Some(if at.is_empty() {
-            msg
-        } else {
-            format!("{msg} (at {at})")
-        })
+        Some(if at.is_empty() { msg } else { format!("{msg} (at {at})") })
     }
 
     fn push(&self, bytes: &[u8]) {
@@ -88,11 +72,7 @@ impl StderrTail {
 }
 
 impl AsyncWrite for StderrTail {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -126,10 +106,7 @@ mod tests {
         t.push(b"first\n");
         t.push(&vec![b'x'; KEEP]);
         t.push(b"\nthread 'main' panicked at src/lib.rs:3:5:\nboom\n");
-        assert_eq!(
-            t.last_lines(2, 200).unwrap(),
-            "thread 'main' panicked at src/lib.rs:3:5: | boom"
-        );
+        assert_eq!(t.last_lines(2, 200).unwrap(), "thread 'main' panicked at src/lib.rs:3:5: | boom");
         assert!(!t.text().contains("first"));
         assert_eq!(t.panic_message().unwrap(), "boom (at src/lib.rs:3:5)");
         t.push(b"note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n");

@@ -14,32 +14,19 @@ use crate::call::{CallScope, ToolCallError, ToolHost, ToolOutput};
 use crate::config::Config;
 
 fn dist(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../plugins/dist")
-        .join(name);
-    assert!(
-        p.is_file(),
-        "{} is missing: run scripts/build-plugins first",
-        p.display()
-    );
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist").join(name);
+    assert!(p.is_file(), "{} is missing: run scripts/build-plugins first", p.display());
     p
 }
 
 /// A manifest of `entries` with a private cache directory.
 fn manifest(entries: &str, cache: &Path) -> Config {
-    let text = format!(
-        "[server]\ncompile_cache_dir = {:?}\n\n{entries}",
-        cache.display().to_string()
-    );
-    crate::config::parse(&text, "test.toml", Path::new("/"))
-        .unwrap_or_else(|e| panic!("{e}\n{text}"))
+    let text = format!("[server]\ncompile_cache_dir = {:?}\n\n{entries}", cache.display().to_string());
+    crate::config::parse(&text, "test.toml", Path::new("/")).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
 fn plugin(name: &str, file: &str, extra: &str) -> String {
-    format!(
-        "[[plugin]]\nname = {name:?}\ncomponent = {:?}\n{extra}\n",
-        dist(file).display().to_string()
-    )
+    format!("[[plugin]]\nname = {name:?}\ncomponent = {:?}\n{extra}\n", dist(file).display().to_string())
 }
 
 fn scope() -> CallScope {
@@ -48,24 +35,16 @@ fn scope() -> CallScope {
 
 async fn load(entries: &str) -> (Runtime, tempfile::TempDir) {
     let cache = tempfile::tempdir().unwrap();
-    let rt = Runtime::load(&manifest(entries, cache.path()), Arc::new(NoHostServices))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let rt = Runtime::load(&manifest(entries, cache.path()), Arc::new(NoHostServices)).await.unwrap_or_else(|e| panic!("{e}"));
     (rt, cache)
 }
 
 async fn call(rt: &Runtime, tool: &str, args: Value) -> ToolOutput {
-    rt.call(tool, args, scope())
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+    rt.call(tool, args, scope()).await.unwrap_or_else(|e| panic!("{tool}: {e}"))
 }
 
 fn text(out: &ToolOutput) -> String {
-    out.content
-        .iter()
-        .filter_map(|c| c["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
+    out.content.iter().filter_map(|c| c["text"].as_str()).collect::<Vec<_>>().join("\n")
 }
 
 #[track_caller]
@@ -79,22 +58,14 @@ fn assert_error_contains(out: &ToolOutput, needles: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_plugin_tools_work() {
-    let (rt, _c) = load(&plugin(
-        "hello",
-        "hello-plugin.wasm",
-        "memory_mb = 16\ntimeout_ms = 2000",
-    ))
-    .await;
+    let (rt, _c) = load(&plugin("hello", "hello-plugin.wasm", "memory_mb = 16\ntimeout_ms = 2000")).await;
     let names: Vec<String> = rt.tools().into_iter().map(|t| t.name).collect();
     assert_eq!(names, ["hello", "word_count", "echo_json"]);
     let hello = &rt.tools()[0];
     assert_eq!(hello.plugin, "hello");
     assert_eq!(hello.title.as_deref(), Some("Say hello"));
     assert_eq!(hello.input_schema["required"], json!(["name"]));
-    assert_eq!(
-        hello.annotations.as_ref().unwrap()["readOnlyHint"],
-        json!(true)
-    );
+    assert_eq!(hello.annotations.as_ref().unwrap()["readOnlyHint"], json!(true));
 
     let out = call(&rt, "hello", json!({"name": "Ada"})).await;
     assert!(!out.is_error);
@@ -107,10 +78,7 @@ async fn hello_plugin_tools_work() {
     );
 
     let out = call(&rt, "echo_json", json!({"value": [1, {"x": null}]})).await;
-    assert_eq!(
-        out.structured_content.unwrap(),
-        json!({"value": [1, {"x": null}]})
-    );
+    assert_eq!(out.structured_content.unwrap(), json!({"value": [1, {"x": null}]}));
 
     match rt.call("nope", json!({}), scope()).await {
         Err(ToolCallError::UnknownTool(t)) => assert_eq!(t, "nope"),
@@ -132,32 +100,16 @@ async fn infinite_loop_hits_the_time_limit_and_the_next_call_works() {
     let t = Instant::now();
     let out = call(&rt, "spin", json!({})).await;
     let took = t.elapsed();
-    assert_error_contains(
-        &out,
-        &[
-            "plugin 'loop' exceeded its time limit (timeout_ms = 300)",
-            "spin",
-        ],
-    );
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_millis(2500),
-        "{took:?}"
-    );
+    assert_error_contains(&out, &["plugin 'loop' exceeded its time limit (timeout_ms = 300)", "spin"]);
+    assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(2500), "{took:?}");
     assert_eq!(text(&call(&rt, "quick", json!({})).await), "quick");
 
     // Blocked in a host call (sleep) rather than spinning: the same limit.
     let t = Instant::now();
     let out = call(&rt, "sleep", json!({})).await;
     assert_error_contains(&out, &["exceeded its time limit (timeout_ms = 300)"]);
-    assert!(
-        t.elapsed() < Duration::from_millis(2500),
-        "{:?}",
-        t.elapsed()
-    );
-    assert_eq!(
-        text(&call(&rt, "sleep", json!({"ms": 10})).await),
-        "slept 10 ms"
-    );
+    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
+    assert_eq!(text(&call(&rt, "sleep", json!({"ms": 10})).await), "slept 10 ms");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,11 +119,7 @@ async fn the_call_deadline_caps_the_plugin_limit() {
     let t = Instant::now();
     let out = rt.call("spin", json!({}), s).await.unwrap();
     assert_error_contains(&out, &["plugin 'loop' ran past the call's deadline"]);
-    assert!(
-        t.elapsed() < Duration::from_millis(2500),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,11 +135,7 @@ async fn cancellation_stops_a_spinning_call_and_is_visible_to_the_guest() {
     let t = Instant::now();
     let out = rt.call("spin", json!({}), s).await.unwrap();
     assert_error_contains(&out, &["plugin 'loop'", "cancelled"]);
-    assert!(
-        t.elapsed() < Duration::from_millis(2500),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
     // The guest's `cancelled()` import reads the same token.
     let s = scope();
     s.cancel.cancel();
@@ -201,56 +145,27 @@ async fn cancellation_stops_a_spinning_call_and_is_visible_to_the_guest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_hits_the_memory_limit_and_the_next_call_works() {
-    let (rt, _c) = load(&plugin(
-        "bomb",
-        "test-bomb.wasm",
-        "memory_mb = 16\ntimeout_ms = 5000",
-    ))
-    .await;
+    let (rt, _c) = load(&plugin("bomb", "test-bomb.wasm", "memory_mb = 16\ntimeout_ms = 5000")).await;
     let t = Instant::now();
     let out = call(&rt, "alloc", json!({})).await;
-    assert_error_contains(
-        &out,
-        &[
-            "plugin 'bomb' exceeded its memory limit (memory_mb = 16)",
-            "alloc",
-        ],
-    );
+    assert_error_contains(&out, &["plugin 'bomb' exceeded its memory limit (memory_mb = 16)", "alloc"]);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    assert_eq!(
-        text(&call(&rt, "alloc", json!({"mb": 4})).await),
-        "allocated 4 MiB"
-    );
+    assert_eq!(text(&call(&rt, "alloc", json!({"mb": 4})).await), "allocated 4 MiB");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panics_and_traps_are_reported_and_instances_are_fresh() {
     let (rt, _c) = load(&plugin("crash", "test-panic.wasm", "")).await;
     let out = call(&rt, "boom", json!({})).await;
-    assert_error_contains(
-        &out,
-        &[
-            "plugin 'crash' panicked running tool 'boom'",
-            "the boom tool always panics",
-        ],
-    );
+    assert_error_contains(&out, &["plugin 'crash' panicked running tool 'boom'", "the boom tool always panics"]);
     let out = call(&rt, "unreachable", json!({})).await;
-    assert_error_contains(
-        &out,
-        &[
-            "plugin 'crash' trapped running tool 'unreachable'",
-            "unreachable",
-        ],
-    );
+    assert_error_contains(&out, &["plugin 'crash' trapped running tool 'unreachable'", "unreachable"]);
     // Rust keeps its stack in linear memory: overflowing it is an
     // out-of-bounds access (a native wasm stack overflow says so itself).
     let out = call(&rt, "deep", json!({})).await;
     assert_error_contains(&out, &["plugin 'crash'", "running tool 'deep'"]);
     let t = text(&out);
-    assert!(
-        t.contains("overflowed its stack") || t.contains("out of bounds memory access"),
-        "{t}"
-    );
+    assert!(t.contains("overflowed its stack") || t.contains("out of bounds memory access"), "{t}");
     // A fresh instance per call: statics start over every time, whether
     // the call got a standby instance (made ahead, between calls) or one
     // made on demand (back to back, or several at once).
@@ -266,22 +181,9 @@ async fn panics_and_traps_are_reported_and_instances_are_fresh() {
 async fn malformed_results_are_refused() {
     let (rt, _c) = load(&plugin("bad", "test-malformed.wasm", "")).await;
     let out = call(&rt, "not_json", json!({})).await;
-    assert_error_contains(
-        &out,
-        &[
-            "plugin 'bad' returned a malformed result from tool 'not_json'",
-            "not valid JSON",
-        ],
-    );
+    assert_error_contains(&out, &["plugin 'bad' returned a malformed result from tool 'not_json'", "not valid JSON"]);
     let out = call(&rt, "wrong_shape", json!({})).await;
-    assert_error_contains(
-        &out,
-        &[
-            "tool 'wrong_shape'",
-            "does not match the output schema",
-            "count",
-        ],
-    );
+    assert_error_contains(&out, &["tool 'wrong_shape'", "does not match the output schema", "count"]);
     let out = call(&rt, "bad_image", json!({})).await;
     assert_error_contains(&out, &["tool 'bad_image'", "not valid base64"]);
     let out = call(&rt, "fine", json!({})).await;
@@ -292,51 +194,24 @@ async fn malformed_results_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_specs_and_duplicate_tools_are_refused_at_load() {
     let cache = tempfile::tempdir().unwrap();
-    let e = Runtime::load(
-        &manifest(&plugin("broken", "test-badspec.wasm", ""), cache.path()),
-        Arc::new(NoHostServices),
-    )
-    .await
-    .err()
-    .unwrap()
-    .to_string();
-    assert!(
-        e.contains("plugin 'broken'")
-            && e.contains("tool 'broken'")
-            && e.contains("not valid JSON"),
-        "{e}"
-    );
-
-    let two =
-        plugin("hello", "hello-plugin.wasm", "") + &plugin("hello-again", "hello-plugin.wasm", "");
-    let e = Runtime::load(&manifest(&two, cache.path()), Arc::new(NoHostServices))
+    let e = Runtime::load(&manifest(&plugin("broken", "test-badspec.wasm", ""), cache.path()), Arc::new(NoHostServices))
         .await
         .err()
         .unwrap()
         .to_string();
-    assert!(
-        e.contains("tool 'hello'")
-            && e.contains("plugin 'hello'")
-            && e.contains("plugin 'hello-again'"),
-        "{e}"
-    );
+    assert!(e.contains("plugin 'broken'") && e.contains("tool 'broken'") && e.contains("not valid JSON"), "{e}");
+
+    let two = plugin("hello", "hello-plugin.wasm", "") + &plugin("hello-again", "hello-plugin.wasm", "");
+    let e = Runtime::load(&manifest(&two, cache.path()), Arc::new(NoHostServices)).await.err().unwrap().to_string();
+    assert!(e.contains("tool 'hello'") && e.contains("plugin 'hello'") && e.contains("plugin 'hello-again'"), "{e}");
 
     let missing = "[[plugin]]\nname = \"ghost\"\ncomponent = \"/nonexistent/ghost.wasm\"\n";
-    let e = Runtime::load(&manifest(missing, cache.path()), Arc::new(NoHostServices))
-        .await
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        e.contains("plugin 'ghost'") && e.contains("/nonexistent/ghost.wasm"),
-        "{e}"
-    );
+    let e = Runtime::load(&manifest(missing, cache.path()), Arc::new(NoHostServices)).await.err().unwrap().to_string();
+    assert!(e.contains("plugin 'ghost'") && e.contains("/nonexistent/ghost.wasm"), "{e}");
 
     // Disabled plugins are not loaded at all.
     let off = plugin("ghost", "hello-plugin.wasm", "enabled = false");
-    let rt = Runtime::load(&manifest(&off, cache.path()), Arc::new(NoHostServices))
-        .await
-        .unwrap();
+    let rt = Runtime::load(&manifest(&off, cache.path()), Arc::new(NoHostServices)).await.unwrap();
     assert!(rt.tools().is_empty());
 }
 
@@ -351,8 +226,7 @@ fn serve_once(reply: &'static [u8]) -> (std::net::SocketAddr, std::thread::JoinH
             match l.accept() {
                 Ok((mut s, _)) => {
                     s.set_nonblocking(false).unwrap();
-                    s.set_read_timeout(Some(Duration::from_millis(300)))
-                        .unwrap();
+                    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
                     let mut buf = [0u8; 1024];
                     let _ = s.read(&mut buf);
                     let _ = s.write_all(reply);
@@ -377,16 +251,8 @@ async fn nothing_is_granted_by_default() {
     let out = call(&rt, "list_dir", json!({"path": "/"})).await;
     assert!(out.is_error, "{out:?}");
 
-    let out = call(
-        &rt,
-        "read_env",
-        json!({"name": "LOGAI_TEST_SECRET_DEFAULT"}),
-    )
-    .await;
-    assert_error_contains(
-        &out,
-        &["cannot read environment variable", "(0 variables visible)"],
-    );
+    let out = call(&rt, "read_env", json!({"name": "LOGAI_TEST_SECRET_DEFAULT"})).await;
+    assert_error_contains(&out, &["cannot read environment variable", "(0 variables visible)"]);
     assert!(!text(&out).contains("hunter2"));
 
     let (addr, server) = serve_once(b"hello from the host\n");
@@ -398,14 +264,7 @@ async fn nothing_is_granted_by_default() {
     assert_error_contains(&out, &["cannot send"]);
 
     let out = call(&rt, "http_get", json!({"authority": format!("{addr}")})).await;
-    assert_error_contains(
-        &out,
-        &[
-            "HttpRequestDenied",
-            "plugin 'snoop' was denied",
-            "allowed_hosts",
-        ],
-    );
+    assert_error_contains(&out, &["HttpRequestDenied", "plugin 'snoop' was denied", "allowed_hosts"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,8 +274,7 @@ async fn grants_open_exactly_what_they_name() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.log"), "line one\n").unwrap();
     let (tcp, tcp_server) = serve_once(b"hi\n");
-    let (http, http_server) =
-        serve_once(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let (http, http_server) = serve_once(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     let (other, _other_server) = serve_once(b"nope\n");
     let grants = format!(
         "timeout_ms = 5000\nenv = [\"LOGAI_TEST_GRANTED\"]\ndirs = [\"{}:/logs\"]\nallowed_sockets = [\"{tcp}\"]\nallowed_hosts = [\"{http}\"]",
@@ -424,21 +282,12 @@ async fn grants_open_exactly_what_they_name() {
     );
     let (rt, _c) = load(&plugin("snoop", "test-snoop.wasm", &grants)).await;
 
-    assert_eq!(
-        text(&call(&rt, "read_env", json!({"name": "LOGAI_TEST_GRANTED"})).await),
-        "LOGAI_TEST_GRANTED=granted-value"
-    );
+    assert_eq!(text(&call(&rt, "read_env", json!({"name": "LOGAI_TEST_GRANTED"})).await), "LOGAI_TEST_GRANTED=granted-value");
     let out = call(&rt, "read_env", json!({"name": "LOGAI_TEST_NOT_GRANTED"})).await;
     assert_error_contains(&out, &["(1 variables visible)"]);
 
-    assert_eq!(
-        text(&call(&rt, "read_file", json!({"path": "/logs/app.log"})).await),
-        "line one\n"
-    );
-    assert_eq!(
-        text(&call(&rt, "list_dir", json!({"path": "/logs"})).await),
-        "app.log"
-    );
+    assert_eq!(text(&call(&rt, "read_file", json!({"path": "/logs/app.log"})).await), "line one\n");
+    assert_eq!(text(&call(&rt, "list_dir", json!({"path": "/logs"})).await), "app.log");
     let out = call(&rt, "read_file", json!({"path": "/logs/../../etc/passwd"})).await;
     assert!(out.is_error && !text(&out).contains("root:"), "{out:?}");
     let out = call(&rt, "write_file", json!({"path": "/logs/new.txt"})).await;
@@ -449,22 +298,13 @@ async fn grants_open_exactly_what_they_name() {
     assert_eq!(text(&out), format!("connected to {tcp}: hi\n"));
     assert!(tcp_server.join().unwrap());
     let out = call(&rt, "connect", json!({"addr": other.to_string()})).await;
-    assert_error_contains(
-        &out,
-        &[
-            "cannot connect",
-            &format!("TCP connect to {other} is not in its allowed_sockets grant"),
-        ],
-    );
+    assert_error_contains(&out, &["cannot connect", &format!("TCP connect to {other} is not in its allowed_sockets grant")]);
 
     let out = call(&rt, "http_get", json!({"authority": http.to_string()})).await;
     assert_eq!(text(&out), format!("GET http://{http}/ -> 204"), "{out:?}");
     assert!(http_server.join().unwrap());
     let out = call(&rt, "http_get", json!({"authority": "example.com"})).await;
-    assert_error_contains(
-        &out,
-        &["HTTP request to example.com is not in its allowed_hosts grant"],
-    );
+    assert_error_contains(&out, &["HTTP request to example.com is not in its allowed_hosts grant"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,17 +313,10 @@ async fn concurrent_calls_get_their_own_instances() {
     let mut calls = Vec::new();
     for i in 0..40 {
         let rt = rt.clone();
-        calls.push(tokio::spawn(async move {
-            rt.call("hello", json!({"name": format!("n{i}")}), scope())
-                .await
-                .unwrap()
-        }));
+        calls.push(tokio::spawn(async move { rt.call("hello", json!({"name": format!("n{i}")}), scope()).await.unwrap() }));
     }
     for (i, c) in calls.into_iter().enumerate() {
-        assert_eq!(
-            text(&c.await.unwrap()),
-            native::greeting(&format!("n{i}"), false)
-        );
+        assert_eq!(text(&c.await.unwrap()), native::greeting(&format!("n{i}"), false));
     }
 }
 
@@ -491,54 +324,35 @@ async fn concurrent_calls_get_their_own_instances() {
 async fn the_cache_serves_warm_starts_and_replaces_bad_artifacts() {
     let cache = tempfile::tempdir().unwrap();
     let config = manifest(&plugin("hello", "hello-plugin.wasm", ""), cache.path());
-    let cold = Runtime::load(&config, Arc::new(NoHostServices))
-        .await
-        .unwrap();
+    let cold = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     assert_eq!(cold.cache_outcomes()[0].1, CacheOutcome::Compiled);
     let t = Instant::now();
-    let warm = Runtime::load(&config, Arc::new(NoHostServices))
-        .await
-        .unwrap();
+    let warm = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     let warm_time = t.elapsed();
     assert_eq!(warm.cache_outcomes()[0].1, CacheOutcome::Hit);
     assert_eq!(warm.tools().len(), 3);
     eprintln!("warm load of one plugin: {warm_time:?}");
 
     // Corrupt the artifact: rejected, recompiled, rewritten, and the call works.
-    let artifact = std::fs::read_dir(cache.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
-        .unwrap();
+    let artifact =
+        std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "cwasm")).unwrap();
     let mut bytes = std::fs::read(&artifact).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&artifact, &bytes).unwrap();
-    let again = Runtime::load(&config, Arc::new(NoHostServices))
-        .await
-        .unwrap();
+    let again = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     match &again.cache_outcomes()[0].1 {
         CacheOutcome::Replaced(why) => assert!(why.contains("hash mismatch"), "{why}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        text(&call(&again, "hello", json!({"name": "x"})).await),
-        native::greeting("x", false)
-    );
-    let fixed = Runtime::load(&config, Arc::new(NoHostServices))
-        .await
-        .unwrap();
+    assert_eq!(text(&call(&again, "hello", json!({"name": "x"})).await), native::greeting("x", false));
+    let fixed = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     assert_eq!(fixed.cache_outcomes()[0].1, CacheOutcome::Hit);
 
     // A foreign file under the artifact's name is rejected too.
     std::fs::write(&artifact, b"not an artifact").unwrap();
-    let again = Runtime::load(&config, Arc::new(NoHostServices))
-        .await
-        .unwrap();
-    assert!(matches!(
-        again.cache_outcomes()[0].1,
-        CacheOutcome::Replaced(_)
-    ));
+    let again = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
+    assert!(matches!(again.cache_outcomes()[0].1, CacheOutcome::Replaced(_)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -547,28 +361,14 @@ async fn a_component_replaced_in_place_is_recompiled() {
     let work = tempfile::tempdir().unwrap();
     let component = work.path().join("team.wasm");
     std::fs::copy(dist("hello-plugin.wasm"), &component).unwrap();
-    let entry = format!(
-        "[[plugin]]\nname = \"team\"\ncomponent = {:?}\n",
-        component.display().to_string()
-    );
+    let entry = format!("[[plugin]]\nname = \"team\"\ncomponent = {:?}\n", component.display().to_string());
     let config = manifest(&entry, cache.path());
-    let first = Runtime::load(&config, Arc::new(NoHostServices))
-        .await
-        .unwrap();
+    let first = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     assert_eq!(first.tools()[0].name, "hello");
-    assert_eq!(
-        Runtime::load(&config, Arc::new(NoHostServices))
-            .await
-            .unwrap()
-            .cache_outcomes()[0]
-            .1,
-        CacheOutcome::Hit
-    );
+    assert_eq!(Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap().cache_outcomes()[0].1, CacheOutcome::Hit);
     // Same path, same size or not: a new build is a new component.
     std::fs::write(&component, std::fs::read(dist("test-loop.wasm")).unwrap()).unwrap();
-    let second = Runtime::load(&config, Arc::new(NoHostServices))
-        .await
-        .unwrap();
+    let second = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     assert_eq!(second.cache_outcomes()[0].1, CacheOutcome::Compiled);
     assert_eq!(second.tools()[0].name, "spin");
 }
@@ -588,29 +388,15 @@ fn precompile_and_list_report_every_component() {
     assert_eq!(reports[0].name, "hello");
     assert_eq!(reports[0].outcome, Ok(CacheOutcome::Compiled));
     assert_eq!(reports[0].tools, ["hello", "word_count", "echo_json"]);
-    assert!(reports[0]
-        .artifact
-        .as_ref()
-        .unwrap()
-        .starts_with(cache.path()));
-    assert_eq!(
-        (reports[1].kind, reports[1].outcome.clone()),
-        ("exporter", Ok(CacheOutcome::Compiled))
-    );
+    assert!(reports[0].artifact.as_ref().unwrap().starts_with(cache.path()));
+    assert_eq!((reports[1].kind, reports[1].outcome.clone()), ("exporter", Ok(CacheOutcome::Compiled)));
     let again = precompile(&config).unwrap();
-    assert!(
-        again.iter().all(|r| r.outcome == Ok(CacheOutcome::Hit)),
-        "{again:?}"
-    );
+    assert!(again.iter().all(|r| r.outcome == Ok(CacheOutcome::Hit)), "{again:?}");
 
     let listing = list(&config).unwrap();
     assert_eq!(listing.len(), 3);
     assert_eq!(listing[0].tools.as_ref().unwrap().len(), 3);
-    assert!(
-        listing[0].grants.contains("memory_mb = 16"),
-        "{}",
-        listing[0].grants
-    );
+    assert!(listing[0].grants.contains("memory_mb = 16"), "{}", listing[0].grants);
     assert!(!listing[1].enabled);
     assert_eq!(listing[2].kind, "exporter");
 }
@@ -643,62 +429,30 @@ async fn exporters_keep_state_and_recover_from_hangs_and_traps() {
     let cfg = &config.exporter[0];
     let x = Exporter::load(&config, cfg).await.unwrap();
     x.configure(&Exporter::settings_json(cfg)).await.unwrap();
-    let snap = crate::coord::MetricsSnapshot {
-        source: "local".into(),
-        ..Default::default()
-    };
+    let snap = crate::coord::MetricsSnapshot { source: "local".into(), ..Default::default() };
     x.export(vec![event("a"), event("b")]).await.unwrap();
     x.export(vec![event("c")]).await.unwrap();
     x.flush().await.unwrap();
-    assert_eq!(
-        x.render(&snap).await.unwrap().unwrap(),
-        "exported=3 label=x counters=0 source=local"
-    );
+    assert_eq!(x.render(&snap).await.unwrap().unwrap(), "exported=3 label=x counters=0 source=local");
 
     let e = x.export(vec![event("reject")]).await.unwrap_err();
-    assert!(
-        e.contains("exporter 'counter' failed to export: rejected the batch"),
-        "{e}"
-    );
+    assert!(e.contains("exporter 'counter' failed to export: rejected the batch"), "{e}");
 
     let t = Instant::now();
     let e = x.export(vec![event("hang")]).await.unwrap_err();
-    assert!(
-        t.elapsed() < Duration::from_millis(2500),
-        "{:?}",
-        t.elapsed()
-    );
-    assert!(
-        e.contains("exporter 'counter' exceeded its time limit (timeout_ms = 300)"),
-        "{e}"
-    );
+    assert!(t.elapsed() < Duration::from_millis(2500), "{:?}", t.elapsed());
+    assert!(e.contains("exporter 'counter' exceeded its time limit (timeout_ms = 300)"), "{e}");
     // Restarted and re-configured: the count starts over, the label is back.
-    assert_eq!(
-        x.render(&snap).await.unwrap().unwrap(),
-        "exported=0 label=x counters=0 source=local"
-    );
+    assert_eq!(x.render(&snap).await.unwrap().unwrap(), "exported=0 label=x counters=0 source=local");
 
     let e = x.export(vec![event("panic")]).await.unwrap_err();
-    assert!(
-        e.contains("'counter' panicked") && e.contains("panics on request"),
-        "{e}"
-    );
+    assert!(e.contains("'counter' panicked") && e.contains("panics on request"), "{e}");
     x.export(vec![event("d")]).await.unwrap();
-    assert_eq!(
-        x.render(&snap).await.unwrap().unwrap(),
-        "exported=1 label=x counters=0 source=local"
-    );
+    assert_eq!(x.render(&snap).await.unwrap().unwrap(), "exported=1 label=x counters=0 source=local");
 
     let e = x.configure(r#"{"fail": true}"#).await.unwrap_err();
-    assert!(
-        e.contains("exporter 'counter' rejected its configuration: told to fail"),
-        "{e}"
-    );
-    assert!(x
-        .export(vec![event("e")])
-        .await
-        .unwrap_err()
-        .contains("rejected its configuration"));
+    assert!(e.contains("exporter 'counter' rejected its configuration: told to fail"), "{e}");
+    assert!(x.export(vec![event("e")]).await.unwrap_err().contains("rejected its configuration"));
     x.configure("{}").await.unwrap();
     x.export(vec![event("f")]).await.unwrap();
 }
@@ -709,14 +463,7 @@ async fn exporters_keep_state_and_recover_from_hangs_and_traps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: cargo test -p logai --release --lib plugins::tests::start_time -- --ignored --nocapture"]
 async fn start_time() {
-    let files = [
-        "hello-plugin.wasm",
-        "test-loop.wasm",
-        "test-bomb.wasm",
-        "test-panic.wasm",
-        "test-snoop.wasm",
-        "test-malformed.wasm",
-    ];
+    let files = ["hello-plugin.wasm", "test-loop.wasm", "test-bomb.wasm", "test-panic.wasm", "test-snoop.wasm", "test-malformed.wasm"];
     let entries: String = files
         .iter()
         .enumerate()
@@ -729,27 +476,17 @@ async fn start_time() {
     let cache = tempfile::tempdir().unwrap();
     let config = manifest(&entries, cache.path());
     let t = Instant::now();
-    Runtime::load(&config, Arc::new(NoHostServices))
-        .await
-        .unwrap();
+    Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     let cold = t.elapsed();
     let mut warm = Vec::new();
     for _ in 0..7 {
         let t = Instant::now();
-        let rt = Runtime::load(&config, Arc::new(NoHostServices))
-            .await
-            .unwrap();
+        let rt = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
         warm.push(t.elapsed());
-        assert!(rt
-            .cache_outcomes()
-            .iter()
-            .all(|(_, o)| *o == CacheOutcome::Hit));
+        assert!(rt.cache_outcomes().iter().all(|(_, o)| *o == CacheOutcome::Hit));
     }
     warm.sort();
-    let bytes: u64 = files
-        .iter()
-        .map(|f| std::fs::metadata(dist(f)).unwrap().len())
-        .sum();
+    let bytes: u64 = files.iter().map(|f| std::fs::metadata(dist(f)).unwrap().len()).sum();
     eprintln!(
         "{} components ({} KiB): cold load {cold:?}, warm load median {:?} (min {:?})",
         files.len(),
@@ -770,17 +507,10 @@ impl HostServices for FakeServices {
         &self,
         scope: &CallScope,
         req: search::SearchRequest,
-    ) -> futures_util::future::BoxFuture<'static, Result<search::SearchResponse, search::SearchError>>
-    {
-        self.asked.lock().push(format!(
-            "search {} {} {:?} {} by {}",
-            req.service, req.pattern, req.hours_back, req.context, scope.user
-        ));
+    ) -> futures_util::future::BoxFuture<'static, Result<search::SearchResponse, search::SearchError>> {
+        self.asked.lock().push(format!("search {} {} {:?} {} by {}", req.service, req.pattern, req.hours_back, req.context, scope.user));
         let r = if req.service == "nope" {
-            Err(search::SearchError::invalid(
-                "service",
-                "no service named 'nope'",
-            ))
+            Err(search::SearchError::invalid("service", "no service named 'nope'"))
         } else {
             Ok(search::SearchResponse {
                 matches: vec![search::SearchMatch {
@@ -788,18 +518,12 @@ impl HostServices for FakeServices {
                     line_number: 42,
                     timestamp: Some("2026-11-23T10:00:00Z".into()),
                     text: "ERROR boom".into(),
-                    before: vec![search::ContextLine {
-                        line_number: 41,
-                        text: "before".into(),
-                    }],
+                    before: vec![search::ContextLine { line_number: 41, text: "before".into() }],
                     after: vec![],
                 }],
                 total_matches: 7,
                 files_searched: 3,
-                overflow: Some(search::OverflowRef {
-                    reference: "ref-1".into(),
-                    total: 6,
-                }),
+                overflow: Some(search::OverflowRef { reference: "ref-1".into(), total: 6 }),
                 partial_reason: Some("deadline".into()),
                 ..Default::default()
             })
@@ -809,10 +533,7 @@ impl HostServices for FakeServices {
     fn list_services(
         &self,
         _scope: &CallScope,
-    ) -> futures_util::future::BoxFuture<
-        'static,
-        Result<Vec<search::ServiceInfo>, search::SearchError>,
-    > {
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<search::ServiceInfo>, search::SearchError>> {
         Box::pin(async {
             Ok(vec![search::ServiceInfo {
                 name: "app".into(),
@@ -831,19 +552,9 @@ impl HostServices for FakeServices {
         reference: String,
         offset: u64,
         limit: u32,
-    ) -> futures_util::future::BoxFuture<'static, Result<search::OverflowPage, search::SearchError>>
-    {
-        self.asked
-            .lock()
-            .push(format!("overflow {reference} {offset} {limit}"));
-        Box::pin(async move {
-            Ok(search::OverflowPage {
-                matches: vec![],
-                offset,
-                total: 6,
-                eof: true,
-            })
-        })
+    ) -> futures_util::future::BoxFuture<'static, Result<search::OverflowPage, search::SearchError>> {
+        self.asked.lock().push(format!("overflow {reference} {offset} {limit}"));
+        Box::pin(async move { Ok(search::OverflowPage { matches: vec![], offset, total: 6, eof: true }) })
     }
     fn metrics(&self) -> futures_util::future::BoxFuture<'static, crate::coord::MetricsSnapshot> {
         use crate::coord::*;
@@ -884,27 +595,14 @@ async fn host_imports_reach_the_call_scope_and_the_host_services() {
     s.progress = crate::call::ProgressSink::new(move |p| sink.lock().push(p));
     s.user = "alice@10.0.0.1".into();
     let out = rt.call("progress", json!({"steps": 3}), s).await.unwrap();
-    assert_eq!(
-        text(&out),
-        "3 steps; cancelled=false; user=alice@10.0.0.1; deadline_ms>0=true"
-    );
+    assert_eq!(text(&out), "3 steps; cancelled=false; user=alice@10.0.0.1; deadline_ms>0=true");
     let reports = reports.lock().clone();
     assert_eq!(reports.len(), 3);
-    assert_eq!(
-        reports[2],
-        crate::call::Progress {
-            progress: 3.0,
-            total: Some(3.0),
-            message: Some("step 3".into())
-        }
-    );
+    assert_eq!(reports[2], crate::call::Progress { progress: 3.0, total: Some(3.0), message: Some("step 3".into()) });
 
     let mut s = scope();
     s.user = "bob@local".into();
-    let out = rt
-        .call("search", json!({"service": "app", "pattern": "ERROR"}), s)
-        .await
-        .unwrap();
+    let out = rt.call("search", json!({"service": "app", "pattern": "ERROR"}), s).await.unwrap();
     assert_eq!(
         out.structured_content.unwrap(),
         json!({"total": 7, "files_searched": 3,
@@ -912,14 +610,7 @@ async fn host_imports_reach_the_call_scope_and_the_host_services() {
                "overflow": {"reference": "ref-1", "total": 6}, "partial_reason": "deadline"})
     );
     let out = call(&rt, "search", json!({"service": "nope", "pattern": "x"})).await;
-    assert_error_contains(
-        &out,
-        &[
-            "InvalidRequest",
-            "Some(\"service\")",
-            "no service named 'nope'",
-        ],
-    );
+    assert_error_contains(&out, &["InvalidRequest", "Some(\"service\")", "no service named 'nope'"]);
 
     let out = call(&rt, "services", json!({})).await;
     assert_eq!(
@@ -936,10 +627,7 @@ async fn host_imports_reach_the_call_scope_and_the_host_services() {
         *services.asked.lock(),
         [
             "search app ERROR Some(2) 1 by bob@local".to_string(),
-            format!(
-                "search nope x Some(2) 1 by {}",
-                crate::identity::local_user()
-            ),
+            format!("search nope x Some(2) 1 by {}", crate::identity::local_user()),
             "overflow ref-1 5 10".to_string()
         ]
     );

@@ -129,9 +129,7 @@ pub fn run_cli(args: SearchArgs, config: &Config) -> anyhow::Result<ExitCode> {
         if let Some(ovf) = &resp.overflow {
             let mut offset = resp.matches.len() as u64;
             while printed < limit && offset < ovf.total {
-                let page = core
-                    .read_overflow(&ovf.reference, offset, 10_000)
-                    .map_err(|e| io::Error::other(e.message))?;
+                let page = core.read_overflow(&ovf.reference, offset, 10_000).map_err(|e| io::Error::other(e.message))?;
                 if page.matches.is_empty() {
                     break;
                 }

@@ -54,20 +54,13 @@ impl Coverage {
             (Some(_), None) => false,
             (Some(a), Some(b)) => a.start_ms <= b.start_ms && a.end_ms >= b.end_ms,
         };
-        window
-            && self.context >= narrow.context
-            && narrow
-                .files
-                .iter()
-                .all(|d| self.files.binary_search(d).is_ok())
+        window && self.context >= narrow.context && narrow.files.iter().all(|d| self.files.binary_search(d).is_ok())
     }
 
     /// How much this answer spans, to prefer the smallest that covers
     /// (least to read and filter): window width, then context.
     pub fn span(&self) -> (i128, u32) {
-        let width = self
-            .window
-            .map_or(i128::MAX, |w| w.end_ms as i128 - w.start_ms as i128);
+        let width = self.window.map_or(i128::MAX, |w| w.end_ms as i128 - w.start_ms as i128);
         (width, self.context)
     }
 }
@@ -97,14 +90,7 @@ impl SearchPlan {
             .iter()
             .map(|f| {
                 let mut b = f.path.as_os_str().as_encoded_bytes().to_vec();
-                for x in [
-                    f.id.dev,
-                    f.id.ino,
-                    f.id.size,
-                    f.id.mtime_ns as u64,
-                    f.start_offset,
-                    f.end_offset,
-                ] {
+                for x in [f.id.dev, f.id.ino, f.id.size, f.id.mtime_ns as u64, f.start_offset, f.end_offset] {
                     b.extend_from_slice(&x.to_le_bytes());
                 }
                 super::lineindex::fingerprint(&b)
@@ -116,22 +102,13 @@ impl SearchPlan {
 
     /// What this plan's answer, stored under `key`, covers.
     pub fn coverage(&self, key: &str) -> Coverage {
-        Coverage {
-            key: key.to_string(),
-            window: self.key_window(),
-            context: self.request.context,
-            files: self.file_digests(),
-        }
+        Coverage { key: key.to_string(), window: self.key_window(), context: self.request.context, files: self.file_digests() }
     }
 
     /// The covering answer `wide` (every match inline) cut to this plan:
     /// its files, its window, its context. Marked cached; nothing scanned.
     pub fn narrow(&self, mut wide: SearchResponse) -> SearchResponse {
-        let files: HashSet<String> = self
-            .files
-            .iter()
-            .map(|f| f.path.to_string_lossy().into_owned())
-            .collect();
+        let files: HashSet<String> = self.files.iter().map(|f| f.path.to_string_lossy().into_owned()).collect();
         let ctx = self.request.context as usize;
         wide.matches.retain(|m| {
             files.contains(&m.file)

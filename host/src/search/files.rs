@@ -78,10 +78,8 @@ impl ServiceGlob {
         let matcher = match &root {
             Some(root) => {
                 let text = format!("{}/{}", root.to_string_lossy().trim_end_matches('/'), rest.join("/"));
-                let glob = GlobBuilder::new(&text)
-                    .literal_separator(true)
-                    .build()
-                    .map_err(|e| format!("bad path glob {pattern:?}: {e}"))?;
+                let glob =
+                    GlobBuilder::new(&text).literal_separator(true).build().map_err(|e| format!("bad path glob {pattern:?}: {e}"))?;
                 Some(glob.compile_matcher())
             }
             None => {
@@ -139,8 +137,8 @@ impl ServiceGlob {
 
 impl Service {
     pub fn from_config(cfg: &crate::config::ServiceConfig, base_dir: &Path) -> Result<Service, SearchError> {
-        let format = LogFormat::parse(&cfg.format, "format")
-            .map_err(|e| SearchError::internal(format!("service '{}': {}", cfg.name, e.message)))?;
+        let format =
+            LogFormat::parse(&cfg.format, "format").map_err(|e| SearchError::internal(format!("service '{}': {}", cfg.name, e.message)))?;
         let tz = super::timestamp::parse_tz(cfg.timezone.as_deref())
             .map_err(|e| SearchError::internal(format!("service '{}': {e}", cfg.name)))?;
         let globs = cfg
@@ -220,12 +218,7 @@ pub struct FileId {
 
 impl FileId {
     pub fn of(meta: &Metadata) -> FileId {
-        FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.len(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-        }
+        FileId { dev: meta.dev(), ino: meta.ino(), size: meta.len(), mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec() }
     }
     pub fn mtime_ms(&self) -> i64 {
         self.mtime_ns / 1_000_000

@@ -268,7 +268,10 @@ impl SearchCore {
             let known: Vec<&str> = self.services.iter().map(|s| s.name.as_str()).collect();
             SearchError::invalid(
                 "service",
-                format!("unknown service '{name}'; configured services: {}", if known.is_empty() { "(none)".into() } else { known.join(", ") }),
+                format!(
+                    "unknown service '{name}'; configured services: {}",
+                    if known.is_empty() { "(none)".into() } else { known.join(", ") }
+                ),
             )
         })
     }
@@ -390,20 +393,20 @@ impl SearchCore {
                     // take a lock per search.
                     let matcher: RegexMatcher = (*matcher).clone();
                     loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let item = &items[i];
-                    let r = if shared.check().is_some() {
-                        ItemResult { skipped: true, ..ItemResult::default() }
-                    } else {
-                        self.search_item(plan, tz, item, &matcher, max_results, &shared)
-                    };
-                    if item.last {
-                        shared.files_done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    *results[i].lock() = Some(r);
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        let item = &items[i];
+                        let r = if shared.check().is_some() {
+                            ItemResult { skipped: true, ..ItemResult::default() }
+                        } else {
+                            self.search_item(plan, tz, item, &matcher, max_results, &shared)
+                        };
+                        if item.last {
+                            shared.files_done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        *results[i].lock() = Some(r);
                     }
                 });
             }

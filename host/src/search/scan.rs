@@ -397,10 +397,7 @@ pub fn scan<R: Read + ?Sized>(
                     let mut q = s;
                     while before.len() < ctx && q > 0 {
                         let ls = line_start(&buf, q - 1, 0);
-                        before.push(ContextLine {
-                            line_number: line_number - before.len() as u64 - 1,
-                            text: line_text(&buf[ls..q - 1]),
-                        });
+                        before.push(ContextLine { line_number: line_number - before.len() as u64 - 1, text: line_text(&buf[ls..q - 1]) });
                         q = ls;
                     }
                     before.reverse();

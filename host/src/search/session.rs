@@ -211,14 +211,38 @@ fn push_u64(b: &mut Vec<u8>, mut v: u64) {
 impl JsonlWriter {
     pub fn create(path: PathBuf) -> io::Result<JsonlWriter> {
         let f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, f), path, count: 0, bytes: 0, offsets: Vec::new(), segments: Vec::new(), scratch: Vec::with_capacity(1024), file_prefix: Vec::new(), file_prefix_for: None, stamp_buf: [0; 24], stamp_day: i64::MIN })
+        Ok(JsonlWriter {
+            out: BufWriter::with_capacity(256 * 1024, f),
+            path,
+            count: 0,
+            bytes: 0,
+            offsets: Vec::new(),
+            segments: Vec::new(),
+            scratch: Vec::with_capacity(1024),
+            file_prefix: Vec::new(),
+            file_prefix_for: None,
+            stamp_buf: [0; 24],
+            stamp_day: i64::MIN,
+        })
     }
 
     /// Continue writing at the end of a finished file (renamed to `path`).
     pub fn continue_from(path: PathBuf, f: FinishedJsonl) -> io::Result<JsonlWriter> {
         let file = std::fs::OpenOptions::new().append(true).open(&path)?;
         let bytes = file.metadata()?.len();
-        Ok(JsonlWriter { out: BufWriter::with_capacity(256 * 1024, file), path, count: f.count, bytes, offsets: f.offsets, segments: f.segments, scratch: Vec::with_capacity(1024), file_prefix: Vec::new(), file_prefix_for: None, stamp_buf: [0; 24], stamp_day: i64::MIN })
+        Ok(JsonlWriter {
+            out: BufWriter::with_capacity(256 * 1024, file),
+            path,
+            count: f.count,
+            bytes,
+            offsets: f.offsets,
+            segments: f.segments,
+            scratch: Vec::with_capacity(1024),
+            file_prefix: Vec::new(),
+            file_prefix_for: None,
+            stamp_buf: [0; 24],
+            stamp_day: i64::MIN,
+        })
     }
 
     pub fn write(&mut self, m: &SearchMatch) -> io::Result<()> {
@@ -388,9 +412,7 @@ impl OverflowStore {
     pub fn read(&self, reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
         let not_found = || SearchError {
             kind: SearchErrorKind::NotFound,
-            message: format!(
-                "no overflow {reference:?} in this session (references are valid only in the session that produced them)"
-            ),
+            message: format!("no overflow {reference:?} in this session (references are valid only in the session that produced them)"),
             field: Some("reference".into()),
         };
         let o = self.map.lock().get(reference).cloned().ok_or_else(not_found)?;
@@ -425,8 +447,8 @@ impl OverflowStore {
                     skip -= 1;
                     continue;
                 }
-                let mut m: SearchMatch = serde_json::from_slice(&line)
-                    .map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
+                let mut m: SearchMatch =
+                    serde_json::from_slice(&line).map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
                 super::shift_lines(&mut m, part.base);
                 matches.push(m);
                 index += 1;

@@ -104,17 +104,9 @@ impl SearchCore {
         match self.execute_tracked(plan, ctl) {
             Ok(executed) => {
                 let tail = self.tail_of(plan, &executed, None, max_matches);
-                Answer {
-                    response: Ok(executed.response),
-                    tail,
-                    resumed: false,
-                }
+                Answer { response: Ok(executed.response), tail, resumed: false }
             }
-            Err(e) => Answer {
-                response: Err(e),
-                tail: None,
-                resumed: false,
-            },
+            Err(e) => Answer { response: Err(e), tail: None, resumed: false },
         }
     }
 
@@ -151,11 +143,7 @@ impl SearchCore {
                 return None;
             }
             let (start, newlines) = backtrack(&mut f, then.size, context)?;
-            grown.push(Grown {
-                file: i,
-                start,
-                start_lines: lines_at_end - newlines,
-            });
+            grown.push(Grown { file: i, start, start_lines: lines_at_end - newlines });
         }
 
         // Old matches still inside the window, minus the rescanned overlaps.
@@ -188,19 +176,12 @@ impl SearchCore {
             })
             .collect();
         let executed = if delta.files.is_empty() {
-            Executed {
-                response: SearchResponse::default(),
-                lines_at_end: Vec::new(),
-            }
+            Executed { response: SearchResponse::default(), lines_at_end: Vec::new() }
         } else {
             match self.execute_tracked(&delta, ctl) {
                 Ok(e) => e,
                 Err(e) => {
-                    return Some(Answer {
-                        response: Err(e),
-                        tail: None,
-                        resumed: true,
-                    });
+                    return Some(Answer { response: Err(e), tail: None, resumed: true });
                 }
             }
         };
@@ -245,11 +226,7 @@ impl SearchCore {
         let mut response = merged.response;
         response.cached = response.bytes_scanned == 0;
         let response = self.present(response, plan.request.max_results);
-        Some(Answer {
-            response,
-            tail,
-            resumed: true,
-        })
+        Some(Answer { response, tail, resumed: true })
     }
 }
 
@@ -280,9 +257,8 @@ impl SearchCore {
         let r = &self.shareable(&executed.response, max_matches)?;
         let mut files = Vec::with_capacity(plan.files.len());
         for (i, f) in plan.files.iter().enumerate() {
-            let unchanged = prev
-                .and_then(|p| p.files.get(i))
-                .filter(|t| t.size == f.id.size && t.mtime_ns == f.id.mtime_ns && t.path == f.path);
+            let unchanged =
+                prev.and_then(|p| p.files.get(i)).filter(|t| t.size == f.id.size && t.mtime_ns == f.id.mtime_ns && t.path == f.path);
             let digest = match unchanged {
                 Some(t) => t.digest,
                 None if f.gz => 0,
@@ -300,11 +276,7 @@ impl SearchCore {
                 digest,
             });
         }
-        Some(Tail {
-            window: plan.window,
-            files,
-            response: r.clone(),
-        })
+        Some(Tail { window: plan.window, files, response: r.clone() })
     }
 }
 

@@ -47,10 +47,8 @@ impl Fixture {
     }
     /// A core over `services` (TOML `[[service]]` tables; paths relative to the fixture).
     fn core(&self, services: &str) -> SearchCore {
-        let text = format!(
-            "[server]\nsession_root = \"{}\"\n[limits]\nmax_results_cap = 100000\n{services}",
-            self.path("sessions").display()
-        );
+        let text =
+            format!("[server]\nsession_root = \"{}\"\n[limits]\nmax_results_cap = 100000\n{services}", self.path("sessions").display());
         let cfg = crate::config::parse(&text, "test.toml", self.dir.path()).unwrap();
         let session = SessionDir::create(self.path(&format!("sessions/test-{}", rand_suffix()))).unwrap();
         SearchCore::new(&cfg, session).unwrap()
@@ -325,11 +323,8 @@ fn rotated_and_gzipped_files_are_searched_oldest_first() {
     fx.write("logs/other.txt", b"2026-11-23T10:00:01Z hit but not configured\n");
     let core = fx.core(SVC_PLAIN);
     let resp = run(&core, &req("app", "hit"), Utc::now());
-    let got: Vec<(String, u64)> = resp
-        .matches
-        .iter()
-        .map(|m| (Path::new(&m.file).file_name().unwrap().to_string_lossy().into_owned(), m.line_number))
-        .collect();
+    let got: Vec<(String, u64)> =
+        resp.matches.iter().map(|m| (Path::new(&m.file).file_name().unwrap().to_string_lossy().into_owned(), m.line_number)).collect();
     assert_eq!(got, vec![("app.log.2.gz".into(), 1), ("app.log.1".into(), 1), ("app.log".into(), 2)]);
     assert_eq!(resp.files_searched, 3);
     assert_eq!(resp.files_matched, 3);
@@ -563,7 +558,10 @@ fn a_growing_log_asked_again_scans_only_the_new_bytes_and_is_never_stale() {
     assert_eq!(answer_view(&second), answer_view(&full), "same answer as a search from scratch");
     assert!(second.matches.iter().any(|m| m.text.ends_with("hit half-written")), "the finished line, not the half-written one");
     assert!(second.matches.iter().any(|m| m.text.contains("new 15 hit")), "never stale: the new lines are in");
-    assert!(first.matches[0].text.contains("hit rotated") && !second.matches.iter().any(|m| m.text.contains("hit rotated")), "the window moved on");
+    assert!(
+        first.matches[0].text.contains("hit rotated") && !second.matches.iter().any(|m| m.text.contains("hit rotated")),
+        "the window moved on"
+    );
     // Only the appended bytes (plus the unfinished line it restarted at and one context line).
     let restart = ("ten\n".len() + added.len()) as u64;
     assert!(second.bytes_scanned < restart + 200, "scanned {} bytes; {} were appended", second.bytes_scanned, added.len());
@@ -668,10 +666,8 @@ fn overflow_holds_every_match_and_pages_by_index() {
         assert_eq!(core.read_overflow(bad, 0, 1).unwrap_err().kind, SearchErrorKind::NotFound);
     }
     // Spill files are gone; only the overflow remains.
-    let names: Vec<String> = std::fs::read_dir(core.session().path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> =
+        std::fs::read_dir(core.session().path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert!(!names.is_empty() && names.iter().all(|n| n.starts_with(&format!("{}-", ovf.reference))), "{names:?}");
 }
 
@@ -846,8 +842,10 @@ fn chunked_parallel_search_equals_a_sequential_scan() {
         assert_eq!(&got[..50], &resp.matches[..]);
         for m in &got {
             let n = m.line_number as usize;
-            let before: Vec<(u64, String)> = (n.saturating_sub(3)..n - 1).map(|k| (k as u64 + 1, String::from_utf8_lossy(lines[k]).into_owned())).collect();
-            let after: Vec<(u64, String)> = (n..(n + 2).min(lines.len())).map(|k| (k as u64 + 1, String::from_utf8_lossy(lines[k]).into_owned())).collect();
+            let before: Vec<(u64, String)> =
+                (n.saturating_sub(3)..n - 1).map(|k| (k as u64 + 1, String::from_utf8_lossy(lines[k]).into_owned())).collect();
+            let after: Vec<(u64, String)> =
+                (n..(n + 2).min(lines.len())).map(|k| (k as u64 + 1, String::from_utf8_lossy(lines[k]).into_owned())).collect();
             assert_eq!(m.before.iter().map(|c| (c.line_number, c.text.clone())).collect::<Vec<_>>(), before, "before {n}");
             assert_eq!(m.after.iter().map(|c| (c.line_number, c.text.clone())).collect::<Vec<_>>(), after, "after {n}");
         }
@@ -1035,19 +1033,10 @@ fn a_narrower_question_cut_from_a_covering_answer_equals_its_own_search() {
         let mine = plan.coverage(&plan.cache_key());
         assert!(cover.contains(&mine), "{what}: covered");
         let direct = core.execute(&plan, &ctl()).unwrap();
-        assert_eq!(
-            direct.total_matches == 0,
-            what.contains("no needles"),
-            "{what}: {} matches",
-            direct.total_matches
-        );
+        assert_eq!(direct.total_matches == 0, what.contains("no needles"), "{what}: {} matches", direct.total_matches);
         let cut = plan.narrow(wide.clone());
         assert_eq!(answer_view(&cut), answer_view(&direct), "{what}");
-        assert_eq!(
-            (cut.window_start.clone(), cut.window_end.clone()),
-            (direct.window_start.clone(), direct.window_end.clone()),
-            "{what}"
-        );
+        assert_eq!((cut.window_start.clone(), cut.window_end.clone()), (direct.window_start.clone(), direct.window_end.clone()), "{what}");
         assert!(cut.cached && !cut.truncated && cut.bytes_scanned == 0);
     }
 
@@ -1068,20 +1057,12 @@ fn a_narrower_question_cut_from_a_covering_answer_equals_its_own_search() {
 
     // Never stale: once the live file grows, an answer that read it covers
     // nothing that reads it, but still covers a window over the old files.
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&live)
-        .unwrap()
-        .write_all(b"2026-11-22T23:59:59Z needle late\n")
-        .unwrap();
+    std::fs::OpenOptions::new().append(true).open(&live).unwrap().write_all(b"2026-11-22T23:59:59Z needle late\n").unwrap();
     assert!(!cover.contains(&covers(&|_| {})));
     assert!(cover.contains(&covers(&on_day("2026-11-20", 0))));
     // Another question is listed under another key; the same question over
     // any window or context under the same one.
     let other_window = core.plan(&with(&|r| (r.date, r.max_results, r.context) = (Some("2026-11-21".into()), 7, 1)), now).unwrap();
     assert_eq!(wide_plan.question_key(), other_window.question_key());
-    assert_ne!(
-        wide_plan.question_key(),
-        core.plan(&req("app", "hay"), now).unwrap().question_key()
-    );
+    assert_ne!(wide_plan.question_key(), core.plan(&req("app", "hay"), now).unwrap().question_key());
 }

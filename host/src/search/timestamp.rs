@@ -38,10 +38,7 @@ impl LogFormat {
             "json" => Ok(LogFormat::Json),
             "plain" => Ok(LogFormat::Plain),
             "auto" | "" => Ok(LogFormat::Auto),
-            other => Err(SearchError::invalid(
-                field,
-                format!("unknown log format '{other}': expected one of syslog, json, plain, auto"),
-            )),
+            other => Err(SearchError::invalid(field, format!("unknown log format '{other}': expected one of syslog, json, plain, auto"))),
         }
     }
 
@@ -74,13 +71,7 @@ const DAY_MS: i64 = 86_400_000;
 impl StampParser {
     pub fn new(format: LogFormat, tz: Tz, reference: DateTime<Utc>) -> StampParser {
         let reference_year = reference.with_timezone(&tz).year();
-        StampParser {
-            format,
-            tz,
-            utc: tz == Tz::UTC || tz == Tz::Etc__UTC,
-            reference_ms: reference.timestamp_millis(),
-            reference_year,
-        }
+        StampParser { format, tz, utc: tz == Tz::UTC || tz == Tz::Etc__UTC, reference_ms: reference.timestamp_millis(), reference_year }
     }
 
     pub fn format(&self) -> LogFormat {
@@ -253,8 +244,7 @@ impl StampParser {
         let ms = match offset_min {
             Some(off) => {
                 let days = days_from_civil(year, month, day);
-                days * DAY_MS + (hour as i64 * 3600 + min as i64 * 60 + sec as i64) * 1000 + frac_ms as i64
-                    - off * 60_000
+                days * DAY_MS + (hour as i64 * 3600 + min as i64 * 60 + sec as i64) * 1000 + frac_ms as i64 - off * 60_000
             }
             None => self.local_to_ms(year, month, day, hour, min, sec, frac_ms)?,
         };

@@ -69,8 +69,7 @@ pub fn resolve(req: &SearchRequest, tz: Tz, now: DateTime<Utc>) -> Result<Option
     if let Some(d) = &req.date {
         let day = NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
             .map_err(|_| SearchError::invalid("date", format!("date {d:?} is not a YYYY-MM-DD date")))?;
-        let start = local_midnight(tz, day)
-            .ok_or_else(|| SearchError::invalid("date", format!("date {d:?} has no midnight in {tz}")))?;
+        let start = local_midnight(tz, day).ok_or_else(|| SearchError::invalid("date", format!("date {d:?} has no midnight in {tz}")))?;
         let next = day.succ_opt().ok_or_else(|| SearchError::invalid("date", format!("date {d:?} is out of range")))?;
         let end = local_midnight(tz, next)
             .ok_or_else(|| SearchError::invalid("date", format!("date {d:?} has no following midnight in {tz}")))?;

@@ -82,10 +82,7 @@ pub fn bench_call(config: &Config, args: &BenchCallArgs) -> anyhow::Result<ExitC
             println!("{:<8}{:>8}{:>12.1}{:>12.1}{:>12.1}", name, xs.len(), pct(xs, 0.5), pct(xs, 0.9), pct(xs, 0.99));
         }
         let added = pct(&plugin, 0.5) - pct(&native, 0.5);
-        println!(
-            "WASM adds {added:.1} µs at the median ({:.2}x native; target: under 50 µs)",
-            pct(&plugin, 0.5) / pct(&native, 0.5)
-        );
+        println!("WASM adds {added:.1} µs at the median ({:.2}x native; target: under 50 µs)", pct(&plugin, 0.5) / pct(&native, 0.5));
         Ok(ExitCode::SUCCESS)
     })
 }

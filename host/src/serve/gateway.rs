@@ -19,8 +19,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::Instrument;
 use tokio::sync::OnceCell;
+use tracing::Instrument;
 
 use crate::call::CallScope;
 use crate::config::Config;
@@ -134,10 +134,7 @@ impl Gateway {
     async fn search_inner(&self, scope: &CallScope, req: SearchRequest) -> Result<SearchResponse, SearchError> {
         let req = self.bounded(req)?;
         let coord = self.coordinator().await;
-        coord
-            .check_rate(&scope.user)
-            .await
-            .map_err(|e| SearchError::new(SearchErrorKind::RateLimited, e.to_string()))?;
+        coord.check_rate(&scope.user).await.map_err(|e| SearchError::new(SearchErrorKind::RateLimited, e.to_string()))?;
 
         let core = self.core.clone();
         // Relative windows (`minutes_back`) resolve against `now` rounded up
@@ -366,5 +363,9 @@ impl Gateway {
 fn ceil_to_second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::{DurationRound, TimeDelta};
     let floor = t.duration_trunc(TimeDelta::seconds(1)).unwrap_or(t);
-    if floor == t { t } else { floor + TimeDelta::seconds(1) }
+    if floor == t {
+        t
+    } else {
+        floor + TimeDelta::seconds(1)
+    }
 }

@@ -114,7 +114,13 @@ impl HostServices for GatewayServices {
     fn list_services(&self, _scope: &CallScope) -> BoxFuture<'static, Result<Vec<ServiceInfo>, SearchError>> {
         Box::pin(self.0.clone().list_services())
     }
-    fn read_overflow(&self, _scope: &CallScope, reference: String, offset: u64, limit: u32) -> BoxFuture<'static, Result<OverflowPage, SearchError>> {
+    fn read_overflow(
+        &self,
+        _scope: &CallScope,
+        reference: String,
+        offset: u64,
+        limit: u32,
+    ) -> BoxFuture<'static, Result<OverflowPage, SearchError>> {
         Box::pin(self.0.clone().read_overflow(reference, offset, limit))
     }
     fn metrics(&self) -> BoxFuture<'static, MetricsSnapshot> {

@@ -95,7 +95,13 @@ async fn session_work() {
     let sc = scope(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
     let call = spans::tool_call("search_logs", "search-tools", &sc);
     async {
-        let req = SearchRequest { service: "nginx".into(), pattern: "timeout".into(), minutes_back: Some(15), max_results: 10, ..Default::default() };
+        let req = SearchRequest {
+            service: "nginx".into(),
+            pattern: "timeout".into(),
+            minutes_back: Some(15),
+            max_results: 10,
+            ..Default::default()
+        };
         let s = spans::search(&req);
         async {
             let c = spans::cache_lookup();
@@ -131,7 +137,10 @@ async fn session_work() {
         }
         .instrument(s.clone())
         .await;
-        spans::record_search(&s, &Ok(SearchResponse { files_searched: 4, files_matched: 2, total_matches: 7, cached: true, ..Default::default() }));
+        spans::record_search(
+            &s,
+            &Ok(SearchResponse { files_searched: 4, files_matched: 2, total_matches: 7, cached: true, ..Default::default() }),
+        );
     }
     .instrument(call.clone())
     .await;
@@ -142,7 +151,14 @@ async fn session_work() {
     async {
         let req = SearchRequest { service: "nginx".into(), pattern: "(unclosed".into(), hours_back: Some(2), ..Default::default() };
         let s = spans::search(&req);
-        spans::record_search(&s, &Err(SearchError { kind: SearchErrorKind::InvalidRequest, message: "regex parse error: unclosed group".into(), field: Some("pattern".into()) }));
+        spans::record_search(
+            &s,
+            &Err(SearchError {
+                kind: SearchErrorKind::InvalidRequest,
+                message: "regex parse error: unclosed group".into(),
+                field: Some("pattern".into()),
+            }),
+        );
     }
     .instrument(call.clone())
     .await;
@@ -321,7 +337,11 @@ settings = {{ dsn = "http://abcdef0123456789@127.0.0.1:{port}/42", environment =
     // Spotlight writes each captured body once the request is done.
     let t0 = Instant::now();
     let files = loop {
-        let files: Vec<PathBuf> = std::fs::read_dir(capture.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().contains("sentry_envelope")).collect();
+        let files: Vec<PathBuf> = std::fs::read_dir(capture.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("sentry_envelope"))
+            .collect();
         if files.len() >= 4 || t0.elapsed() > Duration::from_secs(10) {
             break files;
         }
@@ -416,10 +436,21 @@ async fn prometheus_component_output_passes_promtool_and_a_real_prometheus_agree
     m.gauge_set(crate::coord::names::PERMITS_IN_USE, &[("scope", "global")], 2.0);
     m.incr(crate::coord::names::ERRORS_TOTAL, &[("kind", "weird \"quoted\"\nnewline\\")], 1.0);
     let text = renderer.render(m.local_snapshot()).await.unwrap();
-    let mut child = Command::new(&promtool).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     let o = child.wait_with_output().unwrap();
-    assert!(o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(), "promtool: {}{}\n{text}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // A real Prometheus scrapes serve_metrics (rendered by the component).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -455,7 +486,8 @@ async fn prometheus_component_output_passes_promtool_and_a_real_prometheus_agree
     );
     wait_port(pport, "prometheus");
     let query = |q: &str| -> Option<f64> {
-        let enc: String = q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        let enc: String =
+            q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
         let (_, body) = http("GET", pport, &format!("/api/v1/query?query={enc}"), &[], b"");
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
@@ -478,9 +510,7 @@ async fn prometheus_component_output_passes_promtool_and_a_real_prometheus_agree
 }
 
 fn which(name: &str) -> Result<PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
-        .ok_or(())
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file())).ok_or(())
 }
 
 /// `scripts/bench-telemetry`: per-call cost on the response path (the
@@ -612,6 +642,9 @@ enabled = true
     );
     println!("  pipeline: queued {}, dropped (queue full) {}", s.queued, s.dropped_queue_full);
     for e in &s.exporters {
-        println!("  exporter {}: exported {} events, dropped {}, failed exports {}", e.name, e.exported_events, e.dropped_events, e.failed_exports);
+        println!(
+            "  exporter {}: exported {} events, dropped {}, failed exports {}",
+            e.name, e.exported_events, e.dropped_events, e.failed_exports
+        );
     }
 }

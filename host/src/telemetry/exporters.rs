@@ -10,8 +10,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::{Event, ExportSink};
-use crate::plugins::Exporter;
 use crate::config::{Config, ExporterConfig};
+use crate::plugins::Exporter;
 
 /// The enabled `[[exporter]]` entries, in manifest order.
 pub fn enabled(config: &Config) -> Vec<&ExporterConfig> {
@@ -43,7 +43,9 @@ pub async fn load(config: &Config) -> Vec<Arc<dyn ExportSink>> {
                 tracing::info!(exporter = %e.name, component = %e.component, "exporter loaded");
                 out.push(sink)
             }
-            Err(err) => tracing::error!(exporter = %e.name, component = %e.component, error = %format!("{err:#}"), "exporter disabled: it could not be loaded"),
+            Err(err) => {
+                tracing::error!(exporter = %e.name, component = %e.component, error = %format!("{err:#}"), "exporter disabled: it could not be loaded")
+            }
         }
     }
     out

@@ -168,7 +168,9 @@ impl TelemetryLayer {
 }
 
 /// The ids of the innermost telemetry span around the current point (for log correlation).
-pub fn current_ids<S>(ctx: &tracing_subscriber::fmt::FmtContext<'_, S, impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static>) -> Option<SpanIds>
+pub fn current_ids<S>(
+    ctx: &tracing_subscriber::fmt::FmtContext<'_, S, impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static>,
+) -> Option<SpanIds>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -213,7 +215,9 @@ where
             }
         }
         let (ids, root, inherited) = match parent_info {
-            Some((p, inherited)) => (SpanIds { trace_id: p.trace_id, span_id: random_nonzero_u64(), parent_span_id: Some(p.span_id) }, false, inherited),
+            Some((p, inherited)) => {
+                (SpanIds { trace_id: p.trace_id, span_id: random_nonzero_u64(), parent_span_id: Some(p.span_id) }, false, inherited)
+            }
             None => {
                 let remote = fields.iter().find(|(k, _)| *k == "traceparent").and_then(|(_, v)| parse_traceparent(v));
                 let (trace_id, parent_span_id) = match remote {

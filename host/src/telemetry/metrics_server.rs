@@ -39,8 +39,16 @@ pub fn render_native(s: &MetricsSnapshot) -> String {
 
 pub fn to_render_snapshot(s: &MetricsSnapshot) -> native_render::Snapshot {
     native_render::Snapshot {
-        counters: s.counters.iter().map(|c| native_render::Series { name: c.name.clone(), help: c.help.clone(), labels: c.labels.clone(), value: c.value }).collect(),
-        gauges: s.gauges.iter().map(|g| native_render::Series { name: g.name.clone(), help: g.help.clone(), labels: g.labels.clone(), value: g.value }).collect(),
+        counters: s
+            .counters
+            .iter()
+            .map(|c| native_render::Series { name: c.name.clone(), help: c.help.clone(), labels: c.labels.clone(), value: c.value })
+            .collect(),
+        gauges: s
+            .gauges
+            .iter()
+            .map(|g| native_render::Series { name: g.name.clone(), help: g.help.clone(), labels: g.labels.clone(), value: g.value })
+            .collect(),
         histograms: s
             .histograms
             .iter()
@@ -92,7 +100,11 @@ pub async fn serve_metrics(listener: TcpListener, render: Render, stop: Cancella
 }
 
 fn text(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    Response::builder().status(status).header("content-type", content_type).body(Full::new(Bytes::from(body))).expect("static response parts are valid")
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
 }
 
 async fn handle(req: Request<Incoming>, render: Render) -> Response<Full<Bytes>> {
@@ -109,7 +121,11 @@ async fn handle(req: Request<Incoming>, render: Render) -> Response<Full<Bytes>>
         },
         "/healthz" => match render().await {
             Ok((_, source)) => text(StatusCode::OK, "application/json", format!("{{\"status\":\"ok\",\"metrics_source\":\"{source}\"}}\n")),
-            Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, "application/json", serde_json::json!({"status": "error", "error": format!("{e:#}")}).to_string() + "\n"),
+            Err(e) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "application/json",
+                serde_json::json!({"status": "error", "error": format!("{e:#}")}).to_string() + "\n",
+            ),
         },
         "/" => text(StatusCode::OK, "text/plain", "logai metrics: GET /metrics (Prometheus), GET /healthz\n".into()),
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics or /healthz\n".into()),

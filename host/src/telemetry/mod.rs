@@ -242,7 +242,11 @@ impl Telemetry {
                     m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "queue_full")], 1.0);
                 }
                 if n.is_power_of_two() {
-                    tracing::warn!(dropped = n, capacity = self.0.cfg.queue_capacity, "telemetry queue full: dropping events (exporters too slow or down)");
+                    tracing::warn!(
+                        dropped = n,
+                        capacity = self.0.cfg.queue_capacity,
+                        "telemetry queue full: dropping events (exporters too slow or down)"
+                    );
                 }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -268,7 +272,12 @@ impl Telemetry {
             attributes: vec![("release".into(), RELEASE.into())],
             message: None,
             breadcrumbs: Vec::new(),
-            metric: Some(MetricPoint { name: name.to_string(), kind, value, tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() }),
+            metric: Some(MetricPoint {
+                name: name.to_string(),
+                kind,
+                value,
+                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            }),
         });
     }
 
@@ -315,7 +324,10 @@ impl Telemetry {
                 Ok(_) => {}
                 Err(_) => {
                     task.abort();
-                    tracing::warn!(timeout_ms = left.as_millis() as u64, "telemetry flush did not finish in time; remaining events dropped");
+                    tracing::warn!(
+                        timeout_ms = left.as_millis() as u64,
+                        "telemetry flush did not finish in time; remaining events dropped"
+                    );
                 }
             }
         }
@@ -360,7 +372,11 @@ async fn dispatch(
                         counters.failed.fetch_add(1, Ordering::Relaxed);
                         counters.dropped.fetch_add(n, Ordering::Relaxed);
                         if let Some(m) = metrics.get() {
-                            m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "export_failed"), ("exporter", sink.name())], n as f64);
+                            m.incr(
+                                crate::coord::names::TELEMETRY_DROPPED_TOTAL,
+                                &[("reason", "export_failed"), ("exporter", sink.name())],
+                                n as f64,
+                            );
                         }
                         tracing::warn!(exporter = sink.name(), events = n, error = %e, "telemetry export failed; batch dropped");
                     }
@@ -382,7 +398,11 @@ async fn dispatch(
             if tx.try_send(batch.clone()).is_err() {
                 counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 if let Some(m) = metrics.get() {
-                    m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "exporter_busy"), ("exporter", name)], batch.len() as f64);
+                    m.incr(
+                        crate::coord::names::TELEMETRY_DROPPED_TOTAL,
+                        &[("reason", "exporter_busy"), ("exporter", name)],
+                        batch.len() as f64,
+                    );
                 }
                 tracing::debug!(exporter = %name, events = batch.len(), "exporter busy: batch dropped");
             }
@@ -450,6 +470,6 @@ async fn dispatch(
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod components_tests;
+#[cfg(test)]
+mod tests;

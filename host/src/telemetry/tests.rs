@@ -45,7 +45,13 @@ impl ExportSink for CollectSink {
 }
 
 fn cfg(capacity: usize, batch: usize, interval_ms: u64) -> TelemetryConfig {
-    TelemetryConfig { queue_capacity: capacity, batch_size: batch, batch_interval_ms: interval_ms, slow_search_ms: 50, flush_timeout_ms: 2000 }
+    TelemetryConfig {
+        queue_capacity: capacity,
+        batch_size: batch,
+        batch_interval_ms: interval_ms,
+        slow_search_ms: 50,
+        flush_timeout_ms: 2000,
+    }
 }
 
 fn ev(i: u64) -> Event {
@@ -113,7 +119,11 @@ async fn events_emitted_while_exporters_load_are_exported_once_they_are_up() {
     let all: Vec<u64> = c.batches.lock().iter().flatten().map(|e| e.timestamp_ms).collect();
     assert_eq!(all, (0..5).collect::<Vec<_>>());
     let s = t.stats();
-    assert_eq!(s.exporters.iter().map(|e| (e.name.as_str(), e.exported_events, e.dropped_events)).collect::<Vec<_>>(), vec![("collect", 5, 0), ("broken", 0, 5)], "the exporter that did not load counts its share as dropped");
+    assert_eq!(
+        s.exporters.iter().map(|e| (e.name.as_str(), e.exported_events, e.dropped_events)).collect::<Vec<_>>(),
+        vec![("collect", 5, 0), ("broken", 0, 5)],
+        "the exporter that did not load counts its share as dropped"
+    );
 }
 
 #[tokio::test]
@@ -173,7 +183,13 @@ async fn spans_become_a_tree_with_the_callers_trace_id() {
     with_layer(&t, async {
         let call = spans::tool_call("search_logs", "search-tools", &scope);
         async {
-            let req = crate::search::SearchRequest { service: "nginx".into(), pattern: "timeout".into(), minutes_back: Some(15), max_results: 10, ..Default::default() };
+            let req = crate::search::SearchRequest {
+                service: "nginx".into(),
+                pattern: "timeout".into(),
+                minutes_back: Some(15),
+                max_results: 10,
+                ..Default::default()
+            };
             let s = spans::search(&req);
             async {
                 let c = spans::cache_lookup();
@@ -189,7 +205,13 @@ async fn spans_become_a_tree_with_the_callers_trace_id() {
             .await;
             spans::record_search(
                 &s,
-                &Ok(crate::search::SearchResponse { files_searched: 4, files_matched: 2, total_matches: 7, cached: false, ..Default::default() }),
+                &Ok(crate::search::SearchResponse {
+                    files_searched: 4,
+                    files_matched: 2,
+                    total_matches: 7,
+                    cached: false,
+                    ..Default::default()
+                }),
             );
         }
         .instrument(call.clone())
@@ -199,7 +221,9 @@ async fn spans_become_a_tree_with_the_callers_trace_id() {
     .await;
     t.shutdown(Instant::now() + Duration::from_secs(2)).await;
     let events: Vec<Event> = c.batches.lock().iter().flatten().cloned().collect();
-    let by = |n: &str| events.iter().find(|e| e.name == n && e.kind == EventKind::Span).unwrap_or_else(|| panic!("no {n} span in {events:#?}")).clone();
+    let by = |n: &str| {
+        events.iter().find(|e| e.name == n && e.kind == EventKind::Span).unwrap_or_else(|| panic!("no {n} span in {events:#?}")).clone()
+    };
     let (call, search, cache, permit) = (by("tool.call"), by("search"), by("cache.lookup"), by("permit.acquire"));
     for e in [&call, &search, &cache, &permit] {
         assert_eq!(e.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -234,11 +258,20 @@ async fn failed_search_gives_an_error_event_with_breadcrumbs() {
         drop(first);
         let call = spans::tool_call("search_logs", "search-tools", &scope);
         let _e = call.enter();
-        let req = crate::search::SearchRequest { service: "nginx".into(), pattern: "(unclosed".into(), hours_back: Some(2), ..Default::default() };
+        let req = crate::search::SearchRequest {
+            service: "nginx".into(),
+            pattern: "(unclosed".into(),
+            hours_back: Some(2),
+            ..Default::default()
+        };
         let s = spans::search(&req);
         spans::record_search(
             &s,
-            &Err(crate::search::SearchError { kind: crate::search::SearchErrorKind::InvalidRequest, message: "regex parse error".into(), field: Some("pattern".into()) }),
+            &Err(crate::search::SearchError {
+                kind: crate::search::SearchErrorKind::InvalidRequest,
+                message: "regex parse error".into(),
+                field: Some("pattern".into()),
+            }),
         );
     })
     .await;
@@ -261,7 +294,10 @@ async fn failed_search_gives_an_error_event_with_breadcrumbs() {
 
 #[test]
 fn traceparent_parsing() {
-    assert_eq!(layer::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), Some((0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7)));
+    assert_eq!(
+        layer::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        Some((0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7))
+    );
     assert_eq!(layer::parse_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
     assert_eq!(layer::parse_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), None);
     assert_eq!(layer::parse_traceparent("garbage"), None);

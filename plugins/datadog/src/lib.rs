@@ -131,7 +131,11 @@ mod component {
             let settings = Settings {
                 statsd_addr: format!("{host}:{statsd_port}"),
                 trace_authority: format!("{host}:{trace_port}"),
-                info: traces::ServiceInfo { service: setting_str(&v, "service").unwrap_or_else(|| "logai".into()), env, version: version.clone() },
+                info: traces::ServiceInfo {
+                    service: setting_str(&v, "service").unwrap_or_else(|| "logai".into()),
+                    env,
+                    version: version.clone(),
+                },
                 version_from_release: version.is_empty(),
                 metrics: flag(&v, "metrics")?,
                 traces: flag(&v, "traces")?,
@@ -170,11 +174,8 @@ mod component {
             }
             let mut errors = Vec::new();
             if let Some(socket) = &state.socket {
-                let lines: Vec<String> = events
-                    .iter()
-                    .flat_map(|e| statsd::metrics_for(e))
-                    .map(|m| statsd::line(&m, &state.settings.constant_tags))
-                    .collect();
+                let lines: Vec<String> =
+                    events.iter().flat_map(|e| statsd::metrics_for(e)).map(|m| statsd::line(&m, &state.settings.constant_tags)).collect();
                 for gram in statsd::datagrams(&lines) {
                     if let Err(e) = socket.send_to(&gram, state.settings.statsd_addr.as_str()) {
                         errors.push(format!("DogStatsD to {}: {e}", state.settings.statsd_addr));
@@ -193,7 +194,15 @@ mod component {
                         ("Datadog-Meta-Lang-Interpreter", "wasm32-wasip2".to_string()),
                         ("Datadog-Meta-Tracer-Version", env!("CARGO_PKG_VERSION").to_string()),
                     ];
-                    match wasi_http::send("PUT", false, &state.settings.trace_authority, "/v0.4/traces", &headers, &body, state.settings.timeout_ms) {
+                    match wasi_http::send(
+                        "PUT",
+                        false,
+                        &state.settings.trace_authority,
+                        "/v0.4/traces",
+                        &headers,
+                        &body,
+                        state.settings.timeout_ms,
+                    ) {
                         Ok(r) if (200..300).contains(&r.status) => {}
                         Ok(r) => errors.push(format!(
                             "trace agent http://{}/v0.4/traces answered {}: {}",

@@ -205,7 +205,17 @@ mod tests {
 
     #[test]
     fn search_span_gives_search_metrics() {
-        let e = span("search", &[("service", "nginx"), ("tool", "search_logs"), ("cached", "false"), ("files_matched", "3"), ("result_count", "42"), ("slow", "true")]);
+        let e = span(
+            "search",
+            &[
+                ("service", "nginx"),
+                ("tool", "search_logs"),
+                ("cached", "false"),
+                ("files_matched", "3"),
+                ("result_count", "42"),
+                ("slow", "true"),
+            ],
+        );
         let lines: Vec<String> = metrics_for(&e).iter().map(|m| line(m, &[])).collect();
         assert!(lines.contains(&"log_ai.search.duration_ms:12.5|h|#service:nginx,tool:search_logs,cached:false".to_string()), "{lines:?}");
         assert!(lines.contains(&"log_ai.search.files_matched:3|h|#service:nginx,tool:search_logs,cached:false".to_string()));
@@ -236,7 +246,8 @@ mod tests {
         let grams = datagrams(&lines);
         assert!(grams.len() > 1);
         assert!(grams.iter().all(|g| g.len() <= MAX_DATAGRAM));
-        let joined: Vec<String> = grams.iter().flat_map(|g| String::from_utf8(g.clone()).unwrap().lines().map(str::to_string).collect::<Vec<_>>()).collect();
+        let joined: Vec<String> =
+            grams.iter().flat_map(|g| String::from_utf8(g.clone()).unwrap().lines().map(str::to_string).collect::<Vec<_>>()).collect();
         assert_eq!(joined, lines);
     }
 }

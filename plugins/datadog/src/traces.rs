@@ -50,7 +50,8 @@ pub fn upper_hex(hex: &str) -> Option<String> {
 }
 
 /// Attributes that are numbers go to `metrics`, the rest to `meta`.
-const NUMERIC: &[&str] = &["files_searched", "files_matched", "result_count", "bytes_scanned", "permits_in_use", "permits_limit", "waited_ms", "bytes"];
+const NUMERIC: &[&str] =
+    &["files_searched", "files_matched", "result_count", "bytes_scanned", "permits_in_use", "permits_limit", "waited_ms", "bytes"];
 
 pub fn span_for(e: &Event, info: &ServiceInfo) -> Option<DdSpan> {
     if e.kind != Kind::Span {

@@ -36,7 +36,9 @@ mod component {
                 None => render::DEFAULT_PREFIX.to_string(),
                 Some(serde_json::Value::String(s)) => {
                     if !s.is_empty() && !render::is_valid_metric_name(s) {
-                        return Err(format!("prometheus setting `prefix` = {s:?} is not a valid metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)"));
+                        return Err(format!(
+                            "prometheus setting `prefix` = {s:?} is not a valid metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)"
+                        ));
                     }
                     s.clone()
                 }

@@ -267,13 +267,8 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
             let labels: Vec<(String, String)> = h.labels.iter().filter(|(k, _)| sanitize_label_name(k) != "le").cloned().collect();
             // Buckets must be cumulative and sorted by bound; tolerate a
             // snapshot that is not by sorting and taking running maxima.
-            let mut pairs: Vec<(f64, u64)> = h
-                .bucket_bounds
-                .iter()
-                .map(|b| b / scale)
-                .zip(h.bucket_counts.iter().copied())
-                .filter(|(b, _)| b.is_finite())
-                .collect();
+            let mut pairs: Vec<(f64, u64)> =
+                h.bucket_bounds.iter().map(|b| b / scale).zip(h.bucket_counts.iter().copied()).filter(|(b, _)| b.is_finite()).collect();
             pairs.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
             pairs.dedup_by(|a, b| a.0 == b.0);
             let mut running = 0u64;
@@ -300,7 +295,10 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
     // Where the numbers come from: 1 for the active source.
     if !snap.source.is_empty() {
         let name = family_name(prefix, "metrics_source_info");
-        let _ = writeln!(out, "# HELP {name} Where these metrics come from: redis (all sessions) or local (one process, during a Redis outage).");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Where these metrics come from: redis (all sessions) or local (one process, during a Redis outage)."
+        );
         let _ = writeln!(out, "# TYPE {name} gauge");
         out.push_str(&name);
         write_labels(&mut out, &[("source".to_string(), snap.source.clone())], None);
@@ -350,7 +348,7 @@ mod tests {
                 help: "Search latency".into(),
                 labels: l(&[("service", "nginx"), ("le", "bogus")]),
                 bucket_bounds: vec![100.0, 500.0, 1000.0], // ms: exposed in seconds
-                bucket_counts: vec![1, 3, 2], // not cumulative: repaired
+                bucket_counts: vec![1, 3, 2],              // not cumulative: repaired
                 sum: 2500.0,
                 count: 5,
             }],

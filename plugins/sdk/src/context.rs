@@ -18,11 +18,7 @@ impl Context {
     /// A context built by hand, for unit-testing tools natively (outside a
     /// component). Host imports are not available there.
     pub fn new(tool: impl Into<String>, args: Value, call: CallContext) -> Self {
-        Context {
-            tool: tool.into(),
-            args,
-            call,
-        }
+        Context { tool: tool.into(), args, call }
     }
 
     /// A context for unit tests: the given arguments, placeholder ids and a
@@ -65,9 +61,7 @@ impl Context {
     pub fn arg<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ToolError> {
         match self.args.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => serde_json::from_value(v.clone())
-                .map(Some)
-                .map_err(|e| ToolError::invalid(format!("$.{name}"), e.to_string())),
+            Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| ToolError::invalid(format!("$.{name}"), e.to_string())),
         }
     }
 
@@ -102,11 +96,7 @@ impl Context {
 pub(crate) fn parse_args<T: DeserializeOwned>(args: &Value) -> Result<T, ToolError> {
     serde_path_to_error::deserialize(args).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." || path.is_empty() {
-            "$".to_string()
-        } else {
-            format!("$.{path}")
-        };
+        let path = if path == "." || path.is_empty() { "$".to_string() } else { format!("$.{path}") };
         ToolError::invalid(path, e.into_inner().to_string())
     })
 }

@@ -57,8 +57,7 @@ pub mod search {
     use crate::bindings::logai::plugin::search as raw;
 
     pub use raw::{
-        ContextLine, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch,
-        SearchRequest, SearchResponse, ServiceInfo,
+        ContextLine, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch, SearchRequest, SearchResponse, ServiceInfo,
     };
 
     /// Run a search.
@@ -72,11 +71,7 @@ pub mod search {
     }
 
     /// A page of a search's overflow, by the reference the search returned.
-    pub fn read_overflow(
-        reference: &str,
-        offset: u64,
-        limit: u32,
-    ) -> Result<OverflowPage, SearchError> {
+    pub fn read_overflow(reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
         raw::read_overflow(reference, offset, limit)
     }
 

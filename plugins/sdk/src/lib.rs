@@ -63,8 +63,7 @@ pub use imports::{cancelled, log, metrics, progress, search};
 pub use serde_json::{json, Value};
 
 pub use bindings::logai::plugin::types::{
-    Blob, CallContext, CallResult, ContentBlock, EmbeddedResource, InvalidArgument, ResourceLink,
-    ToolAnnotations, ToolError, ToolSpec,
+    Blob, CallContext, CallResult, ContentBlock, EmbeddedResource, InvalidArgument, ResourceLink, ToolAnnotations, ToolError, ToolSpec,
 };
 
 /// One tool: its description (name, JSON Schema of the arguments, ...) and
@@ -122,7 +121,7 @@ macro_rules! export_plugin {
                     $crate::__private::call::<$plugin>(name, arguments, context)
                 }
             }
-            $crate::bindings::__export_tool_plugin_bindings!(__LogaiPluginExport with_types_in $crate::bindings);
+    $crate::bindings::__export_tool_plugin_bindings!(__LogaiPluginExport with_types_in $crate::bindings);
         };
     };
 }
@@ -169,17 +168,11 @@ pub mod __private {
         P::tools()
     }
 
-    pub fn call<P: Plugin>(
-        name: String,
-        arguments: String,
-        context: CallContext,
-    ) -> Result<CallResult, ToolError> {
+    pub fn call<P: Plugin>(name: String, arguments: String, context: CallContext) -> Result<CallResult, ToolError> {
         let args: Value = if arguments.trim().is_empty() {
             Value::Object(Default::default())
         } else {
-            serde_json::from_str(&arguments).map_err(|e| {
-                ToolError::invalid("$", format!("arguments are not valid JSON: {e}"))
-            })?
+            serde_json::from_str(&arguments).map_err(|e| ToolError::invalid("$", format!("arguments are not valid JSON: {e}")))?
         };
         let ctx = Context::new(name, args, context);
         P::call(ctx.tool(), &ctx)

@@ -7,21 +7,13 @@ use crate::{CallResult, ContentBlock, InvalidArgument, ToolError};
 impl CallResult {
     /// A plain text answer.
     pub fn text(text: impl Into<String>) -> Self {
-        CallResult {
-            content: vec![ContentBlock::Text(text.into())],
-            structured_content: None,
-            is_error: false,
-        }
+        CallResult { content: vec![ContentBlock::Text(text.into())], structured_content: None, is_error: false }
     }
 
     /// A failure the model should read and act on (`isError: true`), such
     /// as "no such service; call list_services".
     pub fn error(text: impl Into<String>) -> Self {
-        CallResult {
-            content: vec![ContentBlock::Text(text.into())],
-            structured_content: None,
-            is_error: true,
-        }
+        CallResult { content: vec![ContentBlock::Text(text.into())], structured_content: None, is_error: true }
     }
 
     /// A structured answer: `value` becomes `structuredContent` (it must be
@@ -29,27 +21,16 @@ impl CallResult {
     /// declared) and `text` the readable content block. Clients that do not
     /// read structured content see the text.
     pub fn structured<T: Serialize>(text: impl Into<String>, value: &T) -> Result<Self, ToolError> {
-        let json = serde_json::to_string(value).map_err(|e| {
-            ToolError::Internal(format!("cannot serialize the structured result: {e}"))
-        })?;
-        Ok(CallResult {
-            content: vec![ContentBlock::Text(text.into())],
-            structured_content: Some(json),
-            is_error: false,
-        })
+        let json = serde_json::to_string(value).map_err(|e| ToolError::Internal(format!("cannot serialize the structured result: {e}")))?;
+        Ok(CallResult { content: vec![ContentBlock::Text(text.into())], structured_content: Some(json), is_error: false })
     }
 
     /// A structured answer whose text block is the JSON itself (pretty
     /// printed), for tools whose output is only data.
     pub fn json<T: Serialize>(value: &T) -> Result<Self, ToolError> {
-        let text = serde_json::to_string_pretty(value).map_err(|e| {
-            ToolError::Internal(format!("cannot serialize the structured result: {e}"))
-        })?;
-        Ok(CallResult {
-            content: vec![ContentBlock::Text(text.clone())],
-            structured_content: Some(compact(&text)),
-            is_error: false,
-        })
+        let text =
+            serde_json::to_string_pretty(value).map_err(|e| ToolError::Internal(format!("cannot serialize the structured result: {e}")))?;
+        Ok(CallResult { content: vec![ContentBlock::Text(text.clone())], structured_content: Some(compact(&text)), is_error: false })
     }
 
     /// Add another content block.
@@ -60,19 +41,14 @@ impl CallResult {
 }
 
 fn compact(pretty: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(pretty)
-        .map(|v| v.to_string())
-        .unwrap_or_else(|_| pretty.to_string())
+    serde_json::from_str::<serde_json::Value>(pretty).map(|v| v.to_string()).unwrap_or_else(|_| pretty.to_string())
 }
 
 impl ToolError {
     /// An invalid argument: `path` is a JSON path into the arguments
     /// (`$.max_results`), `message` says what is wrong.
     pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ToolError::InvalidArguments(InvalidArgument {
-            path: path.into(),
-            message: message.into(),
-        })
+        ToolError::InvalidArguments(InvalidArgument { path: path.into(), message: message.into() })
     }
 
     /// Any other protocol-level failure; the message is shown to the client.

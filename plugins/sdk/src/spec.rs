@@ -8,11 +8,7 @@ impl ToolSpec {
     /// A tool named `name` (`[a-zA-Z0-9_-]{1,64}`, unique across every
     /// loaded plugin), described for the model that will call it, taking
     /// arguments that match `input_schema` (a JSON Schema of an object).
-    pub fn new(
-        name: impl Into<String>,
-        description: impl Into<String>,
-        input_schema: Value,
-    ) -> Self {
+    pub fn new(name: impl Into<String>, description: impl Into<String>, input_schema: Value) -> Self {
         ToolSpec {
             name: name.into(),
             title: None,

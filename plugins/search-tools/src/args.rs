@@ -50,7 +50,8 @@ pub struct PageArgs {
 }
 
 fn object(args: &str) -> Result<serde_json::Map<String, Value>, ArgError> {
-    let v: Value = serde_json::from_str(args).map_err(|e| ArgError { path: "$".into(), message: format!("arguments are not valid JSON: {e}") })?;
+    let v: Value =
+        serde_json::from_str(args).map_err(|e| ArgError { path: "$".into(), message: format!("arguments are not valid JSON: {e}") })?;
     match v {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Default::default()),
@@ -72,7 +73,10 @@ fn kind(v: &Value) -> &'static str {
 fn unknown_field(map: &serde_json::Map<String, Value>, known: &[&str]) -> Result<(), ArgError> {
     for k in map.keys() {
         if !known.contains(&k.as_str()) {
-            return Err(ArgError { path: format!("$.{k}"), message: format!("unknown argument '{k}'; the arguments are: {}", known.join(", ")) });
+            return Err(ArgError {
+                path: format!("$.{k}"),
+                message: format!("unknown argument '{k}'; the arguments are: {}", known.join(", ")),
+            });
         }
     }
     Ok(())
@@ -113,9 +117,7 @@ fn opt_int(field: &str, v: Option<&Value>, min: u64, max: u64) -> Result<Option<
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => {
-            let i = n
-                .as_u64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64).map(|f| f as u64));
+            let i = n.as_u64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64).map(|f| f as u64));
             match i {
                 Some(i) if i >= min && i <= max => Ok(Some(i)),
                 Some(i) => Err(ArgError::new(field, format!("is {i}; it must be between {min} and {max}"))),
@@ -328,9 +330,11 @@ mod tests {
         let e = parse_search(r#"{"service":"a","pattern":"x","hours_back":1,"date":"2026-01-01"}"#, &l()).unwrap_err();
         assert_eq!(e.path, "$.date");
         assert!(e.message.contains("hours_back and date"), "{e}");
-        let ok = parse_search(r#"{"service":"a","pattern":"x","since":"2026-01-01T00:00:00Z","until":"2026-01-02T00:00:00Z"}"#, &l()).unwrap();
+        let ok =
+            parse_search(r#"{"service":"a","pattern":"x","since":"2026-01-01T00:00:00Z","until":"2026-01-02T00:00:00Z"}"#, &l()).unwrap();
         assert_eq!(ok.until.as_deref(), Some("2026-01-02T00:00:00Z"));
-        let e = parse_search(r#"{"service":"a","pattern":"x","since":"2026-01-02T00:00:00Z","until":"2026-01-01T00:00:00Z"}"#, &l()).unwrap_err();
+        let e = parse_search(r#"{"service":"a","pattern":"x","since":"2026-01-02T00:00:00Z","until":"2026-01-01T00:00:00Z"}"#, &l())
+            .unwrap_err();
         assert_eq!(e.path, "$.until");
     }
 

@@ -115,11 +115,7 @@ impl Plugin for SearchTools {
 }
 
 fn text_result(text: String, structured: Option<serde_json::Value>, is_error: bool) -> CallResult {
-    CallResult {
-        content: vec![ContentBlock::Text(text)],
-        structured_content: structured.map(|v| v.to_string()),
-        is_error,
-    }
+    CallResult { content: vec![ContentBlock::Text(text)], structured_content: structured.map(|v| v.to_string()), is_error }
 }
 
 fn arg_error(tool: &str, e: args::ArgError) -> CallResult {
@@ -220,9 +216,7 @@ fn search_logs(arguments: &str, limits: &Limits, ctx: &CallContext) -> CallResul
     if logai_plugin_sdk::cancelled() {
         return text_result(format!("{SEARCH_LOGS}: the call was cancelled before the search started"), None, true);
     }
-    logai_plugin_sdk::log::debug(
-        format!("search_logs request={} service={} pattern={:?}", ctx.request_id, a.service, a.pattern),
-    );
+    logai_plugin_sdk::log::debug(format!("search_logs request={} service={} pattern={:?}", ctx.request_id, a.service, a.pattern));
     let req = host::SearchRequest {
         service: a.service.clone(),
         pattern: a.pattern.clone(),
@@ -267,7 +261,11 @@ fn search_logs(arguments: &str, limits: &Limits, ctx: &CallContext) -> CallResul
             };
             let text = render::search_text(
                 &out,
-                &SearchFlags { fixed_strings: a.fixed_strings, case_insensitive: a.case_insensitive, file_pattern: a.file_pattern.as_deref() },
+                &SearchFlags {
+                    fixed_strings: a.fixed_strings,
+                    case_insensitive: a.case_insensitive,
+                    file_pattern: a.file_pattern.as_deref(),
+                },
             );
             text_result(text, Some(serde_json::to_value(&out).expect("serializable")), false)
         }

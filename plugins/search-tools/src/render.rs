@@ -221,7 +221,8 @@ pub fn search_text(o: &SearchOutput, flags: &SearchFlags<'_>) -> String {
             o.returned, o.total_matches, ov.reference, ov.reference, ov.next_offset
         );
     } else if o.truncated {
-        let _ = writeln!(s, "showing {} of {} matches (no overflow was kept; narrow the search to see the rest)", o.returned, o.total_matches);
+        let _ =
+            writeln!(s, "showing {} of {} matches (no overflow was kept; narrow the search to see the rest)", o.returned, o.total_matches);
     }
     if o.matches.is_empty() {
         if o.total_matches == 0 {
@@ -242,7 +243,8 @@ pub fn search_text(o: &SearchOutput, flags: &SearchFlags<'_>) -> String {
 pub fn page_text(o: &PageOutput) -> String {
     let mut s = String::new();
     if o.matches.is_empty() {
-        let _ = writeln!(s, "overflow {}: no matches at offset {} (it holds {}).", o.reference, o.offset, plural(o.total, "match", "matches"));
+        let _ =
+            writeln!(s, "overflow {}: no matches at offset {} (it holds {}).", o.reference, o.offset, plural(o.total, "match", "matches"));
         return s;
     }
     let _ = writeln!(s, "overflow {}: matches {}-{} of {}", o.reference, o.offset + 1, o.offset + o.returned, o.total);

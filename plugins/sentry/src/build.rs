@@ -120,7 +120,9 @@ pub fn error_event(settings: &Settings, e: &Event) -> SentryEvent<'static> {
         message: Some(message.clone()),
         logger: Some("logai".into()),
         transaction: e.attr("tool").map(str::to_string),
-        exception: Values { values: vec![Exception { ty, value: Some(message), module: e.attr("service").map(str::to_string), ..Default::default() }] },
+        exception: Values {
+            values: vec![Exception { ty, value: Some(message), module: e.attr("service").map(str::to_string), ..Default::default() }],
+        },
         tags: tags_of(e),
         extra,
         user: e.attr("user").and_then(user_of),
@@ -238,11 +240,7 @@ pub fn transaction(settings: &Settings, spans: &[Event], slow_ms: Option<u64>) -
 
 fn describe(s: &Event) -> String {
     match s.name.as_str() {
-        "search" => format!(
-            "search {} /{}/",
-            s.attr("service").unwrap_or("?"),
-            s.attr("pattern").unwrap_or("")
-        ),
+        "search" => format!("search {} /{}/", s.attr("service").unwrap_or("?"), s.attr("pattern").unwrap_or("")),
         "redis" => format!("redis {}", s.attr("op").unwrap_or("?")),
         "tool.call" => format!("tool {}", s.attr("tool").unwrap_or("?")),
         "plugin.call" => format!("plugin {}", s.attr("plugin").unwrap_or("?")),
@@ -252,7 +250,8 @@ fn describe(s: &Event) -> String {
 
 /// One envelope per event, as Sentry requires.
 pub fn envelope_for_event(settings: &Settings, ev: SentryEvent<'static>) -> Vec<u8> {
-    let headers = EnvelopeHeaders::new().with_event_id(ev.event_id).with_dsn(settings.dsn.clone()).with_sent_at(SystemTime::now()).with_sdk(sdk());
+    let headers =
+        EnvelopeHeaders::new().with_event_id(ev.event_id).with_dsn(settings.dsn.clone()).with_sent_at(SystemTime::now()).with_sdk(sdk());
     let mut env = Envelope::new().with_headers(headers);
     env.add_item(ev);
     let mut buf = Vec::new();
@@ -261,7 +260,8 @@ pub fn envelope_for_event(settings: &Settings, ev: SentryEvent<'static>) -> Vec<
 }
 
 pub fn envelope_for_transaction(settings: &Settings, tx: Transaction<'static>) -> Vec<u8> {
-    let headers = EnvelopeHeaders::new().with_event_id(tx.event_id).with_dsn(settings.dsn.clone()).with_sent_at(SystemTime::now()).with_sdk(sdk());
+    let headers =
+        EnvelopeHeaders::new().with_event_id(tx.event_id).with_dsn(settings.dsn.clone()).with_sent_at(SystemTime::now()).with_sdk(sdk());
     let mut env = Envelope::new().with_headers(headers);
     env.add_item(tx);
     let mut buf = Vec::new();
@@ -367,14 +367,20 @@ mod tests {
 
     #[test]
     fn error_event_has_tags_user_release_breadcrumbs() {
-        let mut e = ev(Kind::Error, "invalid_request", "00000000000000c1", Some("00000000000000b1"), &[
-            ("service", "nginx"),
-            ("tool", "search_logs"),
-            ("session", "s-1"),
-            ("user", "alice@10.1.2.3"),
-            ("release", "logai@0.1.0"),
-            ("pattern", "(unclosed"),
-        ]);
+        let mut e = ev(
+            Kind::Error,
+            "invalid_request",
+            "00000000000000c1",
+            Some("00000000000000b1"),
+            &[
+                ("service", "nginx"),
+                ("tool", "search_logs"),
+                ("session", "s-1"),
+                ("user", "alice@10.1.2.3"),
+                ("release", "logai@0.1.0"),
+                ("pattern", "(unclosed"),
+            ],
+        );
         e.status = "invalid_request".into();
         e.message = Some("bad regex".into());
         e.breadcrumbs = vec![Crumb { timestamp_ms: 1, category: "tool.call".into(), message: "list_services".into() }];
@@ -406,14 +412,31 @@ mod tests {
             &s,
             &mut p,
             vec![
-                ev(Kind::Span, "search", "00000000000000c1", Some("00000000000000b2"), &[("service", "nginx"), ("cached", "false"), ("slow", "true")]),
+                ev(
+                    Kind::Span,
+                    "search",
+                    "00000000000000c1",
+                    Some("00000000000000b2"),
+                    &[("service", "nginx"), ("cached", "false"), ("slow", "true")],
+                ),
                 ev(Kind::Span, "tool.call", "00000000000000b2", Some("00000000000000b1"), &[("tool", "search_logs")]),
             ],
             Some(5000),
         );
         assert!(out.is_empty());
         assert_eq!(p.open_traces(), 1);
-        let out = process(&s, &mut p, vec![ev(Kind::Span, "mcp.request", "00000000000000b1", None, &[("user", "bob@[::1]:22"), ("session", "s-2"), ("release", "logai@0.1.0")])], Some(5000));
+        let out = process(
+            &s,
+            &mut p,
+            vec![ev(
+                Kind::Span,
+                "mcp.request",
+                "00000000000000b1",
+                None,
+                &[("user", "bob@[::1]:22"), ("session", "s-2"), ("release", "logai@0.1.0")],
+            )],
+            Some(5000),
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(p.open_traces(), 0);
         let text = String::from_utf8(out[0].clone()).unwrap();

@@ -5,11 +5,7 @@ use logai_plugin_sdk::{export_tools, json, CallResult, Context, Tool, ToolError,
 pub struct Alloc;
 impl Tool for Alloc {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "alloc",
-            "Allocates memory without bound.",
-            json!({"type": "object", "properties": {"mb": {"type": "integer"}}}),
-        )
+        ToolSpec::new("alloc", "Allocates memory without bound.", json!({"type": "object", "properties": {"mb": {"type": "integer"}}}))
     }
     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
         let limit: Option<u64> = ctx.arg("mb")?;

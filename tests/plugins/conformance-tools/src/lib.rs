@@ -33,8 +33,7 @@ fn image() -> ContentBlock {
 struct SimpleText;
 impl Tool for SimpleText {
     fn spec() -> ToolSpec {
-        ToolSpec::new("test_simple_text", "Returns a simple text response (conformance: tools-call-simple-text).", no_args())
-            .read_only()
+        ToolSpec::new("test_simple_text", "Returns a simple text response (conformance: tools-call-simple-text).", no_args()).read_only()
     }
     fn call(_: &Context) -> Result<CallResult, ToolError> {
         Ok(CallResult::text("This is a simple text response for testing."))
@@ -54,8 +53,7 @@ impl Tool for ImageContent {
 struct AudioContent;
 impl Tool for AudioContent {
     fn spec() -> ToolSpec {
-        ToolSpec::new("test_audio_content", "Returns 10 ms of silence as WAV (conformance: tools-call-audio).", no_args())
-            .read_only()
+        ToolSpec::new("test_audio_content", "Returns 10 ms of silence as WAV (conformance: tools-call-audio).", no_args()).read_only()
     }
     fn call(_: &Context) -> Result<CallResult, ToolError> {
         let audio = ContentBlock::Audio(Blob { data_base64: SILENCE_WAV.into(), mime_type: "audio/wav".into() });
@@ -104,8 +102,7 @@ impl Tool for EmbeddedResourceTool {
 struct ErrorHandling;
 impl Tool for ErrorHandling {
     fn spec() -> ToolSpec {
-        ToolSpec::new("test_error_handling", "Always fails with a tool error (conformance: tools-call-error).", no_args())
-            .read_only()
+        ToolSpec::new("test_error_handling", "Always fails with a tool error (conformance: tools-call-error).", no_args()).read_only()
     }
     fn call(_: &Context) -> Result<CallResult, ToolError> {
         Ok(CallResult::error("This tool intentionally returns an error for testing"))
@@ -162,4 +159,13 @@ impl Tool for JsonSchema202012 {
     }
 }
 
-export_tools!(SimpleText, ImageContent, AudioContent, MultipleContentTypes, EmbeddedResourceTool, ErrorHandling, WithProgress, JsonSchema202012);
+export_tools!(
+    SimpleText,
+    ImageContent,
+    AudioContent,
+    MultipleContentTypes,
+    EmbeddedResourceTool,
+    ErrorHandling,
+    WithProgress,
+    JsonSchema202012
+);

@@ -19,16 +19,11 @@ struct TestExporter;
 
 impl Guest for TestExporter {
     fn configure(config: String) -> Result<(), String> {
-        let v: serde_json::Value =
-            serde_json::from_str(&config).map_err(|e| format!("settings are not JSON: {e}"))?;
+        let v: serde_json::Value = serde_json::from_str(&config).map_err(|e| format!("settings are not JSON: {e}"))?;
         if v.get("fail").and_then(|f| f.as_bool()) == Some(true) {
             return Err("told to fail".into());
         }
-        let label = v
-            .get("label")
-            .and_then(|l| l.as_str())
-            .unwrap_or("")
-            .to_string();
+        let label = v.get("label").and_then(|l| l.as_str()).unwrap_or("").to_string();
         STATE.with(|s| s.borrow_mut().1 = label);
         logai::plugin::log::write(logai::plugin::log::Level::Info, "configured");
         Ok(())
@@ -55,11 +50,7 @@ impl Guest for TestExporter {
 
     fn render(metrics: Snapshot) -> Option<String> {
         let (n, label) = STATE.with(|s| s.borrow().clone());
-        Some(format!(
-            "exported={n} label={label} counters={} source={}",
-            metrics.counters.len(),
-            metrics.source
-        ))
+        Some(format!("exported={n} label={label} counters={} source={}", metrics.counters.len(), metrics.source))
     }
 }
 

@@ -1,9 +1,6 @@
 //! Calls every host import through the SDK and reports what came back.
 use logai_plugin_sdk::search::{self, SearchRequest};
-use logai_plugin_sdk::{
-    cancelled, export_tools, json, log, metrics, progress, CallResult, Context, Tool, ToolError,
-    ToolSpec, Value,
-};
+use logai_plugin_sdk::{cancelled, export_tools, json, log, metrics, progress, CallResult, Context, Tool, ToolError, ToolSpec, Value};
 
 fn obj(props: Value) -> Value {
     json!({"type": "object", "properties": props})
@@ -13,11 +10,7 @@ fn obj(props: Value) -> Value {
 pub struct Progress;
 impl Tool for Progress {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "progress",
-            "Reports progress.",
-            obj(json!({"steps": {"type": "integer"}})),
-        )
+        ToolSpec::new("progress", "Reports progress.", obj(json!({"steps": {"type": "integer"}})))
     }
     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
         let steps: u32 = ctx.arg("steps")?.unwrap_or(3);
@@ -40,17 +33,11 @@ impl Tool for Progress {
 pub struct Search;
 impl Tool for Search {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "search",
-            "Searches.",
-            obj(json!({"service": {"type": "string"}, "pattern": {"type": "string"}})),
-        )
+        ToolSpec::new("search", "Searches.", obj(json!({"service": {"type": "string"}, "pattern": {"type": "string"}})))
     }
     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
-        let mut req = SearchRequest::new(
-            ctx.arg::<String>("service")?.unwrap_or_default(),
-            ctx.arg::<String>("pattern")?.unwrap_or_default(),
-        );
+        let mut req =
+            SearchRequest::new(ctx.arg::<String>("service")?.unwrap_or_default(), ctx.arg::<String>("pattern")?.unwrap_or_default());
         req.hours_back = Some(2);
         req.context = 1;
         Ok(match search::search(&req) {
@@ -61,10 +48,7 @@ impl Tool for Search {
                 "overflow": r.overflow.map(|o| json!({"reference": o.reference, "total": o.total})),
                 "partial_reason": r.partial_reason,
             }))?,
-            Err(e) => CallResult::error(format!(
-                "search failed ({:?}, field {:?}): {}",
-                e.kind, e.field, e.message
-            )),
+            Err(e) => CallResult::error(format!("search failed ({:?}, field {:?}): {}", e.kind, e.field, e.message)),
         })
     }
 }
@@ -73,11 +57,7 @@ impl Tool for Search {
 pub struct Services;
 impl Tool for Services {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "services",
-            "Lists services and reads an overflow.",
-            obj(json!({})),
-        )
+        ToolSpec::new("services", "Lists services and reads an overflow.", obj(json!({})))
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         let services = search::list_services().map_err(|e| ToolError::internal(e.message))?;

@@ -1,7 +1,5 @@
 //! Misbehaves by never returning.
-use logai_plugin_sdk::{
-    cancelled, export_tools, json, CallResult, Context, Tool, ToolError, ToolSpec,
-};
+use logai_plugin_sdk::{cancelled, export_tools, json, CallResult, Context, Tool, ToolError, ToolSpec};
 
 fn no_args() -> serde_json::Value {
     json!({"type": "object", "properties": {}})
@@ -25,11 +23,7 @@ impl Tool for Spin {
 pub struct Sleep;
 impl Tool for Sleep {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "sleep",
-            "Sleeps.",
-            json!({"type": "object", "properties": {"ms": {"type": "integer"}}}),
-        )
+        ToolSpec::new("sleep", "Sleeps.", json!({"type": "object", "properties": {"ms": {"type": "integer"}}}))
     }
     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
         let ms: u64 = ctx.arg("ms")?.unwrap_or(3_600_000);

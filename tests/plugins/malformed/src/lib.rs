@@ -1,7 +1,5 @@
 //! Misbehaves by returning results the host must refuse.
-use logai_plugin_sdk::{
-    export_tools, json, Blob, CallResult, ContentBlock, Context, Tool, ToolError, ToolSpec,
-};
+use logai_plugin_sdk::{export_tools, json, Blob, CallResult, ContentBlock, Context, Tool, ToolError, ToolSpec};
 
 fn no_args() -> serde_json::Value {
     json!({"type": "object", "properties": {}})
@@ -11,18 +9,10 @@ fn no_args() -> serde_json::Value {
 pub struct NotJson;
 impl Tool for NotJson {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "not_json",
-            "Returns structured content that is not JSON.",
-            no_args(),
-        )
+        ToolSpec::new("not_json", "Returns structured content that is not JSON.", no_args())
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
-        Ok(CallResult {
-            content: vec![ContentBlock::Text("x".into())],
-            structured_content: Some("{not json".into()),
-            is_error: false,
-        })
+        Ok(CallResult { content: vec![ContentBlock::Text("x".into())], structured_content: Some("{not json".into()), is_error: false })
     }
 }
 
@@ -30,12 +20,7 @@ impl Tool for NotJson {
 pub struct WrongShape;
 impl Tool for WrongShape {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "wrong_shape",
-            "Returns structured content that breaks its output schema.",
-            no_args(),
-        )
-        .output_schema(json!({
+        ToolSpec::new("wrong_shape", "Returns structured content that breaks its output schema.", no_args()).output_schema(json!({
             "type": "object",
             "properties": {"count": {"type": "integer"}},
             "required": ["count"]
@@ -50,19 +35,11 @@ impl Tool for WrongShape {
 pub struct BadImage;
 impl Tool for BadImage {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "bad_image",
-            "Returns an image that is not base64.",
-            no_args(),
-        )
+        ToolSpec::new("bad_image", "Returns an image that is not base64.", no_args())
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
-        Ok(
-            CallResult::text("see image").with(ContentBlock::Image(Blob {
-                data_base64: "%%% not base64 %%%".into(),
-                mime_type: "image/png".into(),
-            })),
-        )
+        Ok(CallResult::text("see image")
+            .with(ContentBlock::Image(Blob { data_base64: "%%% not base64 %%%".into(), mime_type: "image/png".into() })))
     }
 }
 

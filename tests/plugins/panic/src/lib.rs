@@ -5,11 +5,7 @@ use logai_plugin_sdk::{export_tools, json, CallResult, Context, Tool, ToolError,
 pub struct Boom;
 impl Tool for Boom {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "boom",
-            "Panics.",
-            json!({"type": "object", "properties": {}}),
-        )
+        ToolSpec::new("boom", "Panics.", json!({"type": "object", "properties": {}}))
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         panic!("the boom tool always panics");
@@ -20,11 +16,7 @@ impl Tool for Boom {
 pub struct Unreachable;
 impl Tool for Unreachable {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "unreachable",
-            "Traps.",
-            json!({"type": "object", "properties": {}}),
-        )
+        ToolSpec::new("unreachable", "Traps.", json!({"type": "object", "properties": {}}))
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         #[cfg(target_arch = "wasm32")]
@@ -38,11 +30,7 @@ impl Tool for Unreachable {
 pub struct Deep;
 impl Tool for Deep {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "deep",
-            "Overflows its stack.",
-            json!({"type": "object", "properties": {}}),
-        )
+        ToolSpec::new("deep", "Overflows its stack.", json!({"type": "object", "properties": {}}))
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         #[allow(unconditional_recursion)]
@@ -60,11 +48,7 @@ pub struct Counter;
 static mut CALLS: u64 = 0;
 impl Tool for Counter {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "counter",
-            "Counts its calls in a static.",
-            json!({"type": "object", "properties": {}}),
-        )
+        ToolSpec::new("counter", "Counts its calls in a static.", json!({"type": "object", "properties": {}}))
     }
     fn call(_ctx: &Context) -> Result<CallResult, ToolError> {
         // SAFETY: single-threaded guest.

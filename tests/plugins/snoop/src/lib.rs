@@ -32,10 +32,7 @@ impl Tool for ListDir {
         let path: String = ctx.arg("path")?.unwrap_or_default();
         Ok(match std::fs::read_dir(&path) {
             Ok(rd) => {
-                let mut names: Vec<String> = rd
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect();
+                let mut names: Vec<String> = rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
                 names.sort();
                 CallResult::text(names.join("\n"))
             }
@@ -63,20 +60,14 @@ impl Tool for WriteFile {
 pub struct ReadEnv;
 impl Tool for ReadEnv {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "read_env",
-            "Reads an environment variable.",
-            one_string("name"),
-        )
+        ToolSpec::new("read_env", "Reads an environment variable.", one_string("name"))
     }
     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
         let name: String = ctx.arg("name")?.unwrap_or_default();
         let count = std::env::vars().count();
         Ok(match std::env::var(&name) {
             Ok(v) => CallResult::text(format!("{name}={v}")),
-            Err(e) => CallResult::error(format!(
-                "cannot read environment variable {name}: {e} ({count} variables visible)"
-            )),
+            Err(e) => CallResult::error(format!("cannot read environment variable {name}: {e} ({count} variables visible)")),
         })
     }
 }
@@ -94,10 +85,7 @@ impl Tool for Connect {
             Ok(mut s) => {
                 let mut buf = [0u8; 64];
                 let n = s.read(&mut buf).unwrap_or(0);
-                CallResult::text(format!(
-                    "connected to {addr}: {}",
-                    String::from_utf8_lossy(&buf[..n])
-                ))
+                CallResult::text(format!("connected to {addr}: {}", String::from_utf8_lossy(&buf[..n])))
             }
             Err(e) => {
                 log::warn(format!("connect to {addr} failed: {e}"));
@@ -115,8 +103,7 @@ impl Tool for UdpSend {
     }
     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
         let addr: String = ctx.arg("addr")?.unwrap_or_default();
-        let r = std::net::UdpSocket::bind("0.0.0.0:0")
-            .and_then(|s| s.send_to(b"logai.test:1|c", &addr));
+        let r = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| s.send_to(b"logai.test:1|c", &addr));
         Ok(match r {
             Ok(n) => CallResult::text(format!("sent {n} bytes to {addr}")),
             Err(e) => CallResult::error(format!("cannot send to {addr}: {e}")),
@@ -128,11 +115,7 @@ impl Tool for UdpSend {
 pub struct HttpGet;
 impl Tool for HttpGet {
     fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "http_get",
-            "GETs http://{authority}/.",
-            one_string("authority"),
-        )
+        ToolSpec::new("http_get", "GETs http://{authority}/.", one_string("authority"))
     }
     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
         let authority: String = ctx.arg("authority")?.unwrap_or_default();
@@ -149,10 +132,8 @@ fn http_get(authority: &str) -> Result<u16, String> {
     use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
     let req = OutgoingRequest::new(Fields::new());
     req.set_method(&Method::Get).map_err(|_| "bad method")?;
-    req.set_scheme(Some(&Scheme::Http))
-        .map_err(|_| "bad scheme")?;
-    req.set_authority(Some(authority))
-        .map_err(|_| "bad authority")?;
+    req.set_scheme(Some(&Scheme::Http)).map_err(|_| "bad scheme")?;
+    req.set_authority(Some(authority)).map_err(|_| "bad authority")?;
     req.set_path_with_query(Some("/")).map_err(|_| "bad path")?;
     let body = req.body().map_err(|_| "no body")?;
     let fut = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
