@@ -149,6 +149,11 @@ pub struct LimitsConfig {
     pub permit_wait_ms: u64,
     /// Permit lease; a holder that dies loses its permit after this.
     pub permit_lease_ms: u64,
+    /// Directory of the slot files that hold the search caps across every
+    /// session of the host (`flock`, released by the kernel when a session
+    /// dies). Every session of a deployment must reach the same one. Empty:
+    /// `<server.session_root>/slots`.
+    pub slot_dir: String,
     /// Per-user rate (`RATE_LIMIT_PER_USER_PER_MINUTE`).
     pub rate_limit_per_user_per_minute: u32,
     /// Calls a user may make at once above the steady rate.
@@ -172,6 +177,7 @@ impl Default for LimitsConfig {
             max_per_service_searches: 5,
             permit_wait_ms: 30_000,
             permit_lease_ms: 10_000,
+            slot_dir: String::new(),
             rate_limit_per_user_per_minute: 120,
             rate_limit_burst: 30,
             default_max_results: 100,

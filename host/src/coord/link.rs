@@ -19,6 +19,11 @@ use crate::config::RedisConfig;
 /// Shared by every clone of a `Coordinator`.
 pub(crate) struct Link {
     conn: Option<ConnectionManager>,
+    /// For background work (metrics flush, lease renewal, releases that
+    /// missed the call path): its own connection with a longer response
+    /// timeout ([`background_timeout`]), so a slow Redis delays that work
+    /// instead of failing it, and never switches the call path.
+    background: Option<ConnectionManager>,
     /// For the release-notification subscriber (its own connection).
     pub(crate) client: Option<redis::Client>,
     /// Redaction-safe description of the URL (no password).
@@ -33,6 +38,32 @@ pub(crate) struct Link {
     /// Times Redis turned healthy again after an outage (for tests and logs).
     pub(crate) recoveries: AtomicU64,
     policy_warned: AtomicBool,
+}
+
+/// Why a call-path operation got no answer from Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Redis is down (or marked so): use local state.
+    Unavailable,
+    /// No answer within `redis.op_timeout_ms`.
+    TimedOut,
+    /// Redis answered with an error (e.g. OOM under `noeviction`).
+    Refused,
+}
+
+/// What a call-path timeout means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnTimeout {
+    /// Redis is down for the call path until the reconnect probe answers.
+    MarkDown,
+    /// The caller retries (idempotent operations on the permit path).
+    Retry,
+}
+
+/// How long background work waits for Redis: no call waits on it, so a
+/// Redis a little slower than `op_timeout_ms` still takes the flush.
+pub(crate) fn background_timeout(op_timeout: Duration) -> Duration {
+    (op_timeout * 8).max(Duration::from_secs(2))
 }
 
 /// Why a Redis URL could not be used at all.
@@ -54,6 +85,7 @@ impl Link {
     pub(crate) fn local_only(metrics: Metrics) -> Arc<Link> {
         Arc::new(Link {
             conn: None,
+            background: None,
             client: None,
             target: String::new(),
             healthy: AtomicBool::new(false),
@@ -94,7 +126,10 @@ impl Link {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(max_backoff);
-        let conn = match ConnectionManager::new_lazy_with_config(client.clone(), config) {
+        let background_config = config.clone().set_response_timeout(Some(background_timeout(op_timeout)));
+        let conns = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .and_then(|c| Ok((c, ConnectionManager::new_lazy_with_config(client.clone(), background_config)?)));
+        let (conn, background) = match conns {
             Ok(c) => c,
             Err(e) => {
                 warn!(redis = %target, error = %e, "cannot set up a Redis connection; using local state only");
@@ -103,6 +138,7 @@ impl Link {
         };
         let link = Arc::new(Link {
             conn: Some(conn),
+            background: Some(background),
             client: Some(client),
             target,
             healthy: AtomicBool::new(false),
@@ -144,28 +180,75 @@ impl Link {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
+        self.call(op, OnTimeout::MarkDown, f).await.ok()
+    }
+
+    /// [`Link::run`], telling why it failed and choosing what a timeout
+    /// means: the permit path retries one before it calls Redis down.
+    pub(crate) async fn call<T, F, Fut>(&self, op: &'static str, on_timeout: OnTimeout, f: F) -> Result<T, Failure>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
         if !self.healthy() {
-            return None;
+            return Err(Failure::Unavailable);
         }
-        let con = self.conn.clone()?;
+        let con = self.conn.clone().ok_or(Failure::Unavailable)?;
         let started = Instant::now();
         let result = tokio::time::timeout(self.op_timeout, f(con)).await;
         self.metrics.observe(names::REDIS_OP_DURATION_MS, &[("op", op)], started.elapsed().as_secs_f64() * 1000.0);
+        let timed_out = || format!("no answer within redis.op_timeout_ms = {} ms", self.op_timeout.as_millis());
         match result {
-            Ok(Ok(v)) => Some(v),
+            Ok(Ok(v)) => Ok(v),
+            // The connection manager's own response timeout (the same length).
+            Ok(Err(e)) if e.is_timeout() => {
+                if on_timeout == OnTimeout::MarkDown {
+                    self.mark_unhealthy(op, &timed_out());
+                }
+                Err(Failure::TimedOut)
+            }
             Ok(Err(e)) => {
                 if connection_level(&e) {
                     self.mark_unhealthy(op, &e.to_string());
+                    Err(Failure::Unavailable)
                 } else {
                     // Redis answered with an error (e.g. OOM): it is up, but this
                     // operation uses local state.
                     self.metrics.incr(names::ERRORS_TOTAL, &[("kind", "redis_reply")], 1.0);
                     warn!(op, error = %e, "Redis refused an operation; using local state for it");
+                    Err(Failure::Refused)
                 }
+            }
+            Err(_) => {
+                if on_timeout == OnTimeout::MarkDown {
+                    self.mark_unhealthy(op, &timed_out());
+                }
+                Err(Failure::TimedOut)
+            }
+        }
+    }
+
+    /// Background work on its own connection: tried whatever the call
+    /// path's health (a flush after an outage is how counts get back), bounded
+    /// by [`background_timeout`], and never marks Redis unhealthy: only the
+    /// call path and the reconnect probe decide where calls go.
+    pub(crate) async fn run_background<T, F, Fut>(&self, op: &'static str, f: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let con = self.background.clone()?;
+        let started = Instant::now();
+        let result = tokio::time::timeout(background_timeout(self.op_timeout), f(con)).await;
+        self.metrics.observe(names::REDIS_OP_DURATION_MS, &[("op", op)], started.elapsed().as_secs_f64() * 1000.0);
+        match result {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                debug!(op, error = %e, "background Redis operation failed; retried later");
                 None
             }
             Err(_) => {
-                self.mark_unhealthy(op, &format!("no answer within redis.op_timeout_ms = {} ms", self.op_timeout.as_millis()));
+                debug!(op, "background Redis operation timed out; retried later");
                 None
             }
         }

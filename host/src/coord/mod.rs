@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod metrics_types;
 mod permits;
 mod rate;
+mod slots;
 #[cfg(test)]
 mod tests;
 
@@ -112,6 +113,9 @@ pub(crate) struct Inner {
     id: String,
     next_holder: AtomicU64,
     local_permits: permits::LocalPermits,
+    /// Kernel-backed slots: the search caps across every process of the
+    /// host; `None` when `limits.slot_dir` is unusable (logged).
+    slots: Option<slots::Slots>,
     local_cache: Mutex<cache::LruBytes>,
     local_rate: rate::LocalRate,
     /// Redis leases this process holds: holder -> service.
@@ -172,7 +176,9 @@ impl Coordinator {
         let link = Link::start(redis, metrics.clone(), shutdown.clone()).await;
         let id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let prefix = if redis.key_prefix.trim().is_empty() { "logai" } else { redis.key_prefix.trim() };
+        let slots = open_slots(limits, prefix, &link);
         let inner = Arc::new(Inner {
+            slots,
             keys: Keys::new(prefix),
             gcra: rate::Gcra::new(limits.rate_limit_per_user_per_minute, limits.rate_limit_burst),
             local_permits: permits::LocalPermits::new(limits.max_global_searches, limits.max_per_service_searches),
@@ -264,7 +270,11 @@ impl Coordinator {
                 (snap, parse_stats(&stats))
             }
             None => {
-                let (g, per) = inner.local_permits.in_use();
+                // Without Redis the slot files are the host-wide count.
+                let (g, per) = match &inner.slots {
+                    Some(slots) => slots.in_use_all(),
+                    None => inner.local_permits.in_use(),
+                };
                 (
                     inner.metrics.local_snapshot(),
                     (g as f64, inner.local_permits.queue_length() as f64, per.into_iter().map(|(k, v)| (k, v as f64)).collect()),
@@ -326,6 +336,30 @@ impl Coordinator {
     }
 }
 
+/// The slot directory every session of this domain shares (see `slots`):
+/// `limits.slot_dir`, or `/tmp/logai/slots` when it is empty. Unusable
+/// means the caps hold per session only, said at error level.
+fn open_slots(limits: &LimitsConfig, prefix: &str, link: &Link) -> Option<slots::Slots> {
+    let dir = match limits.slot_dir.trim() {
+        "" => std::path::PathBuf::from(DEFAULT_SLOT_DIR),
+        d => std::path::PathBuf::from(d),
+    };
+    let domain = slots::domain(prefix, link.configured().then_some(link.target.as_str()));
+    match slots::Slots::open(&dir, &domain, limits.max_global_searches, limits.max_per_service_searches) {
+        Ok(s) => {
+            tracing::debug!(dir = %s.root().display(), "search caps held by slot files");
+            Some(s)
+        }
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "limits.slot_dir is unusable: search caps hold per session only, not across sessions");
+            None
+        }
+    }
+}
+
+/// Where slot files live when neither the manifest nor the caller says.
+pub const DEFAULT_SLOT_DIR: &str = "/tmp/logai/slots";
+
 type PermitStats = (f64, f64, Vec<(String, f64)>);
 
 fn parse_stats(v: &[redis::Value]) -> PermitStats {
@@ -347,6 +381,8 @@ fn parse_stats(v: &[redis::Value]) -> PermitStats {
 static FLUSH: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/metrics_flush.lua")));
 
 impl Inner {
+    /// Background work on the background connection: a slow Redis
+    /// delays it, and its failures never switch the call path.
     async fn flush_metrics(&self) -> bool {
         if !self.link.configured() {
             return true;
@@ -361,9 +397,6 @@ impl Inner {
                 let n = self.flush_seq.fetch_add(1, Ordering::SeqCst) + 1;
                 *slot = Some((n, batch));
             }
-            if !self.link.healthy() {
-                return false;
-            }
             let (n, batch) = slot.as_ref().expect("set above");
             let keys = self.keys.clone();
             let n = *n;
@@ -372,7 +405,7 @@ impl Inner {
             let process = self.id.clone();
             let reply = self
                 .link
-                .run("metrics_flush", |mut con| async move {
+                .run_background("metrics_flush", |mut con| async move {
                     let mut inv = FLUSH.prepare_invoke();
                     inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batches).key(&keys.metrics_epoch).key(&keys.metrics_seen);
                     inv.arg(n).arg(&known).arg(&fresh).arg(batch.deltas.len()).arg(process);

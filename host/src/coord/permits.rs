@@ -1,9 +1,19 @@
 //! Search permits: a counting semaphore (global + per service) shared by
 //! every session, that survives holders being SIGKILLed.
 //!
-//! Redis: leases in sorted sets scored by expiry, acquired/renewed/released
-//! atomically in Lua, waiters served first come, first served through a
-//! ticket queue whose dead entries expire. Local: tokio semaphores (FIFO).
+//! A permit is two things, taken in this order:
+//! 1. a turn: first come, first served across sessions through Redis
+//!    (leases in sorted sets scored by expiry, acquired/renewed/released
+//!    atomically in Lua, a ticket queue whose dead entries expire), or,
+//!    when Redis is not there or does not answer, this process's own FIFO
+//!    (tokio semaphores);
+//! 2. kernel slots (`slots`): an exclusive `flock` on one slot file of the
+//!    service and one of the global scope. These hold the cap in every
+//!    state of Redis, across every process on the host.
+//!
+//! So Redis orders the sessions and gives the shared view; a slow, paused,
+//! evicting or lost Redis changes the order (per process instead of across
+//! sessions), never the cap.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,8 +26,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::link::{Failure, OnTimeout};
 use super::metrics::names;
+use super::slots::{self, SlotWait};
 use super::{Coordinator, Inner};
+
+/// Timed-out acquire calls retried (same holder: idempotent) before this
+/// wait takes its turn from local state instead.
+const ACQUIRE_TIMEOUT_RETRIES: u32 = 1;
 
 static ACQUIRE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("lua/permit_acquire.lua")));
 static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("lua/permit_release.lua")));
@@ -205,16 +221,20 @@ impl LocalPermits {
     }
 }
 
-enum Held {
+/// Whose turn it is: how this permit was ordered among waiters.
+enum Turn {
     Local(#[allow(dead_code)] OwnedSemaphorePermit, #[allow(dead_code)] OwnedSemaphorePermit),
     Redis { holder: String, inner: Arc<Inner> },
     Released,
 }
 
-/// A held search permit. Dropping it releases the permit (in a spawned
-/// task when it lives in Redis); `release().await` releases it in place.
+/// A held search permit. Dropping it releases the permit (the Redis lease
+/// in a spawned task); `release().await` releases it in place.
 pub struct PermitGuard {
-    held: Held,
+    turn: Turn,
+    /// The kernel slots (the cap); `None` only when the slot directory is
+    /// unusable (logged at start: the cap then holds per session).
+    slots: Option<slots::Held>,
     service: String,
     acquired_at: Instant,
 }
@@ -230,27 +250,36 @@ impl PermitGuard {
         &self.service
     }
 
-    /// Whether the permit is counted in Redis (all sessions) rather than locally.
+    /// Whether the permit's turn came from Redis (all sessions' order)
+    /// rather than this process's own queue.
     pub fn is_shared(&self) -> bool {
-        matches!(self.held, Held::Redis { .. })
+        matches!(self.turn, Turn::Redis { .. })
+    }
+
+    /// Whether the permit holds kernel slots (the cap across processes).
+    pub fn holds_slots(&self) -> bool {
+        self.slots.is_some()
     }
 
     pub fn held_for(&self) -> Duration {
         self.acquired_at.elapsed()
     }
 
-    /// Release now (waits for Redis, bounded by `redis.op_timeout_ms`).
+    /// Release now: the slots at once, then the Redis lease (bounded by
+    /// `redis.op_timeout_ms`, handed to the background when Redis is slow).
     pub async fn release(mut self) {
-        if let Held::Redis { holder, inner } = std::mem::replace(&mut self.held, Held::Released) {
+        self.slots.take();
+        if let Turn::Redis { holder, inner } = std::mem::replace(&mut self.turn, Turn::Released) {
             inner.release_redis(&holder, &self.service).await;
         }
-        // Local permits return to their semaphores when dropped here.
+        // Local turns return to their semaphores when dropped here.
     }
 }
 
 impl Drop for PermitGuard {
     fn drop(&mut self) {
-        if let Held::Redis { holder, inner } = std::mem::replace(&mut self.held, Held::Released) {
+        self.slots.take();
+        if let Turn::Redis { holder, inner } = std::mem::replace(&mut self.turn, Turn::Released) {
             let service = std::mem::take(&mut self.service);
             match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
@@ -274,21 +303,27 @@ impl Inner {
         let keys = self.keys.permit_keys(service);
         let holder = holder.to_string();
         let channel = self.keys.released_channel.clone();
-        self.link
-            .run("permit_release", |mut con| async move {
+        let release = |mut con: redis::aio::ConnectionManager| {
+            let (keys, holder, channel) = (keys.clone(), holder.clone(), channel.clone());
+            async move {
                 let mut inv = RELEASE.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
                 }
                 inv.arg(&holder).arg(&channel);
                 inv.invoke_async::<i64>(&mut con).await
-            })
-            .await;
+            }
+        };
+        // A lease left behind holds a turn (not a slot) until it expires:
+        // when the call path cannot release it, background work does.
+        if self.link.run("permit_release", release).await.is_none() && self.link.configured() {
+            self.link.run_background("permit_release", release).await;
+        }
         self.released.notify_waiters();
     }
 
     /// One step of the Redis acquire protocol: `(granted, status)`.
-    async fn try_acquire_redis(&self, service: &str, holder: &str) -> Option<(bool, QueueStatus, u32)> {
+    async fn try_acquire_redis(&self, service: &str, holder: &str, on_timeout: OnTimeout) -> Result<(bool, QueueStatus, u32), Failure> {
         let keys = self.keys.permit_keys(service);
         let seq = self.keys.seq.clone();
         let services = self.keys.services.clone();
@@ -301,7 +336,7 @@ impl Inner {
         let channel = self.keys.released_channel.clone();
         let reply: Vec<i64> = self
             .link
-            .run("permit_acquire", |mut con| async move {
+            .call("permit_acquire", on_timeout, |mut con| async move {
                 let mut inv = ACQUIRE.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
@@ -312,7 +347,7 @@ impl Inner {
             })
             .await?;
         if reply.len() < 5 {
-            return None;
+            return Err(Failure::Refused);
         }
         let status = QueueStatus {
             running_global: reply[1] as u32,
@@ -321,7 +356,7 @@ impl Inner {
             limit_service: ls,
             position: reply[3] as u32,
         };
-        Some((reply[0] == 1, status, reply[4] as u32))
+        Ok((reply[0] == 1, status, reply[4] as u32))
     }
 
     /// How long a waiter's ticket survives without a poll.
@@ -384,25 +419,76 @@ impl Coordinator {
         if cancel.is_cancelled() {
             return Err(PermitError::Cancelled);
         }
+        let (turn, mut last) = self.take_turn(service, cancel, &mut on_wait, started, deadline).await?;
+        let Some(slots) = inner.slots.as_ref() else {
+            return Ok(PermitGuard { turn, slots: None, service: service.to_string(), acquired_at: Instant::now() });
+        };
+        // The cap: a service slot and a global slot, whoever else holds
+        // them (sessions on Redis or not, this process or another).
+        let (lg, ls) = slots.limits();
+        let waited = slots
+            .acquire(service, cancel, deadline, || {
+                let (g, s) = slots.in_use(service);
+                let now = QueueStatus { running_global: g, limit_global: lg, running_service: s, limit_service: ls, position: 1 };
+                if last != Some(now) {
+                    last = Some(now);
+                    on_wait(now);
+                }
+            })
+            .await;
+        match waited {
+            Ok(Ok(held)) => Ok(PermitGuard { turn, slots: Some(held), service: service.to_string(), acquired_at: Instant::now() }),
+            Ok(Err(SlotWait::Cancelled)) => {
+                drop(PermitGuard { turn, slots: None, service: service.to_string(), acquired_at: Instant::now() });
+                Err(PermitError::Cancelled)
+            }
+            Ok(Err(SlotWait::TimedOut { global, service: running_service })) => {
+                drop(PermitGuard { turn, slots: None, service: service.to_string(), acquired_at: Instant::now() });
+                let status = QueueStatus { running_global: global, limit_global: lg, running_service, limit_service: ls, position: 1 };
+                Err(PermitError::Busy { message: busy_message(&status, service, started.elapsed()), status, waited: started.elapsed() })
+            }
+            Err(e) => {
+                // The slot directory broke after start (removed, disk
+                // full): say so loudly and run on the turn alone.
+                warn!(dir = %slots.root().display(), error = %e, "search slots unusable: this search is capped by its turn only");
+                inner.metrics.incr(names::ERRORS_TOTAL, &[("kind", "slots_unusable")], 1.0);
+                Ok(PermitGuard { turn, slots: None, service: service.to_string(), acquired_at: Instant::now() })
+            }
+        }
+    }
+
+    /// Wait for this search's turn: from Redis, first come first served
+    /// across sessions, or (Redis not configured, down, refusing, or not
+    /// answering twice in a row) from this process's own queue. Returns the
+    /// last queue status reported.
+    async fn take_turn<F: Fn(QueueStatus) + Send>(
+        &self,
+        service: &str,
+        cancel: &CancellationToken,
+        on_wait: &mut F,
+        started: Instant,
+        deadline: Instant,
+    ) -> Result<(Turn, Option<QueueStatus>), PermitError> {
+        let inner = &self.0;
         let holder = format!("{}:{}", inner.id, inner.next_holder.fetch_add(1, Ordering::Relaxed));
         let mut last: Option<QueueStatus> = None;
         let mut queued = false;
+        let mut timeouts = 0;
         loop {
             // Register interest in releases by this process before asking, so
             // a release between the ask and the sleep is not missed.
             let released = inner.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
-            match inner.try_acquire_redis(service, &holder).await {
-                Some((true, _, _)) => {
+            // The same holder on every try: a retry after a lost reply finds
+            // its lease (or its ticket) and never takes a second one.
+            let on_timeout = if timeouts < ACQUIRE_TIMEOUT_RETRIES { OnTimeout::Retry } else { OnTimeout::MarkDown };
+            match inner.try_acquire_redis(service, &holder, on_timeout).await {
+                Ok((true, status, _)) => {
                     inner.held.lock().insert(holder.clone(), service.to_string());
-                    return Ok(PermitGuard {
-                        held: Held::Redis { holder, inner: inner.clone() },
-                        service: service.to_string(),
-                        acquired_at: Instant::now(),
-                    });
+                    return Ok((Turn::Redis { holder, inner: inner.clone() }, last.or(Some(status))));
                 }
-                Some((false, status, _queue)) => {
+                Ok((false, status, _queue)) => {
                     queued = true;
                     if last != Some(status) {
                         last = Some(status);
@@ -452,16 +538,18 @@ impl Coordinator {
                         }
                     }
                 }
-                None => {
-                    // Redis unavailable (or not configured): local permits for
-                    // the rest of this wait.
+                Err(Failure::TimedOut) if timeouts < ACQUIRE_TIMEOUT_RETRIES && Instant::now() < deadline => {
+                    timeouts += 1;
+                    debug!(%holder, "permit acquire got no answer in time; asking again with the same holder");
+                }
+                Err(_) => {
+                    // Redis unavailable (or not configured): this process's
+                    // own order for the rest of this wait; the slots keep the cap.
                     if queued || inner.link.configured() {
                         inner.abandon_ticket(&holder, service);
                     }
-                    return match inner.local_permits.acquire(service, cancel, &mut on_wait, deadline).await {
-                        Ok((g, s)) => {
-                            Ok(PermitGuard { held: Held::Local(g, s), service: service.to_string(), acquired_at: Instant::now() })
-                        }
+                    return match inner.local_permits.acquire(service, cancel, on_wait, deadline).await {
+                        Ok((g, s)) => Ok((Turn::Local(g, s), last)),
                         Err((_, true)) => Err(PermitError::Cancelled),
                         Err((status, false)) => {
                             let status = status.unwrap_or(QueueStatus {
@@ -487,7 +575,7 @@ impl Coordinator {
 impl Inner {
     /// Drop a waiter's ticket (and any lease a lost reply granted) in the background.
     fn abandon_ticket(self: &Arc<Self>, holder: &str, service: &str) {
-        if !self.link.healthy() {
+        if !self.link.configured() {
             return;
         }
         let inner = self.clone();
@@ -516,7 +604,7 @@ impl Inner {
         let lease = self.limits.permit_lease_ms.max(100);
         let readded = self
             .link
-            .run("permit_renew", |mut con| async move {
+            .run_background("permit_renew", |mut con| async move {
                 let mut inv = RENEW.prepare_invoke();
                 inv.key(&global).arg(&svc_prefix).arg(lease);
                 for (h, s) in &held {

@@ -59,7 +59,8 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(config: &Config, core: SearchCore) -> Arc<Gateway> {
-        let (redis, limits, cache) = (config.redis.clone(), config.limits.clone(), config.cache.clone());
+        let (redis, mut limits, cache) = (config.redis.clone(), config.limits.clone(), config.cache.clone());
+        limits.slot_dir = slot_dir(config).display().to_string();
         let handle = tokio::spawn(async move { Coordinator::start(&redis, &limits, &cache).await });
         Arc::new(Gateway {
             core: Arc::new(core),
@@ -251,7 +252,9 @@ impl Gateway {
         let result = tokio::task::spawn_blocking(move || scan.in_scope(|| core.execute_resumable(&plan, prev.as_ref(), &ctl, cap)))
             .await
             .map_err(|e| SearchError::internal(format!("search failed: {e}")));
-        permit.release().await;
+        // The slots go back now; the Redis lease in the background (a slow
+        // Redis must not hold the answer).
+        drop(permit);
         let answer = result?;
         if answer.resumed {
             coord.metrics().incr("logai_search_resumed_total", &[("service", &service)], 1.0);
@@ -357,6 +360,14 @@ impl Gateway {
             c.shutdown().await;
         }
         self.core.close();
+    }
+}
+
+/// `limits.slot_dir`, else `<server.session_root>/slots`, against the manifest's directory.
+pub(crate) fn slot_dir(config: &Config) -> std::path::PathBuf {
+    match config.limits.slot_dir.trim() {
+        "" => config.resolve(&config.server.session_root).join("slots"),
+        d => config.resolve(d),
     }
 }
 
