@@ -39,6 +39,17 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A loopback port where nothing listens, for as long as the socket lives:
+/// bound but not listening, so connecting is refused and no other test
+/// (or receiver) can take the port meanwhile, as it could a port that was
+/// merely free a moment ago.
+fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = s.local_addr().unwrap().port();
+    (s, port)
+}
+
 struct Proc(Child, #[allow(dead_code)] &'static str);
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -396,7 +407,7 @@ print(json.dumps(out))
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_is_down_costs_only_counted_drops() {
     // Nothing listens on these ports: every export fails fast; emit stays non-blocking.
-    let dead = free_port();
+    let (_reserved, dead) = refusing_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
