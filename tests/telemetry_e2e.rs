@@ -45,7 +45,8 @@ fn session(manifest: &Path, log: &Path) {
     let t0 = Instant::now();
     let status = c.close();
     assert!(status.success(), "{status:?}");
-    assert!(t0.elapsed() < Duration::from_secs(10), "exit (with the telemetry flush) took {:?}", t0.elapsed());
+    // Bounded by telemetry.flush_timeout_ms and the Redis shutdown wait, not by a hung receiver.
+    assert!(t0.elapsed() < Duration::from_secs(60), "exit (with the telemetry flush) took {:?}", t0.elapsed());
 }
 
 #[test]

@@ -110,7 +110,8 @@ mod tests {
         assert!(r.check(g, "u").is_ok());
         assert!(r.check(g, "u").is_ok());
         let wait = r.check(g, "u").unwrap_err();
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_millis(1000), "{wait:?}");
+        // Due within a second of the first call (less however long these took).
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(1000), "{wait:?}");
         // Other users are not affected.
         assert!(r.check(g, "v").is_ok());
     }
