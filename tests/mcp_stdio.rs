@@ -120,3 +120,192 @@ fn cancelled_call_stops_running_and_gets_no_response() {
     assert_eq!(quick["isError"], false);
     assert!(c.close().success());
 }
+
+#[test]
+fn oversized_request_is_answered_with_its_id_then_the_next_line() {
+    let (_dir, mut c) = hello_server();
+    c.initialize();
+    // A 10 MB tools/call written as the TypeScript SDK writes it: id after params.
+    let line = format!(
+        r#"{{"jsonrpc":"2.0","method":"tools/call","params":{{"name":"hello","arguments":{{"name":"{}","id":1}}}},"id":7}}"#,
+        "\\\"x".repeat(10 * 1024 * 1024 / 3)
+    );
+    c.send_raw(format!("{line}\n").as_bytes());
+    c.send(&json!({"jsonrpc": "2.0", "id": 8, "method": "ping"}));
+    let m = c.recv(Duration::from_secs(60)).expect("an answer for the oversized line");
+    assert_eq!(m["id"], 7, "{m}");
+    assert_eq!(code(&m), -32600, "{m}");
+    let message = m["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("message of {} bytes", line.len())), "{m}");
+    assert!(message.contains("limit of 8388608 bytes"), "{m}");
+    let pong = c.recv(Duration::from_secs(60)).expect("the ping's answer");
+    assert_eq!((pong["id"].clone(), pong["result"].clone()), (json!(8), json!({})), "{pong}");
+    assert!(c.close().success());
+}
+
+/// A manifest with `plugins`, the loop plugin's call timeout at 120 s and
+/// the given shutdown grace.
+fn manifest_with_grace(dir: &std::path::Path, plugins: &[(&str, &str)], grace_ms: u64) -> std::path::PathBuf {
+    let path = logai_e2e::write_manifest(dir, plugins, "");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen("[server]\n", &format!("[server]\nshutdown_grace_ms = {grace_ms}\n"), 1)
+        .replacen("name = \"loop\"\n", "name = \"loop\"\ntimeout_ms = 120000\n", 1);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `logai serve` on plain pipes, as `printf ... | logai serve` runs it; its
+/// log goes to a file.
+struct Piped {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: Option<std::io::BufReader<std::process::ChildStdout>>,
+    log: std::path::PathBuf,
+}
+
+impl Piped {
+    fn start(manifest: &std::path::Path) -> Piped {
+        use std::process::{Command, Stdio};
+        let log = manifest.with_file_name("stderr.log");
+        let mut child = Command::new(logai_e2e::logai_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(manifest)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn logai serve");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().map(std::io::BufReader::new);
+        Piped { child, stdin, stdout, log }
+    }
+
+    fn write(&mut self, msgs: &[Value]) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().unwrap();
+        for m in msgs {
+            writeln!(stdin, "{m}").unwrap();
+        }
+        stdin.flush().unwrap();
+    }
+
+    fn read_message(&mut self) -> Value {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.stdout.as_mut().unwrap().read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line:?}"))
+    }
+
+    /// Close stdin; read stdout to its end (unless it was closed) and wait
+    /// for the exit, at most 50 s. Returns the exit status, every message
+    /// written after stdin closed, the time from closing stdin to the exit,
+    /// and the log.
+    fn close_stdin(mut self) -> (std::process::ExitStatus, Vec<Value>, Duration, String) {
+        use std::io::Read;
+        let closed = std::time::Instant::now();
+        drop(self.stdin.take());
+        let reader = self.stdout.take().map(|mut out| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                out.read_to_string(&mut text).unwrap();
+                text
+            })
+        });
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if closed.elapsed() > Duration::from_secs(50) {
+                let _ = self.child.kill();
+                panic!("logai serve did not exit within 50 s of EOF; log:\n{}", std::fs::read_to_string(&self.log).unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let took = closed.elapsed();
+        let text = reader.map(|r| r.join().unwrap()).unwrap_or_default();
+        let msgs = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {l:?}")))
+            .collect();
+        (status, msgs, took, std::fs::read_to_string(&self.log).unwrap())
+    }
+}
+
+fn initialize_msgs() -> [Value; 2] {
+    [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+               "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "printf", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    ]
+}
+
+fn call(id: i64, tool: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+}
+
+fn answer(msgs: &[Value], id: i64) -> &Value {
+    msgs.iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no answer for id {id}: {msgs:?}"))
+}
+
+// The end-of-input tests bound the exit by the grace or the call's timeout
+// (60 s and 120 s): an exit well inside them shows nothing waited for them.
+
+#[test]
+fn piped_calls_are_answered_before_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_with_grace(dir.path(), &[("hello", "hello-plugin.wasm"), ("loop", "test-loop.wasm")], 60_000);
+    let mut p = Piped::start(&manifest);
+    // printf '<initialize>\n<initialized>\n<hello>\n<sleep 2 s>\n' | logai serve
+    let [init, initialized] = initialize_msgs();
+    p.write(&[init, initialized, call(2, "hello", json!({"name": "pipe"})), call(3, "sleep", json!({"ms": 2000}))]);
+    let (status, msgs, took, log) = p.close_stdin();
+    assert!(status.success(), "{status:?}; log:\n{log}");
+    let hello = answer(&msgs, 2);
+    assert!(hello["result"]["content"][0]["text"].as_str().unwrap().contains("Hello, pipe!"), "{hello}");
+    let slept = answer(&msgs, 3);
+    assert_eq!(slept["result"]["content"][0]["text"], "slept 2000 ms", "{slept}");
+    assert!(took < Duration::from_secs(30), "waited for the grace ({took:?}), not for the calls");
+    assert!(log.contains("stdin closed; waiting up to 60000 ms for"), "{log}");
+    assert!(log.contains("all calls answered"), "{log}");
+    assert!(!log.contains("cancel"), "{log}");
+}
+
+#[test]
+fn a_call_outliving_the_grace_is_cancelled_and_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_with_grace(dir.path(), &[("loop", "test-loop.wasm")], 300);
+    let mut p = Piped::start(&manifest);
+    let [init, initialized] = initialize_msgs();
+    p.write(&[init, initialized, call(2, "spin", json!({}))]);
+    let (status, msgs, took, log) = p.close_stdin();
+    assert!(status.success(), "{status:?}; log:\n{log}");
+    let cut = answer(&msgs, 2);
+    assert_eq!(code(cut), -32603, "{cut}");
+    assert!(cut["error"]["message"].as_str().unwrap().contains("the session is ending"), "{cut}");
+    assert!(took < Duration::from_secs(30), "exit took {took:?}: the spinning call was not cut after the grace");
+    assert!(log.contains("stdin closed; waiting up to 300 ms for 1 running call(s)"), "{log}");
+    assert!(log.contains("cancelled 1 call(s) still running after the grace of 300 ms"), "{log}");
+}
+
+#[test]
+fn with_stdout_closed_too_everything_is_cancelled_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_with_grace(dir.path(), &[("loop", "test-loop.wasm")], 60_000);
+    let mut p = Piped::start(&manifest);
+    let [init, initialized] = initialize_msgs();
+    p.write(&[init]);
+    assert!(p.read_message()["result"].is_object());
+    p.write(&[initialized, call(2, "spin", json!({}))]);
+    // The client goes away: stdout first, then stdin.
+    drop(p.stdout.take());
+    let (status, _, took, log) = p.close_stdin();
+    assert!(status.success(), "{status:?}; log:\n{log}");
+    assert!(took < Duration::from_secs(30), "exit took {took:?}: it waited for the grace with no one to answer");
+    assert!(
+        log.contains("stdin and stdout closed; cancelled 1 of 1 running call(s) at once")
+            || log.contains("stdout closed while waiting; cancelled 1 call(s)"),
+        "{log}"
+    );
+}

@@ -115,7 +115,8 @@ pub struct ServerConfig {
     pub tools_page_size: usize,
     /// Calls one session may run at once; more wait.
     pub max_concurrent_calls: usize,
-    /// On EOF, how long in-flight work and the telemetry flush may take.
+    /// On EOF with stdout still open: how long calls already running get to
+    /// finish and be answered before they are cancelled.
     pub shutdown_grace_ms: u64,
 }
 

@@ -1,7 +1,10 @@
-//! Property test of the reader and dispatcher: whatever arrives on stdin
+//! Property tests of the reader and dispatcher: whatever arrives on stdin
 //! (random bytes, random JSON, near-valid requests, lines far over the size
 //! limit), every line written is a valid JSON-RPC 2.0 message, nothing
 //! panics, and a `ping` sent after the garbage is answered exactly once.
+//! An oversized request is answered with its own top-level id, wherever the
+//! id is and however the line is cut into reads: the oracle is the id
+//! `serde_json` finds when it parses the whole line.
 //! Bounded: a fixed number of cases with small inputs (runs in a few
 //! seconds inside `cargo test`).
 
@@ -11,6 +14,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
+use super::id_scan::MAX_ID_TEXT;
 use super::tests::TestHost;
 use super::{serve, ServerOptions};
 
@@ -74,6 +78,7 @@ fn chunk() -> impl Strategy<Value = Vec<u8>> {
         json_value().prop_map(|v| v.to_string().into_bytes()),
         near_valid_request().prop_map(|v| v.to_string().into_bytes()),
         (1usize..3 * LIMIT).prop_map(|n| vec![b'{'; n]),
+        oversized_request().prop_map(String::into_bytes),
     ]
 }
 
@@ -94,6 +99,99 @@ fn check_message(line: &str) -> Value {
         }
     }
     v
+}
+
+/// A string that is hard on a streaming scan once serialized: quotes and
+/// backslashes (escaped), braces, brackets, commas, `"id":` spelled out.
+fn tricky_text(min_len: usize) -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("\"id\":1"),
+        Just("\""),
+        Just("\\"),
+        Just("\\\""),
+        Just("{"),
+        Just("}"),
+        Just("["),
+        Just("]"),
+        Just(","),
+        Just(":"),
+        Just("id"),
+        Just("é"),
+        Just("\n"),
+        Just("xxxxxxxxxxxxxxxx"),
+    ];
+    prop::collection::vec(piece, min_len / 4..min_len / 2).prop_map(move |v| {
+        let mut s = v.concat();
+        while s.len() < min_len {
+            s.push_str("pad-");
+        }
+        s
+    })
+}
+
+/// The text of an `id` value: valid ids, ids that are not valid, and ids too
+/// long to keep.
+fn id_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<i64>().prop_map(|i| i.to_string()),
+        any::<u64>().prop_map(|i| i.to_string()),
+        ".{0,20}".prop_map(|s| Value::from(s).to_string()),
+        r#"["\\{}:,a-z]{0,12}"#.prop_map(|s| Value::from(s).to_string()),
+        Just(format!("\"{}\"", "k".repeat(MAX_ID_TEXT))),
+        json_value().prop_map(|v| v.to_string()),
+    ]
+}
+
+/// One request line over `LIMIT`: its members in any order, a huge `params`
+/// holding decoy `id`s, the top-level `id` present, absent or repeated.
+fn oversized_request() -> impl Strategy<Value = String> {
+    let params = (tricky_text(LIMIT + 1), json_value(), id_text()).prop_map(|(text, extra, decoy)| {
+        let decoy: Value = serde_json::from_str(&decoy).unwrap();
+        json!({"name": "echo", "id": decoy.clone(), "arguments": {"text": text, "more": [extra, {"id": decoy}]}}).to_string()
+    });
+    let ids = prop::collection::vec((id_text(), any::<prop::sample::Index>()), 0..3);
+    let colon = prop_oneof![Just(":"), Just(" : "), Just(":\t")];
+    (params, ids, colon).prop_map(|(params, ids, colon)| {
+        let mut members =
+            vec![r#""jsonrpc":"2.0""#.to_string(), r#""method":"tools/call""#.to_string(), format!(r#""params"{colon}{params}"#)];
+        for (id, at) in ids {
+            // before or after params, anywhere among the members
+            let i = at.index(members.len() + 1);
+            members.insert(i, format!(r#""id"{colon}{id}"#));
+        }
+        format!("{{{}}}", members.join(", "))
+    })
+}
+
+/// The id the server must answer `line` with, from parsing it whole.
+fn expected_id(line: &str) -> Value {
+    let v: Value = serde_json::from_str(line).expect("the generated line is valid JSON");
+    match v.get("id") {
+        Some(id @ Value::String(_)) if id.to_string().len() <= MAX_ID_TEXT => id.clone(),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Value::Number(n.clone()),
+        _ => Value::Null,
+    }
+}
+
+fn run_oversized_case(line: String, read_size: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        assert!(line.len() > LIMIT);
+        let want = expected_id(&line);
+        let input = format!("{line}\n{{\"jsonrpc\":\"2.0\",\"id\":\"final-ping\",\"method\":\"ping\"}}\n");
+        // Small reads cut the id, strings and escapes at every possible place.
+        let reader = tokio::io::BufReader::with_capacity(read_size, input.as_bytes());
+        let (server_w, mut client_r) = tokio::io::duplex(1 << 16);
+        let opts = ServerOptions { max_message_bytes: LIMIT, ..ServerOptions::default() };
+        serve(reader, server_w, TestHost::new(), opts).await.unwrap();
+        let mut out = String::new();
+        client_r.read_to_string(&mut out).await.unwrap();
+        let msgs: Vec<Value> = out.lines().map(check_message).collect();
+        assert_eq!(msgs.len(), 2, "{out}");
+        assert_eq!(msgs[0]["error"]["code"], -32600, "{out}");
+        assert_eq!(msgs[0]["id"], want, "line: {line}");
+        assert_eq!(msgs[1]["id"], "final-ping", "{out}");
+    });
 }
 
 fn run_case(chunks: Vec<Vec<u8>>) {
@@ -135,5 +233,10 @@ proptest! {
     #[test]
     fn any_input_yields_valid_jsonrpc_and_serving_continues(chunks in prop::collection::vec(chunk(), 0..12)) {
         run_case(chunks);
+    }
+
+    #[test]
+    fn oversized_request_is_answered_with_its_top_level_id(line in oversized_request(), read_size in 1usize..64) {
+        run_oversized_case(line, read_size);
     }
 }

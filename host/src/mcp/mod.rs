@@ -21,9 +21,11 @@
 //! logai::mcp::serve_stdio(tool_host, opts).await?;
 //! ```
 
+mod id_scan;
 mod reader;
 mod schema;
 mod server;
+mod writer;
 
 #[cfg(test)]
 mod fuzz;
@@ -84,7 +86,8 @@ pub enum CallOutcome {
     Error { code: i64, message: String },
     /// The client cancelled it (`notifications/cancelled`); nothing was sent.
     Cancelled,
-    /// The session ended (stdin closed) before it finished.
+    /// The session ended before it finished: stdin closed and the call
+    /// outlived the shutdown grace, or stdout closed too.
     Shutdown,
 }
 
@@ -107,7 +110,8 @@ pub struct ServerOptions {
     pub session_id: String,
     /// `user@address` (into every `CallScope`).
     pub user: String,
-    /// On end of input: how long in-flight calls get after being cancelled.
+    /// On end of input, while the client still reads stdout: how long calls
+    /// already running get to finish and be answered before they are cancelled.
     pub shutdown_grace: Duration,
     /// Upper bound handed to tools as `CallScope::deadline` (plugins apply
     /// their own, usually shorter, `timeout_ms`).
@@ -171,10 +175,11 @@ impl ServerOptions {
 }
 
 /// Serve MCP on this process's stdin/stdout until stdin closes. Returns `Ok`
-/// after in-flight calls were cancelled and given `shutdown_grace` to end.
+/// once the calls still running then have been answered (within
+/// `shutdown_grace`, while stdout is open) or cancelled.
 pub async fn serve_stdio(host: Arc<dyn ToolHost>, opts: ServerOptions) -> anyhow::Result<()> {
     let stdin = tokio::io::BufReader::with_capacity(64 * 1024, tokio::io::stdin());
-    serve(stdin, tokio::io::stdout(), host, opts).await
+    server::run(stdin, tokio::io::stdout(), host, opts, Some(Arc::new(writer::stdout_closed))).await
 }
 
 /// Serve MCP on any reader/writer pair (tests use an in-memory duplex).
@@ -183,5 +188,5 @@ where
     R: AsyncBufRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    server::run(reader, writer, host, opts).await
+    server::run(reader, writer, host, opts, None).await
 }

@@ -3,10 +3,14 @@
 //! Each message is one line. A line longer than the limit is not buffered:
 //! its first bytes are kept up to the limit, the rest is read and thrown
 //! away until the next newline, and the caller gets [`Line::TooLong`] so it
-//! can answer with an error and go on serving the next line. Memory stays
-//! bounded by `max_line` plus the reader's own buffer whatever the peer sends.
+//! can answer with an error and go on serving the next line. While the line
+//! is discarded, an [`IdScan`] watches it stream past for the request's
+//! top-level `id`, so the error can carry it. Memory stays bounded by
+//! `max_line` plus the reader's own buffer whatever the peer sends.
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+use super::id_scan::IdScan;
 
 /// One unit read from the stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,8 +18,9 @@ pub enum Line {
     /// A complete line without its terminator (`\n` or `\r\n`).
     Data(Vec<u8>),
     /// A line of `len` bytes (terminator excluded) that exceeded the limit;
-    /// it was discarded.
-    TooLong { len: u64 },
+    /// it was discarded. `id` is the JSON text of its top-level `id` value,
+    /// when it had one short enough to keep (see [`IdScan`]).
+    TooLong { len: u64, id: Option<Vec<u8>> },
 }
 
 /// Reads lines of at most `max_line` bytes from `R`.
@@ -37,7 +42,9 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             return Ok(None);
         }
         let mut buf: Vec<u8> = Vec::new();
-        let mut discarded: u64 = 0; // bytes dropped from an oversized line
+        // Set once the line is over the limit: bytes dropped, and the id search.
+        let mut discarded: u64 = 0;
+        let mut scan: Option<IdScan> = None;
         loop {
             let available = match self.inner.fill_buf().await {
                 Ok(b) => b,
@@ -46,8 +53,8 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             };
             if available.is_empty() {
                 self.eof = true;
-                if discarded > 0 {
-                    return Ok(Some(Line::TooLong { len: buf.len() as u64 + discarded }));
+                if let Some(scan) = scan {
+                    return Ok(Some(Line::TooLong { len: discarded, id: scan.finish() }));
                 }
                 if buf.is_empty() {
                     return Ok(None);
@@ -58,9 +65,14 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 Some(i) => (&available[..i], Some(i)),
                 None => (available, None),
             };
-            if discarded > 0 {
+            if let Some(scan) = &mut scan {
+                scan.feed(chunk);
                 discarded += chunk.len() as u64;
             } else if buf.len() + chunk.len() > self.max_line {
+                let mut s = IdScan::new();
+                s.feed(&buf);
+                s.feed(chunk);
+                scan = Some(s);
                 discarded = (buf.len() + chunk.len()) as u64;
                 buf = Vec::new(); // release the memory of the oversized prefix
             } else {
@@ -69,8 +81,8 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             let consumed = found_newline.map(|i| i + 1).unwrap_or(chunk.len());
             self.inner.consume(consumed);
             if found_newline.is_some() {
-                if discarded > 0 {
-                    return Ok(Some(Line::TooLong { len: discarded }));
+                if let Some(scan) = scan {
+                    return Ok(Some(Line::TooLong { len: discarded, id: scan.finish() }));
                 }
                 return Ok(Some(Line::Data(strip_cr(buf))));
             }
@@ -109,12 +121,28 @@ mod tests {
         let mut input = vec![b'x'; 1000];
         input.extend_from_slice(b"\nok\n");
         let lines = read_all(&input, 10).await;
-        assert_eq!(lines, vec![Line::TooLong { len: 1000 }, Line::Data(b"ok".to_vec())]);
+        assert_eq!(lines, vec![Line::TooLong { len: 1000, id: None }, Line::Data(b"ok".to_vec())]);
         // exactly at the limit is fine
         let lines = read_all(b"0123456789\n", 10).await;
         assert_eq!(lines, vec![Line::Data(b"0123456789".to_vec())]);
         // oversized final line without newline
         let lines = read_all(&[b'y'; 50], 10).await;
-        assert_eq!(lines, vec![Line::TooLong { len: 50 }]);
+        assert_eq!(lines, vec![Line::TooLong { len: 50, id: None }]);
+    }
+
+    #[tokio::test]
+    async fn oversized_line_reports_its_top_level_id_wherever_it_is() {
+        let params = format!(r#"{{"id":"inner","text":"{}"}}"#, "\\\"{".repeat(300));
+        for (line, id) in [
+            (format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{params}}}"#), Some(&b"7"[..])),
+            (format!(r#"{{"jsonrpc":"2.0","method":"tools/call","params":{params},"id":"seven"}}"#), Some(&b"\"seven\""[..])),
+            (format!(r#"{{"jsonrpc":"2.0","method":"tools/call","params":{params}}}"#), None),
+        ] {
+            let mut input = line.clone().into_bytes();
+            input.extend_from_slice(b"\r\nok\n");
+            let lines = read_all(&input, 100).await;
+            let want = Line::TooLong { len: line.len() as u64 + 1, id: id.map(<[u8]>::to_vec) };
+            assert_eq!(lines, vec![want, Line::Data(b"ok".to_vec())], "{line}");
+        }
     }
 }

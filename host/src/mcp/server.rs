@@ -5,18 +5,19 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
-use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::reader::{Line, LineReader};
 use super::schema::{first_violation, plugin_path_to_params, type_name, Catalog, CatalogEntry};
+use super::writer::{write_loop, OutputProbe, OutputWatch};
 use super::{CallOutcome, CallRecord, ServerOptions, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS};
 use crate::call::{CallScope, Progress, ProgressSink, ToolCallError, ToolHost, ToolOutput};
 
@@ -105,14 +106,21 @@ struct Shared {
     shutdown: CancellationToken,
 }
 
-pub(crate) async fn run<R, W>(reader: R, writer: W, host: Arc<dyn ToolHost>, opts: ServerOptions) -> anyhow::Result<()>
+pub(crate) async fn run<R, W>(
+    reader: R,
+    writer: W,
+    host: Arc<dyn ToolHost>,
+    opts: ServerOptions,
+    output_probe: Option<OutputProbe>,
+) -> anyhow::Result<()>
 where
     R: AsyncBufRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     let close_writer = CancellationToken::new();
-    let writer_task = tokio::spawn(write_loop(writer, rx, close_writer.clone()));
+    let output = OutputWatch::new(output_probe);
+    let writer_task = tokio::spawn(write_loop(writer, rx, close_writer.clone(), output.clone()));
 
     let catalog = Catalog::build(host.tools());
     tracing::debug!(tools = catalog.entries.len(), "mcp server ready");
@@ -141,70 +149,75 @@ where
         handle_line(&shared, &mut session, line, &mut tasks);
     }
 
-    // End of input: cancel what runs, give it the grace period, then stop.
-    let running = tasks.len();
-    shared.shutdown.cancel();
-    if running > 0 {
-        tracing::info!(running, "input closed; cancelling in-flight calls");
-    }
-    let grace = shared.opts.shutdown_grace;
-    if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
-        tracing::warn!(
-            remaining = tasks.len(),
-            grace_ms = grace.as_millis() as u64,
-            "calls did not end within the shutdown grace period; abandoning them"
-        );
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-    }
+    finish_calls(&shared, &mut tasks, &output).await;
     close_writer.cancel();
     drop(shared);
     let _ = writer_task.await;
     Ok(())
 }
 
-/// Writes queued lines in order; flushes when the queue is momentarily empty.
-async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::UnboundedReceiver<String>, close: CancellationToken) {
-    let mut broken = false;
-    async fn put<W: AsyncWrite + Unpin>(w: &mut W, line: &str, broken: &mut bool) {
-        if *broken {
-            return;
+/// How long cancelled calls get to wind down before their tasks are
+/// aborted. They end at once (the server stops waiting for the tool); this
+/// only bounds the exit should one not.
+const CANCELLED_CALLS_BOUND: Duration = Duration::from_secs(1);
+
+/// End of input. While the client still reads our output, calls already
+/// running get `shutdown_grace` to finish and their answers are written;
+/// what still runs after it is cancelled (and answered `-32603`). When the
+/// output is gone as well, there is no one to answer: everything is
+/// cancelled at once.
+async fn finish_calls(shared: &Shared, tasks: &mut JoinSet<bool>, output: &OutputWatch) {
+    while tasks.try_join_next().is_some() {}
+    let running = tasks.len();
+    if running == 0 {
+        tracing::debug!("stdin closed; no call running");
+        return;
+    }
+    if output.is_gone() {
+        let cut = cancel_calls(shared, tasks).await;
+        tracing::warn!("stdin and stdout closed; cancelled {cut} of {running} running call(s) at once");
+        return;
+    }
+    let grace = shared.opts.shutdown_grace;
+    let grace_ms = grace.as_millis() as u64;
+    tracing::info!("stdin closed; waiting up to {grace_ms} ms for {running} running call(s)");
+    let waited = Instant::now();
+    let all_done = async { while tasks.join_next().await.is_some() {} };
+    tokio::select! {
+        _ = all_done => {
+            tracing::info!(waited_ms = waited.elapsed().as_millis() as u64, "all calls answered");
         }
-        let r = async {
-            w.write_all(line.as_bytes()).await?;
-            w.write_all(b"\n").await
+        _ = tokio::time::sleep(grace) => {
+            let cut = cancel_calls(shared, tasks).await;
+            tracing::warn!("cancelled {cut} call(s) still running after the grace of {grace_ms} ms; they were answered -32603");
         }
-        .await;
-        if let Err(e) = r {
-            tracing::warn!("writing to stdout failed; further output is dropped: {e}");
-            *broken = true;
+        _ = output.gone() => {
+            let cut = cancel_calls(shared, tasks).await;
+            tracing::warn!(
+                waited_ms = waited.elapsed().as_millis() as u64,
+                "stdout closed while waiting; cancelled {cut} call(s) still running"
+            );
         }
     }
-    loop {
-        let first = tokio::select! {
-            biased;
-            line = rx.recv() => match line { Some(l) => l, None => break },
-            _ = close.cancelled() => {
-                while let Ok(l) = rx.try_recv() {
-                    put(&mut w, &l, &mut broken).await;
-                }
-                break;
-            }
-        };
-        put(&mut w, &first, &mut broken).await;
-        while let Ok(l) = rx.try_recv() {
-            put(&mut w, &l, &mut broken).await;
+}
+
+/// Cancels every call and waits for their tasks; returns how many calls the
+/// cancellation cut short (a call that finished meanwhile is not counted).
+async fn cancel_calls(shared: &Shared, tasks: &mut JoinSet<bool>) -> usize {
+    shared.shutdown.cancel();
+    let mut cut = 0;
+    let joined = tokio::time::timeout(CANCELLED_CALLS_BOUND, async {
+        while let Some(r) = tasks.join_next().await {
+            cut += usize::from(r.unwrap_or(false));
         }
-        if !broken {
-            if let Err(e) = w.flush().await {
-                tracing::warn!("flushing stdout failed; further output is dropped: {e}");
-                broken = true;
-            }
-        }
+    })
+    .await;
+    if joined.is_err() {
+        tracing::warn!(remaining = tasks.len(), "cancelled calls did not end; abandoning them");
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
-    if !broken {
-        let _ = w.flush().await;
-    }
+    cut
 }
 
 fn send(shared: &Shared, msg: Value) {
@@ -244,6 +257,21 @@ enum Incoming {
     },
 }
 
+/// JSON-RPC ids this server echoes: strings and integers.
+fn is_echoable_id(id: &Value) -> bool {
+    match id {
+        Value::String(_) => true,
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        _ => false,
+    }
+}
+
+/// The id to answer an oversized line with: its top-level `id` when that is
+/// one we would echo had the line parsed, else null.
+fn oversized_line_id(text: Option<&[u8]>) -> Value {
+    text.and_then(|t| serde_json::from_slice::<Value>(t).ok()).filter(is_echoable_id).unwrap_or(Value::Null)
+}
+
 fn classify(value: Value) -> Incoming {
     let obj = match value {
         Value::Object(o) => o,
@@ -265,8 +293,7 @@ fn classify(value: Value) -> Incoming {
     // The id, when it is one we can echo.
     let id = match obj.get("id") {
         None => None,
-        Some(v @ Value::String(_)) => Some(v.clone()),
-        Some(v @ Value::Number(n)) if n.is_i64() || n.is_u64() => Some(v.clone()),
+        Some(v) if is_echoable_id(v) => Some(v.clone()),
         Some(other) => {
             return Incoming::Invalid {
                 id: Value::Null,
@@ -303,11 +330,12 @@ fn classify(value: Value) -> Incoming {
     }
 }
 
-fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, tasks: &mut JoinSet<()>) {
+fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, tasks: &mut JoinSet<bool>) {
     let started = Instant::now();
     let bytes = match line {
-        Line::TooLong { len } => {
-            tracing::warn!(bytes = len, limit = shared.opts.max_message_bytes, "discarded an oversized message");
+        Line::TooLong { len, id } => {
+            let id = oversized_line_id(id.as_deref());
+            tracing::warn!(bytes = len, limit = shared.opts.max_message_bytes, request_id = %id, "discarded an oversized message");
             let err = RpcError::new(
                 INVALID_REQUEST,
                 format!(
@@ -315,7 +343,7 @@ fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, tasks: &
                     shared.opts.max_message_bytes
                 ),
             );
-            send(shared, error_msg(&Value::Null, &err));
+            send(shared, error_msg(&id, &err));
             return;
         }
         Line::Data(b) => b,
@@ -491,7 +519,7 @@ fn handle_request(
     method: String,
     params: Map<String, Value>,
     started: Instant,
-    tasks: &mut JoinSet<()>,
+    tasks: &mut JoinSet<bool>,
 ) {
     let traceparent = params.get("_meta").and_then(|m| m.get("traceparent")).and_then(Value::as_str).map(|s| truncate(s, 128));
     let era = if method == "initialize" {
@@ -718,7 +746,7 @@ fn start_call(
     traceparent: Option<String>,
     params: &Map<String, Value>,
     started: Instant,
-    tasks: &mut JoinSet<()>,
+    tasks: &mut JoinSet<bool>,
 ) {
     let key = id.to_string();
     let token = shared.shutdown.child_token();
@@ -828,6 +856,7 @@ fn start_call(
             send(&shared, m);
         }
         drop(progress);
+        let cut_by_shutdown = outcome == CallOutcome::Shutdown;
         record(
             &shared,
             CallRecord {
@@ -842,6 +871,7 @@ fn start_call(
                 outcome,
             },
         );
+        cut_by_shutdown
     });
 }
 

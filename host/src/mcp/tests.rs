@@ -1,7 +1,7 @@
 //! The server over an in-memory duplex pipe, with a native [`ToolHost`]
 //! stand-in (the plugin runtime is exercised by the end-to-end suites).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -194,6 +194,20 @@ impl Client {
         drop(self.w);
         tokio::time::timeout(Duration::from_secs(10), self.server).await.expect("server did not stop")?
     }
+    /// Close input, keep reading; returns how the server ended and every
+    /// message not read yet (the backlog first).
+    pub(crate) async fn close_input_and_read_the_rest(mut self) -> (anyhow::Result<()>, Vec<Value>) {
+        drop(self.w);
+        let mut out = std::mem::take(&mut self.backlog);
+        let read = async {
+            while let Some(line) = self.lines.next_line().await.unwrap() {
+                out.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("server wrote invalid JSON ({e}): {line}")));
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(50), read).await.expect("the server did not close its output");
+        let served = tokio::time::timeout(Duration::from_secs(10), self.server).await.expect("server did not stop").unwrap();
+        (served, out)
+    }
 }
 
 pub(crate) fn modern_meta() -> Value {
@@ -304,6 +318,31 @@ async fn oversized_line_is_refused_and_the_next_is_served() {
     let m = c.next().await;
     assert_eq!(m["id"], 7);
     assert_eq!(m["result"], json!({}));
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_request_is_answered_with_its_own_id_wherever_it_is() {
+    let mut c = start(TestHost::new(), ServerOptions { max_message_bytes: 64 * 1024, ..Default::default() });
+    c.initialize().await;
+    // A decoy id inside params, and a string full of escaped quotes and braces.
+    let params = json!({"name": "echo", "arguments": {"text": "\"id\":9,{[".repeat(20_000)}, "_meta": {"id": 9}});
+    let before = format!(r#"{{"jsonrpc":"2.0","id":"first","method":"tools/call","params":{params}}}"#);
+    let after = format!(r#"{{"jsonrpc":"2.0","method":"tools/call","params":{params},"id":7}}"#);
+    let none = format!(r#"{{"jsonrpc":"2.0","method":"notifications/x","params":{params}}}"#);
+    for line in [&before, &after, &none] {
+        c.send_raw(format!("{line}\n").as_bytes()).await;
+    }
+    c.send_raw(b"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}\n").await;
+    for (line, id) in [(&before, json!("first")), (&after, json!(7)), (&none, Value::Null)] {
+        let m = c.next().await;
+        assert_eq!(m["id"], id, "{m}");
+        assert_eq!(err_code(&m), -32600);
+        let message = m["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{} bytes", line.len())) && message.contains("65536 bytes"), "{m}");
+    }
+    let m = c.next().await;
+    assert_eq!((m["id"].clone(), m["result"].clone()), (json!(8), json!({})));
     c.close().await.unwrap();
 }
 
@@ -570,18 +609,91 @@ async fn progress_is_forwarded_monotonic_and_before_the_response() {
     c.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn eof_cancels_in_flight_calls_and_returns_ok() {
-    let host = TestHost::new();
-    let mut c = start(host.clone(), ServerOptions { shutdown_grace: Duration::from_millis(200), ..Default::default() });
+/// The server over in-memory pipes with a stand-in for the stdout probe.
+fn start_with_probe(host: Arc<dyn ToolHost>, opts: ServerOptions, stdout_gone: Arc<AtomicBool>) -> Client {
+    let (client_w, server_r) = tokio::io::duplex(1 << 16);
+    let (server_w, client_r) = tokio::io::duplex(1 << 16);
+    let probe: super::writer::OutputProbe = Arc::new(move || stdout_gone.load(Ordering::SeqCst));
+    let server = tokio::spawn(super::server::run(BufReader::new(server_r), server_w, host, opts, Some(probe)));
+    Client { w: client_w, lines: BufReader::new(client_r).lines(), backlog: Vec::new(), server }
+}
+
+/// `slow` calls (ids 1..=n) of `ms` each, and waits until they all run.
+async fn start_slow_calls(c: &mut Client, host: &TestHost, n: usize, ms: u64) {
     c.initialize().await;
-    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 60000}}})).await;
-    while host.running.load(Ordering::SeqCst) == 0 {
+    for id in 1..=n {
+        c.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": ms}}})).await;
+    }
+    while host.running.load(Ordering::SeqCst) < n {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+// The end-of-input tests bound the exit by the calls' own length (60 s) or
+// the grace (60 s): an exit well inside them shows nothing waited for either.
+
+#[tokio::test]
+async fn eof_lets_running_calls_finish_and_answers_them() {
+    let host = TestHost::new();
+    let mut c = start(host.clone(), ServerOptions { shutdown_grace: Duration::from_secs(60), ..Default::default() });
+    start_slow_calls(&mut c, &host, 2, 200).await;
+    let t0 = Instant::now();
+    let (served, out) = c.close_input_and_read_the_rest().await;
+    served.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(30), "waited for the grace, not for the calls");
+    for id in [1, 2] {
+        let m = out.iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no answer for id {id}: {out:?}"));
+        assert_eq!(m["result"]["content"][0]["text"], "slept", "{m}");
+    }
+}
+
+#[tokio::test]
+async fn eof_cancels_calls_that_outlive_the_grace_and_answers_them() {
+    let host = TestHost::new();
+    let mut c = start(host.clone(), ServerOptions { shutdown_grace: Duration::from_millis(200), ..Default::default() });
+    start_slow_calls(&mut c, &host, 1, 60_000).await;
+    let t0 = Instant::now();
+    let (served, out) = c.close_input_and_read_the_rest().await;
+    served.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    assert_eq!(host.running.load(Ordering::SeqCst), 0);
+    let m = out.iter().find(|m| m["id"] == 1).unwrap_or_else(|| panic!("no answer for the cut call: {out:?}"));
+    assert_eq!(err_code(m), -32603);
+    assert!(m["error"]["message"].as_str().unwrap().contains("the session is ending"), "{m}");
+}
+
+#[tokio::test]
+async fn eof_with_stdout_gone_cancels_at_once() {
+    let host = TestHost::new();
+    let gone = Arc::new(AtomicBool::new(false));
+    let opts = ServerOptions { shutdown_grace: Duration::from_secs(60), ..Default::default() };
+    let mut c = start_with_probe(host.clone(), opts, gone.clone());
+    start_slow_calls(&mut c, &host, 1, 60_000).await;
+    gone.store(true, Ordering::SeqCst);
     let t0 = Instant::now();
     c.close().await.unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert!(t0.elapsed() < Duration::from_secs(30), "waited for the grace with no one to answer");
+    assert_eq!(host.running.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn stdout_closing_during_the_grace_cancels_what_runs() {
+    let host = TestHost::new();
+    let gone = Arc::new(AtomicBool::new(false));
+    let opts = ServerOptions { shutdown_grace: Duration::from_secs(60), ..Default::default() };
+    let mut c = start_with_probe(host.clone(), opts, gone.clone());
+    start_slow_calls(&mut c, &host, 1, 60_000).await;
+    let server_done = async {
+        let t0 = Instant::now();
+        c.close().await.unwrap();
+        t0.elapsed()
+    };
+    let close_stdout_later = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        gone.store(true, Ordering::SeqCst);
+    };
+    let (took, ()) = tokio::join!(server_done, close_stdout_later);
+    assert!(took < Duration::from_secs(30), "waited for the grace after stdout closed");
     assert_eq!(host.running.load(Ordering::SeqCst), 0);
 }
 
