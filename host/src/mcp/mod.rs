@@ -25,6 +25,7 @@ mod id_scan;
 mod reader;
 mod schema;
 mod server;
+mod stdio;
 mod writer;
 
 #[cfg(test)]
@@ -177,9 +178,20 @@ impl ServerOptions {
 /// Serve MCP on this process's stdin/stdout until stdin closes. Returns `Ok`
 /// once the calls still running then have been answered (within
 /// `shutdown_grace`, while stdout is open) or cancelled.
+///
+/// The server runs on a worker of the (multi-thread) runtime, never on the
+/// thread that `block_on` runs: only workers wait in the reactor, so there a
+/// line that arrives wakes the thread that reads, answers and writes it,
+/// not a worker that then has to wake another thread.
 pub async fn serve_stdio(host: Arc<dyn ToolHost>, opts: ServerOptions) -> anyhow::Result<()> {
-    let stdin = tokio::io::BufReader::with_capacity(64 * 1024, tokio::io::stdin());
-    server::run(stdin, tokio::io::stdout(), host, opts, Some(Arc::new(writer::stdout_closed))).await
+    let session = tokio::spawn(async move {
+        let input = stdio::Input::stdin();
+        let output = stdio::Output::stdout();
+        tracing::debug!(stdin_on_reactor = input.on_reactor(), stdout_on_reactor = output.on_reactor(), "stdio");
+        let stdin = tokio::io::BufReader::with_capacity(64 * 1024, input);
+        server::run(stdin, output, host, opts, Some(Arc::new(writer::stdout_closed))).await
+    });
+    session.await.map_err(|e| anyhow::anyhow!("the MCP session task failed: {e}"))?
 }
 
 /// Serve MCP on any reader/writer pair (tests use an in-memory duplex).
