@@ -100,7 +100,7 @@ impl Plugin {
             return;
         }
         let plugin = self.clone();
-        tokio::spawn(async move {
+        spawn_standby_work(async move {
             loop {
                 drop(std::mem::take(&mut *plugin.standby.retired.lock()));
                 while !plugin.standby.off.load(Ordering::Relaxed) && plugin.standby.ready.lock().len() < STANDBY_DEPTH {
@@ -131,6 +131,53 @@ impl Plugin {
             .map_err(|e| format!("{e:#}"))?;
         Ok(Ready { store, bindings, watch })
     }
+}
+
+/// Run standby work (dropping finished stores, making the next instances)
+/// on the standby thread, or on the current runtime if that thread could
+/// not be started.
+///
+/// On the workers this work ran right after each call, on the worker that
+/// had just written the answer and would read the next request: a request
+/// arriving meanwhile waited for it (busy back-to-back calls paid it). On a
+/// thread of its own it runs beside the workers and a call never waits for
+/// it: the call takes a standby made earlier (two are kept), or instantiates
+/// inline when it finds none, as before.
+fn spawn_standby_work(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    match standby_runtime() {
+        Some(handle) => drop(handle.spawn(work)),
+        None => drop(tokio::spawn(work)),
+    }
+}
+
+/// The process's standby thread: a current-thread runtime (its own timers
+/// bound instantiation) that lives as long as the process.
+fn standby_runtime() -> Option<&'static tokio::runtime::Handle> {
+    static HANDLE: std::sync::OnceLock<Option<tokio::runtime::Handle>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let started = std::thread::Builder::new().name("logai-standby".into()).spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => {
+                        let _ = tx.send(Some(rt.handle().clone()));
+                        rt.block_on(std::future::pending::<()>());
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot start the standby runtime ({e}); standby instances are made on the workers");
+                        let _ = tx.send(None);
+                    }
+                }
+            });
+            match started {
+                Ok(_) => rx.recv().ok().flatten(),
+                Err(e) => {
+                    tracing::warn!("cannot start the standby thread ({e}); standby instances are made on the workers");
+                    None
+                }
+            }
+        })
+        .as_ref()
 }
 
 impl Runtime {
