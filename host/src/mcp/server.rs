@@ -11,13 +11,13 @@ use base64::Engine as _;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufRead, AsyncWrite};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::reader::{Line, LineReader};
 use super::schema::{first_violation, plugin_path_to_params, type_name, Catalog, CatalogEntry};
-use super::writer::{write_loop, OutputProbe, OutputWatch};
+use super::writer::{Outbox, OutputProbe, OutputWatch};
 use super::{CallOutcome, CallRecord, ServerOptions, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS};
 use crate::call::{CallScope, Progress, ProgressSink, ToolCallError, ToolHost, ToolOutput};
 
@@ -100,7 +100,7 @@ struct Shared {
     host: Arc<dyn ToolHost>,
     opts: ServerOptions,
     catalog: Catalog,
-    out: mpsc::UnboundedSender<String>,
+    out: Arc<Outbox>,
     inflight: Mutex<HashMap<String, InFlight>>,
     permits: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -117,10 +117,10 @@ where
     R: AsyncBufRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, rx) = mpsc::unbounded_channel::<String>();
     let close_writer = CancellationToken::new();
     let output = OutputWatch::new(output_probe);
-    let writer_task = tokio::spawn(write_loop(writer, rx, close_writer.clone(), output.clone()));
+    let out = Outbox::new(writer, output.clone());
+    let writer_task = tokio::spawn(out.clone().run(close_writer.clone()));
 
     let catalog = Catalog::build(host.tools());
     tracing::debug!(tools = catalog.entries.len(), "mcp server ready");
@@ -129,7 +129,7 @@ where
         permits: Arc::new(Semaphore::new(opts.max_concurrent_calls.max(1))),
         opts,
         catalog,
-        out: tx,
+        out,
         inflight: Mutex::new(HashMap::new()),
         shutdown: CancellationToken::new(),
     });
@@ -221,9 +221,9 @@ async fn cancel_calls(shared: &Shared, tasks: &mut JoinSet<bool>) -> usize {
 }
 
 fn send(shared: &Shared, msg: Value) {
-    // The writer outlives every sender that matters; a send error means the
-    // session is over and there is no one to tell.
-    let _ = shared.out.send(msg.to_string());
+    // Written now when the writer takes it; a broken output drops it (and
+    // was logged once).
+    shared.out.send(msg.to_string());
 }
 
 fn result_msg(id: &Value, result: Value) -> Value {
@@ -789,7 +789,7 @@ fn start_call(
                 if let Some(m) = p.message {
                     params["message"] = json!(m);
                 }
-                let _ = out.send(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params}).to_string());
+                out.send(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params}).to_string());
             })
         }
     };
