@@ -143,8 +143,14 @@ impl Plugin {
 /// thread of its own it runs beside the workers and a call never waits for
 /// it: the call takes a standby made earlier (two are kept), or instantiates
 /// inline when it finds none, as before.
+///
+/// Handing the work over wakes that thread, a system call; called from a
+/// task (the call's), the hand-over itself waits in a task spawned here,
+/// which this worker runs when the call's task yields: after the answer is
+/// written, not before it.
 fn spawn_standby_work(work: impl std::future::Future<Output = ()> + Send + 'static) {
     match standby_runtime() {
+        Some(handle) if tokio::runtime::Handle::try_current().is_ok() => drop(tokio::spawn(async move { drop(handle.spawn(work)) })),
         Some(handle) => drop(handle.spawn(work)),
         None => drop(tokio::spawn(work)),
     }
@@ -157,8 +163,11 @@ fn standby_runtime() -> Option<&'static tokio::runtime::Handle> {
     HANDLE
         .get_or_init(|| {
             let (tx, rx) = std::sync::mpsc::channel();
-            let started = std::thread::Builder::new().name("logai-standby".into()).spawn(move || {
-                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let started =
+                std::thread::Builder::new().name("logai-standby".into()).spawn(move || match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => {
                         let _ = tx.send(Some(rt.handle().clone()));
                         rt.block_on(std::future::pending::<()>());
@@ -167,8 +176,7 @@ fn standby_runtime() -> Option<&'static tokio::runtime::Handle> {
                         tracing::warn!("cannot start the standby runtime ({e}); standby instances are made on the workers");
                         let _ = tx.send(None);
                     }
-                }
-            });
+                });
             match started {
                 Ok(_) => rx.recv().ok().flatten(),
                 Err(e) => {
