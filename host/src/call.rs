@@ -151,3 +151,75 @@ pub trait ToolHost: Send + Sync + 'static {
         scope: CallScope,
     ) -> futures_util::future::BoxFuture<'static, Result<ToolOutput, ToolCallError>>;
 }
+
+/// Work waiting for the answer being made on this thread.
+type Deferred = Vec<Box<dyn FnOnce()>>;
+
+thread_local! {
+    /// Work deferred by [`after_answer`] while [`deferring`] runs on this thread.
+    static DEFERRED: std::cell::RefCell<Option<Deferred>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `work` once the answer being made on this thread has been written:
+/// for work that is no part of any answer (handing a finished instance to
+/// the standby thread, which wakes that thread: a system call) and would
+/// otherwise delay it. Outside [`deferring`] (a call running as a task of
+/// its own, a test) it runs now.
+pub fn after_answer(work: impl FnOnce() + 'static) {
+    let work: Box<dyn FnOnce()> = Box::new(work);
+    let left = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(queue) => {
+            queue.push(work);
+            None
+        }
+        None => Some(work),
+    });
+    if let Some(work) = left {
+        work();
+    }
+}
+
+/// Run `f` (which makes and writes answers), then the work it deferred
+/// with [`after_answer`]. Nested calls defer to the outermost.
+pub fn deferring<R>(f: impl FnOnce() -> R) -> R {
+    let outermost = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_some() {
+            return false;
+        }
+        *d = Some(Vec::new());
+        true
+    });
+    let r = f();
+    if outermost {
+        let work = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+        for w in work {
+            w();
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[test]
+    fn deferred_work_runs_after_the_answer_in_order_and_at_once_outside() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        after_answer(move || l.borrow_mut().push("outside: now"));
+        let r = deferring(|| {
+            let (a, b) = (log.clone(), log.clone());
+            after_answer(move || a.borrow_mut().push("first"));
+            // Nested: defers to the outermost.
+            deferring(|| after_answer(move || b.borrow_mut().push("second")));
+            log.borrow_mut().push("answer");
+            7
+        });
+        assert_eq!(r, 7);
+        assert_eq!(*log.borrow(), ["outside: now", "answer", "first", "second"]);
+    }
+}

@@ -1,10 +1,14 @@
 //! The dispatcher: reads messages, answers the cheap ones in order on the
-//! read loop, runs each `tools/call` on its own task, and serializes every
-//! outgoing line through one writer task.
+//! read loop, runs each `tools/call` on the read loop until it first waits
+//! and then as a task of its own, and writes every outgoing line in order
+//! from whichever task made it (`writer::Outbox`).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -135,7 +139,7 @@ where
     });
     let mut session = Session::default();
     let mut lines = LineReader::new(reader, shared.opts.max_message_bytes);
-    let mut tasks = JoinSet::new();
+    let mut calls = Calls::default();
     loop {
         let line = match lines.next_line().await {
             Ok(Some(line)) => line,
@@ -145,15 +149,33 @@ where
                 break;
             }
         };
-        while tasks.try_join_next().is_some() {}
-        handle_line(&shared, &mut session, line, &mut tasks);
+        while calls.tasks.try_join_next().is_some() {}
+        crate::call::deferring(|| handle_line(&shared, &mut session, line, &mut calls));
+        if let Some(mut call) = calls.started.take() {
+            // Run the call here until it first waits (a WASM tool is usually
+            // done by then): its answer is written from this thread, with no
+            // hand-off. One that waits goes on as a task of its own, and the
+            // next line is read.
+            let waits = std::future::poll_fn(|cx| Poll::Ready(crate::call::deferring(|| call.as_mut().poll(cx)).is_pending())).await;
+            if waits {
+                calls.tasks.spawn(call);
+            }
+        }
     }
 
-    finish_calls(&shared, &mut tasks, &output).await;
+    finish_calls(&shared, &mut calls.tasks, &output).await;
     close_writer.cancel();
     drop(shared);
     let _ = writer_task.await;
     Ok(())
+}
+
+/// The session's calls: the one the line just read started, and those
+/// running as tasks of their own.
+#[derive(Default)]
+struct Calls {
+    started: Option<Pin<Box<dyn Future<Output = bool> + Send>>>,
+    tasks: JoinSet<bool>,
 }
 
 /// How long cancelled calls get to wind down before their tasks are
@@ -330,7 +352,7 @@ fn classify(value: Value) -> Incoming {
     }
 }
 
-fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, tasks: &mut JoinSet<bool>) {
+fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, calls: &mut Calls) {
     let started = Instant::now();
     let bytes = match line {
         Line::TooLong { len, id } => {
@@ -374,7 +396,7 @@ fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, tasks: &
         Incoming::Response => tracing::debug!("ignoring a response from the client (this server sends no requests)"),
         Incoming::Notification { method, params } => handle_notification(shared, session, &method, &params),
         Incoming::Request { id, method, params } => {
-            handle_request(shared, session, id, method, params, started, tasks);
+            handle_request(shared, session, id, method, params, started, calls);
         }
     }
 }
@@ -519,7 +541,7 @@ fn handle_request(
     method: String,
     params: Map<String, Value>,
     started: Instant,
-    tasks: &mut JoinSet<bool>,
+    calls: &mut Calls,
 ) {
     let traceparent = params.get("_meta").and_then(|m| m.get("traceparent")).and_then(Value::as_str).map(|s| truncate(s, 128));
     let era = if method == "initialize" {
@@ -601,7 +623,7 @@ fn handle_request(
             }
             let tool_name = params.get("name").and_then(Value::as_str).map(|s| truncate(s, 128));
             match prepare_call(shared, &id, &params) {
-                Ok(prepared) => start_call(shared, id.clone(), prepared, era, traceparent.clone(), &params, started, tasks),
+                Ok(prepared) => start_call(shared, id.clone(), prepared, era, traceparent.clone(), &params, started, calls),
                 Err(e) => reply(Err(e), Some(&era), tool_name),
             }
         }
@@ -746,7 +768,7 @@ fn start_call(
     traceparent: Option<String>,
     params: &Map<String, Value>,
     started: Instant,
-    tasks: &mut JoinSet<bool>,
+    calls: &mut Calls,
 ) {
     let key = id.to_string();
     let token = shared.shutdown.child_token();
@@ -806,7 +828,7 @@ fn start_call(
         deadline: Instant::now() + shared.opts.call_timeout,
     };
     let shared = shared.clone();
-    tasks.spawn(async move {
+    calls.started = Some(Box::pin(async move {
         let permits = shared.permits.clone();
         let permit = tokio::select! {
             biased;
@@ -872,7 +894,7 @@ fn start_call(
             },
         );
         cut_by_shutdown
-    });
+    }));
 }
 
 /// A tool's answer as an MCP `CallToolResult`, or the JSON-RPC error it maps to.

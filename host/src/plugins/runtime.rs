@@ -140,18 +140,13 @@ impl Plugin {
 /// On the workers this work ran right after each call, on the worker that
 /// had just written the answer and would read the next request: a request
 /// arriving meanwhile waited for it (busy back-to-back calls paid it). On a
-/// thread of its own it runs beside the workers and a call never waits for
+/// thread of its own it runs beside the session and a call never waits for
 /// it: the call takes a standby made earlier (two are kept), or instantiates
-/// inline when it finds none, as before.
-///
-/// Handing the work over wakes that thread, a system call; called from a
-/// task (the call's), the hand-over itself waits in a task spawned here,
-/// which this worker runs when the call's task yields: after the answer is
-/// written, not before it.
+/// inline when it finds none, as before. Handing the work over wakes that
+/// thread (a system call), so it happens after the answer is written.
 fn spawn_standby_work(work: impl std::future::Future<Output = ()> + Send + 'static) {
     match standby_runtime() {
-        Some(handle) if tokio::runtime::Handle::try_current().is_ok() => drop(tokio::spawn(async move { drop(handle.spawn(work)) })),
-        Some(handle) => drop(handle.spawn(work)),
+        Some(handle) => crate::call::after_answer(move || drop(handle.spawn(work))),
         None => drop(tokio::spawn(work)),
     }
 }
