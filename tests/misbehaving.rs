@@ -91,6 +91,25 @@ fn infinite_loop_is_stopped_at_its_time_limit() {
 }
 
 #[test]
+fn a_spinning_call_does_not_hold_up_a_ping() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = session(dir.path(), &[entry("loop", "test-loop.wasm", "timeout_ms = 3000")], &[]);
+    // A call starts on the session's own thread and leaves it when it first
+    // yields (a spinning guest does at the next epoch tick); the ping behind
+    // it is read and answered while the call still spins. Event order, not a
+    // clock: the ping's answer comes before the call's.
+    c.send(&json!({"jsonrpc": "2.0", "id": "spin", "method": "tools/call", "params": {"name": "spin", "arguments": {}}}));
+    c.send(&json!({"jsonrpc": "2.0", "id": "ping", "method": "ping"}));
+    let first = c.recv(Duration::from_secs(60)).expect("an answer");
+    assert_eq!(first, json!({"jsonrpc": "2.0", "id": "ping", "result": {}}), "the ping waited for the spinning call");
+    let spin = c.recv(Duration::from_secs(60)).expect("the call's answer");
+    assert_eq!(spin["id"], json!("spin"));
+    assert_eq!(spin["result"]["isError"], json!(true), "{spin}");
+    hello_works(&mut c);
+    assert!(c.close().success());
+}
+
+#[test]
 fn memory_bomb_is_stopped_at_its_memory_cap() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = session(dir.path(), &[entry("bomb", "test-bomb.wasm", "memory_mb = 16\ntimeout_ms = 10000")], &[]);

@@ -179,19 +179,41 @@ impl ServerOptions {
 /// once the calls still running then have been answered (within
 /// `shutdown_grace`, while stdout is open) or cancelled.
 ///
-/// The server runs on a worker of the (multi-thread) runtime, never on the
-/// thread that `block_on` runs: only workers wait in the reactor, so there a
-/// line that arrives wakes the thread that reads, answers and writes it,
-/// not a worker that then has to wake another thread.
+/// The session runs on a thread of its own that blocks in `read(2)` on
+/// stdin, as `cat` does: the kernel wakes the thread that reads the line,
+/// answers it (a `tools/call` too, until it first waits) and writes the
+/// answer. On a worker it would wait in the reactor and be woken through
+/// it; on the `block_on` thread each line came from a blocking-pool reader
+/// and each answer went to a blocking-pool writer, a hand-off and a wake-up
+/// each way. Calls that wait go on on the runtime's workers.
 pub async fn serve_stdio(host: Arc<dyn ToolHost>, opts: ServerOptions) -> anyhow::Result<()> {
-    let session = tokio::spawn(async move {
-        let input = stdio::Input::stdin();
-        let output = stdio::Output::stdout();
-        tracing::debug!(stdin_on_reactor = input.on_reactor(), stdout_on_reactor = output.on_reactor(), "stdio");
-        let stdin = tokio::io::BufReader::with_capacity(64 * 1024, input);
-        server::run(stdin, output, host, opts, Some(Arc::new(writer::stdout_closed))).await
-    });
-    session.await.map_err(|e| anyhow::anyhow!("the MCP session task failed: {e}"))?
+    let handle = tokio::runtime::Handle::current();
+    let probe: writer::OutputProbe = Arc::new(writer::stdout_closed);
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        // A current-thread runtime only runs while its own thread drives it:
+        // no thread of ours may block in it, nor wait for it from outside.
+        let stdin = tokio::io::BufReader::with_capacity(64 * 1024, tokio::io::stdin());
+        return server::run(stdin, tokio::io::stdout(), host, opts, Some(probe)).await;
+    }
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("logai-session".into())
+        .spawn(move || {
+            // Unconstrained: the session is this thread's only work and never
+            // yields while it reads; under tokio's cooperative budget every
+            // answer after the first 128 operations would look unwritable and
+            // go to the writer task on a worker.
+            let r = handle.block_on(tokio::task::unconstrained(async move {
+                let input = stdio::Input::stdin().map_err(|e| anyhow::anyhow!("cannot read stdin: {e}"))?;
+                let output = stdio::Output::stdout();
+                tracing::debug!(stdout_on_reactor = output.on_reactor(), "serving stdio");
+                let stdin = tokio::io::BufReader::with_capacity(64 * 1024, input);
+                server::run(stdin, output, host, opts, Some(probe)).await
+            }));
+            let _ = done.send(r);
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start the session thread: {e}"))?;
+    result.await.map_err(|_| anyhow::anyhow!("the session thread ended without a result"))?
 }
 
 /// Serve MCP on any reader/writer pair (tests use an in-memory duplex).

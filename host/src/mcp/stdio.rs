@@ -1,20 +1,23 @@
-//! This process's stdin and stdout for [`super::serve_stdio`], on the
-//! runtime's reactor when they are pipes or sockets.
+//! This process's stdin and stdout for [`super::serve_stdio`].
 //!
 //! tokio's `stdin()` and `stdout()` run every read and every write on the
 //! blocking pool: a line in is a hand-off from a pool thread to the server's
 //! task, an answer out a hand-off to another pool thread, and after a second
 //! of idle each of those threads is parked and costs tens of microseconds to
-//! wake. What ssh and MCP clients give a server are pipes (or a socket), and
-//! those can wait in epoll like any socket: in non-blocking mode and
-//! registered with the reactor, the worker the kernel wakes for a line reads
-//! it, answers it and writes the answer itself, as `cat` would. Anything
-//! else (a terminal, a regular file, `/dev/null`) keeps tokio's types.
+//! wake. Here the session has a thread of its own that reads stdin itself,
+//! blocking in `read(2)` as `cat` does ([`Input`]): the kernel wakes the
+//! thread that reads, answers and writes. stdout, when it is a pipe or a
+//! socket, is non-blocking and registered with the reactor ([`Output`]), so
+//! an answer is written at once by whoever made it and only what a full pipe
+//! cannot take waits (for a writer task); anything else (a terminal, a
+//! file, `/dev/null`) keeps tokio's blocking-pool writer.
 //!
 //! Non-blocking mode belongs to the open file, which others may share (the
 //! parent's terminal is never switched; a pipe normally has no other
 //! holder): it is switched back when the session ends, and stdout stays
 //! blocking when stderr is the same pipe (log lines must never meet EAGAIN).
+//! stdin is never switched; when it shares its open file with stdout (one
+//! socket for both), a read that would block waits in `poll(2)`.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -26,16 +29,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::unix::pipe;
 use tokio::net::UnixStream;
 
-/// stdin: a pipe or socket on the reactor, or tokio's blocking-pool reader.
+/// stdin, read with blocking reads on the session's thread. Its
+/// `poll_read` never returns `Pending`: it waits in the kernel, so it must
+/// only be polled on a thread of its own, never on a runtime worker.
 pub(crate) struct Input {
-    kind: InKind,
-    _mode: Option<Restore>,
-}
-
-enum InKind {
-    Pipe(pipe::Receiver),
-    Socket(UnixStream),
-    Pool(tokio::io::Stdin),
+    file: std::fs::File,
 }
 
 /// stdout: a pipe or socket on the reactor, or tokio's blocking-pool writer.
@@ -51,22 +49,33 @@ enum OutKind {
 }
 
 impl Input {
-    /// Must be called on the runtime (registration needs its reactor).
-    pub(crate) fn stdin() -> Input {
-        match reactor_stdin() {
-            Ok(Some((kind, mode))) => Input { kind, _mode: mode },
-            Ok(None) => Input { kind: InKind::Pool(tokio::io::stdin()), _mode: None },
-            Err(e) => {
-                tracing::debug!("stdin stays on the blocking pool: {e}");
-                Input { kind: InKind::Pool(tokio::io::stdin()), _mode: None }
+    pub(crate) fn stdin() -> io::Result<Input> {
+        Ok(Input { file: std::fs::File::from(io::stdin().as_fd().try_clone_to_owned()?) })
+    }
+
+    fn read_blocking(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        loop {
+            match self.file.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_readable(self.file.as_fd())?,
+                r => return r,
             }
         }
     }
+}
 
-    /// Whether reads wait in the reactor (not on the blocking pool).
-    pub(crate) fn on_reactor(&self) -> bool {
-        !matches!(self.kind, InKind::Pool(_))
+/// Wait until `fd` can be read (or is at its end, or failed).
+fn wait_readable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd for a descriptor we hold open.
+    if unsafe { libc::poll(&mut p, 1, -1) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
+    Ok(())
 }
 
 impl Output {
@@ -106,23 +115,6 @@ fn kind_of(fd: BorrowedFd<'_>) -> io::Result<(Kind, (u64, u64))> {
         Kind::Other
     };
     Ok((kind, (md.dev(), md.ino())))
-}
-
-fn reactor_stdin() -> io::Result<Option<(InKind, Option<Restore>)>> {
-    let stdin = io::stdin();
-    let fd = stdin.as_fd();
-    let (kind, _) = kind_of(fd)?;
-    if matches!(kind, Kind::Other) {
-        return Ok(None);
-    }
-    let owned = fd.try_clone_to_owned()?;
-    let mode = Restore::make_nonblocking(fd)?;
-    let kind = match kind {
-        Kind::Pipe => InKind::Pipe(pipe::Receiver::from_owned_fd(owned)?),
-        Kind::Socket => InKind::Socket(UnixStream::from_std(std::os::unix::net::UnixStream::from(owned))?),
-        Kind::Other => return Ok(None),
-    };
-    Ok(Some((kind, mode)))
 }
 
 fn reactor_stdout() -> io::Result<Option<(OutKind, Option<Restore>)>> {
@@ -193,12 +185,10 @@ fn set_flags(fd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<()> {
 }
 
 impl AsyncRead for Input {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().kind {
-            InKind::Pipe(p) => Pin::new(p).poll_read(cx, buf),
-            InKind::Socket(s) => Pin::new(s).poll_read(cx, buf),
-            InKind::Pool(s) => Pin::new(s).poll_read(cx, buf),
-        }
+    fn poll_read(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let n = self.get_mut().read_blocking(buf.initialize_unfilled())?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
     }
 }
 
