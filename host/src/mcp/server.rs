@@ -295,7 +295,7 @@ fn oversized_line_id(text: Option<&[u8]>) -> Value {
 }
 
 fn classify(value: Value) -> Incoming {
-    let obj = match value {
+    let mut obj = match value {
         Value::Object(o) => o,
         Value::Array(_) => {
             return Incoming::Invalid {
@@ -339,11 +339,14 @@ fn classify(value: Value) -> Incoming {
         None if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) => return Incoming::Response,
         None => return Incoming::Invalid { id: echo, message: "Invalid Request: $.method: required".into() },
     };
-    let params = match obj.get("params") {
+    let params = match obj.remove("params") {
         None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(p)) => p.clone(),
+        Some(Value::Object(p)) => p,
         Some(other) => {
-            return Incoming::Invalid { id: echo, message: format!("Invalid Request: $.params: expected object, got {}", type_name(other)) }
+            return Incoming::Invalid {
+                id: echo,
+                message: format!("Invalid Request: $.params: expected object, got {}", type_name(&other)),
+            }
         }
     };
     match id {
@@ -539,7 +542,7 @@ fn handle_request(
     session: &mut Session,
     id: Value,
     method: String,
-    params: Map<String, Value>,
+    mut params: Map<String, Value>,
     started: Instant,
     calls: &mut Calls,
 ) {
@@ -622,7 +625,7 @@ fn handle_request(
                 return reply(Err(not_initialized()), Some(&era), None);
             }
             let tool_name = params.get("name").and_then(Value::as_str).map(|s| truncate(s, 128));
-            match prepare_call(shared, &id, &params) {
+            match prepare_call(shared, &id, &mut params) {
                 Ok(prepared) => start_call(shared, id.clone(), prepared, era, traceparent.clone(), &params, started, calls),
                 Err(e) => reply(Err(e), Some(&era), tool_name),
             }
@@ -720,7 +723,7 @@ struct PreparedCall {
     arguments: Value,
 }
 
-fn prepare_call(shared: &Shared, id: &Value, params: &Map<String, Value>) -> Result<PreparedCall, RpcError> {
+fn prepare_call(shared: &Shared, id: &Value, params: &mut Map<String, Value>) -> Result<PreparedCall, RpcError> {
     let name = match params.get("name") {
         Some(Value::String(n)) => n,
         Some(other) => return Err(RpcError::params("$.params.name", format!("expected string, got {}", type_name(other)))),
@@ -731,10 +734,10 @@ fn prepare_call(shared: &Shared, id: &Value, params: &Map<String, Value>) -> Res
             RpcError::new(INVALID_PARAMS, format!("unknown tool '{}'", truncate(name, 128))).with_data(json!({"path": "$.params.name"}))
         );
     };
-    let arguments = match params.get("arguments") {
+    let arguments = match params.remove("arguments") {
         None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(a @ Value::Object(_)) => a.clone(),
-        Some(other) => return Err(RpcError::params("$.arguments", format!("expected object, got {}", type_name(other)))),
+        Some(a @ Value::Object(_)) => a,
+        Some(other) => return Err(RpcError::params("$.arguments", format!("expected object, got {}", type_name(&other)))),
     };
     match &entry.input {
         Err(msg) => return Err(RpcError::new(INTERNAL_ERROR, msg.clone())),

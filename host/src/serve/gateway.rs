@@ -78,6 +78,11 @@ impl Gateway {
         })
     }
 
+    /// The coordinator if something already waited for its start.
+    pub fn started_coordinator(&self) -> Option<&Coordinator> {
+        self.coord.get()
+    }
+
     /// The coordinator, once its start (Redis connect or fallback) is done.
     pub async fn coordinator(&self) -> &Coordinator {
         self.coord

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::Gateway;
 use crate::call::{CallScope, ToolCallError, ToolDescriptor, ToolHost, ToolOutput};
+use crate::coord::names;
 use crate::telemetry::spans;
 
 pub struct Instrumented<H> {
@@ -33,8 +34,8 @@ impl<H: ToolHost> ToolHost for Instrumented<H> {
     }
 
     fn call(&self, name: &str, arguments: Value, scope: CallScope) -> BoxFuture<'static, Result<ToolOutput, ToolCallError>> {
-        let plugin = self.plugins.get(name).cloned().unwrap_or_default();
-        let span = spans::tool_call(name, &plugin, &scope);
+        let plugin = self.plugins.get(name).map(String::as_str).unwrap_or_default();
+        let span = spans::tool_call(name, plugin, &scope);
         let fut = self.inner.call(name, arguments, scope).instrument(span.clone());
         let gateway = self.gateway.clone();
         let tool = name.to_string();
@@ -50,10 +51,23 @@ impl<H: ToolHost> ToolHost for Instrumented<H> {
                 Err(ToolCallError::UnknownTool(_)) => "unknown_tool",
                 Err(ToolCallError::Internal(_)) => "internal",
             };
-            let metrics = gateway.coordinator().await.metrics();
-            metrics.incr("logai_tool_calls_total", &[("tool", &tool), ("outcome", outcome)], 1.0);
-            metrics.observe("logai_tool_call_duration_ms", &[("tool", &tool)], ms);
+            // Counting is no part of the answer: once the coordinator is up it
+            // happens after the answer is written (before the next request).
+            if gateway.started_coordinator().is_some() {
+                crate::call::after_answer(move || {
+                    if let Some(c) = gateway.started_coordinator() {
+                        count(c.metrics(), &tool, outcome, ms);
+                    }
+                });
+            } else {
+                count(gateway.coordinator().await.metrics(), &tool, outcome, ms);
+            }
             result
         })
     }
+}
+
+fn count(metrics: &crate::coord::Metrics, tool: &str, outcome: &str, ms: f64) {
+    metrics.incr(names::TOOL_CALLS_TOTAL, &[("tool", tool), ("outcome", outcome)], 1.0);
+    metrics.observe(names::TOOL_DURATION_MS, &[("tool", tool)], ms);
 }
