@@ -13,8 +13,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
+use tracing::subscriber::Interest;
 use tracing::{Event as TracingEvent, Subscriber};
-use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt};
+use tracing_subscriber::filter::{dynamic_filter_fn, filter_fn, EnvFilter, FilterExt};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
@@ -51,12 +52,35 @@ pub fn init_logging(level: &str, format: &str, file: Option<&Path>) -> anyhow::R
     // The fmt layer also sees telemetry spans (not their events), so log lines
     // inside them can name their trace.
     let fmt_filter = filter.or(filter_fn(|m| m.is_span() && m.target() == SPAN_TARGET));
-    let telemetry_filter = filter_fn(|m| m.target() == SPAN_TARGET || (m.is_event() && *m.level() <= tracing::Level::WARN));
     let json = match format.trim() {
         "json" => true,
         "text" | "" => false,
         other => anyhow::bail!("log format {other:?} is not `text` or `json`"),
     };
+    // The telemetry layer keeps per-span data (fields, trace ids) for the
+    // exporters and for the trace ids of JSON log lines; with text logs and
+    // no exporter nothing reads it, and a tool call (that makes a span) is
+    // spared building it.
+    let telemetry_filter = dynamic_filter_fn(move |m, _| {
+        if m.target() == SPAN_TARGET {
+            json || super::exporting()
+        } else {
+            m.is_event() && *m.level() <= tracing::Level::WARN
+        }
+    })
+    .with_callsite_filter(move |m| {
+        if m.target() == SPAN_TARGET {
+            if json {
+                Interest::always()
+            } else {
+                Interest::sometimes()
+            }
+        } else if m.is_event() && *m.level() <= tracing::Level::WARN {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    });
     let (writer, file_handle): (BoxMakeWriter, Option<Arc<std::sync::Mutex<std::fs::File>>>) = match file {
         Some(path) => {
             let f = OpenOptions::new()

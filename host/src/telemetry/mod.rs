@@ -124,6 +124,15 @@ impl std::fmt::Debug for Telemetry {
 
 static GLOBAL: RwLock<Option<Telemetry>> = RwLock::new(None);
 
+/// Whether the installed pipeline exports (read per telemetry span by the
+/// logging filter, which keeps the layer off spans nothing would export).
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the installed pipeline has an exporter enabled.
+pub(crate) fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 /// The pipeline the [`TelemetryLayer`] feeds (set by [`Telemetry::install`]).
 pub fn global() -> Option<Telemetry> {
     GLOBAL.read().clone()
@@ -208,11 +217,13 @@ impl Telemetry {
 
     /// Make this the pipeline the tracing layer feeds.
     pub fn install(&self) {
+        EXPORTING.store(self.is_enabled(), Ordering::Relaxed);
         *GLOBAL.write() = Some(self.clone());
     }
 
     /// Stop feeding the global pipeline (tests).
     pub fn uninstall() {
+        EXPORTING.store(false, Ordering::Relaxed);
         *GLOBAL.write() = None;
     }
 
