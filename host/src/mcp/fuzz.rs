@@ -240,3 +240,44 @@ proptest! {
         run_oversized_case(line, read_size);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Whenever the quick reading of a plain `ping` takes a line, it found
+    /// the same request, with the same id, as the general path, and writes
+    /// the same bytes for it.
+    #[test]
+    fn the_quick_ping_agrees_with_the_general_path(req in near_valid_request(), spaced in any::<bool>()) {
+        let text = if spaced { serde_json::to_string_pretty(&req).unwrap().replace('\n', " ") } else { req.to_string() };
+        let (quick, general) = super::server::ping_readings(&text);
+        if let Some(id) = &quick {
+            prop_assert_eq!(&quick, &general, "{}", text);
+            let (fast, slow) = super::server::ping_answers(id);
+            prop_assert_eq!(fast, slow);
+        }
+    }
+}
+
+#[test]
+fn plain_pings_take_the_quick_path_and_others_do_not() {
+    for (line, id) in [
+        (r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#, json!(7)),
+        (r#"{ "method": "ping", "id": "a\u0041\"", "jsonrpc": "2.0", "params": {} }"#, json!("aA\"")),
+        (r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"ping","params":null}"#, json!(u64::MAX)),
+    ] {
+        assert_eq!(super::server::ping_readings(line), (Some(id.clone()), Some(id.clone())), "{line}");
+        let (fast, slow) = super::server::ping_answers(&id);
+        assert_eq!(fast, slow);
+    }
+    for line in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping","extra":0}"#,
+        r#"{"jsonrpc":"2.0","method":"ping"}"#,
+        r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
+    ] {
+        assert_eq!(super::server::ping_readings(line).0, None, "{line}");
+    }
+}
