@@ -309,3 +309,40 @@ fn with_stdout_closed_too_everything_is_cancelled_at_once() {
         "{log}"
     );
 }
+
+/// stdout is switched to non-blocking for the session (answers are written
+/// by whoever makes them, never waiting for the client) and switched back
+/// when the session ends: the pipe's open file may be shared with whatever
+/// writes to it next (`(logai serve; echo done) | ...`).
+#[test]
+fn stdout_is_blocking_again_after_the_session() {
+    use std::io::{BufRead, Write};
+    use std::os::fd::AsRawFd;
+    let nonblocking = |fd: i32| {
+        // SAFETY: F_GETFL on a descriptor this test holds open.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        assert!(flags >= 0);
+        flags & libc::O_NONBLOCK != 0
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = logai_e2e::write_manifest(dir.path(), &[("hello", "hello-plugin.wasm")], "");
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut child = std::process::Command::new(logai_e2e::logai_bin())
+        .arg("serve")
+        .arg("--config")
+        .arg(&manifest)
+        .stdin(std::process::Stdio::piped())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(reader).lines();
+    stdin.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n").unwrap();
+    let answer: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(answer, json!({"jsonrpc": "2.0", "id": 1, "result": {}}));
+    assert!(nonblocking(writer.as_raw_fd()), "stdout was not switched for the session");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert!(!nonblocking(writer.as_raw_fd()), "stdout was left non-blocking");
+}

@@ -205,10 +205,12 @@ pub async fn serve_stdio(host: Arc<dyn ToolHost>, opts: ServerOptions) -> anyhow
             // go to the writer task on a worker.
             let r = handle.block_on(tokio::task::unconstrained(async move {
                 let input = stdio::Input::stdin().map_err(|e| anyhow::anyhow!("cannot read stdin: {e}"))?;
-                let output = stdio::Output::stdout();
+                let (output, blocking_again) = stdio::Output::stdout();
                 tracing::debug!(stdout_on_reactor = output.on_reactor(), "serving stdio");
                 let stdin = tokio::io::BufReader::with_capacity(64 * 1024, input);
-                server::run(stdin, output, host, opts, Some(probe)).await
+                let r = server::run(stdin, output, host, opts, Some(probe)).await;
+                drop(blocking_again);
+                r
             }));
             let _ = done.send(r);
         })

@@ -39,7 +39,13 @@ pub(crate) struct Input {
 /// stdout: a pipe or socket on the reactor, or tokio's blocking-pool writer.
 pub(crate) struct Output {
     kind: OutKind,
-    _mode: Option<Restore>,
+}
+
+/// Puts stdout's open file back in blocking mode when dropped, if
+/// [`Output::stdout`] switched it (dropped when the session ends: the
+/// output itself may live a little longer, in a finished call's state).
+pub(crate) struct Blocking {
+    _restore: Option<Restore>,
 }
 
 enum OutKind {
@@ -80,13 +86,13 @@ fn wait_readable(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 impl Output {
     /// Must be called on the runtime (registration needs its reactor).
-    pub(crate) fn stdout() -> Output {
+    pub(crate) fn stdout() -> (Output, Blocking) {
         match reactor_stdout() {
-            Ok(Some((kind, mode))) => Output { kind, _mode: mode },
-            Ok(None) => Output { kind: OutKind::Pool(tokio::io::stdout()), _mode: None },
+            Ok(Some((kind, mode))) => (Output { kind }, Blocking { _restore: mode }),
+            Ok(None) => (Output { kind: OutKind::Pool(tokio::io::stdout()) }, Blocking { _restore: None }),
             Err(e) => {
                 tracing::debug!("stdout stays on the blocking pool: {e}");
-                Output { kind: OutKind::Pool(tokio::io::stdout()), _mode: None }
+                (Output { kind: OutKind::Pool(tokio::io::stdout()) }, Blocking { _restore: None })
             }
         }
     }
