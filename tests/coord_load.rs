@@ -681,7 +681,7 @@ fn redis_killed_and_restarted_mid_load_fails_no_call_and_loses_no_count() {
     let snap = shared_snapshot(&sys.redis.url());
     let (searches, cached) = searches(&snap);
 
-    let locks = sys.redis.cli(&["KEYS", "logai:cache:*:lock"]).lines().filter(|l| !l.trim().is_empty()).count();
+    let locks = sys.redis.cli(&["KEYS", "{logai}:cache:*:lock"]).lines().filter(|l| !l.trim().is_empty()).count();
     let times = calls.times.lock().unwrap();
     let slowest = times.iter().map(|(s, a)| *a - *s).max().unwrap_or_default();
     let during_outage = times.iter().filter(|(_, a)| *a > killed && *a < back).count();

@@ -162,7 +162,7 @@ async fn tiny_maxmemory_evicts_cached_results_never_permits_rate_state_or_metric
     // Redis really was full and evicted.
     let evicted = info_field(&redis, "stats", "evicted_keys");
     let used = info_field(&redis, "memory", "used_memory");
-    let cached_left = redis.cli(&["KEYS", "e2e:cache:*"]).lines().filter(|l| !l.trim().is_empty()).count();
+    let cached_left = redis.cli(&["KEYS", "{e2e}:cache:*"]).lines().filter(|l| !l.trim().is_empty()).count();
     // Coordination state: present, without a TTL (so never evictable).
     let coordination =
         ["{e2e}:permits:global", "{e2e}:permits:svc:alpha", "{e2e}:rate", "{e2e}:metrics", "{e2e}:metrics:batches", "{e2e}:metrics:epoch"];

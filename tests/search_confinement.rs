@@ -179,6 +179,37 @@ fn traversal_in_file_pattern_is_refused() {
 }
 
 #[test]
+fn file_pattern_naming_only_escaping_symlinks_is_refused_naming_the_file() {
+    let l = layout();
+    let mut c = serve(&l);
+    let target = l.dir.path().canonicalize().unwrap().join("outside").display().to_string();
+    let cases = [
+        ("flat", "escape.log", "escape.log"),
+        ("deep", "escape.log", "escape.log"),
+        ("flat", "relative-escape.log", "relative-escape.log"),
+        ("deep", "sub/inner.log", "sub"),
+        ("deep", "sub/*", "sub"),
+        ("deep", "sub/**", "sub"),
+    ];
+    for (svc, fp, named) in cases {
+        let r = c.call_tool("search_logs", json!({"service": svc, "pattern": ".", "file_pattern": fp}));
+        assert_confined(&l, fp, &r);
+        assert!(is_tool_error(&r), "{svc}: file_pattern {fp:?} must be refused: {r}");
+        let t = text_of(&r);
+        assert!(t.contains("file_pattern") && t.contains("forbidden"), "{t}");
+        assert!(t.contains(&l.root.join(named).display().to_string()), "{svc} {fp:?}: the error names the file: {t}");
+        assert!(t.contains("outside the service's roots"), "{t}");
+        assert!(!t.contains(&target), "{svc} {fp:?}: the symlink's target is never named: {t}");
+    }
+    // A pattern that also selects files inside searches those, as without one.
+    let r = c.call_tool("search_logs", json!({"service": "deep", "pattern": ".", "file_pattern": "*", "max_results": 1}));
+    assert!(!is_tool_error(&r), "{r}");
+    assert_confined(&l, "*", &r);
+    assert_eq!(r["result"]["structuredContent"]["files_searched"], 3, "{r}");
+    c.close();
+}
+
+#[test]
 fn service_names_and_references_cannot_name_paths() {
     let l = layout();
     let mut c = serve(&l);

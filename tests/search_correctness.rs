@@ -217,12 +217,14 @@ fn q(p: &str) -> Query {
 fn whole_history_every_format_rotated_and_gz() {
     let mut env = Env::start();
     for svc in ["auth", "gateway", "app"] {
-        let n = check(&mut env, svc, json!({"service": svc, "pattern": "timeout", "max_results": 1000}), q("timeout"), None, 0, 1000);
-        assert!(n > 20, "{svc}: corpus should have timeouts, found {n}");
-        // Every file searched, bytes counted.
+        // Every file searched, bytes counted (the first ask: a miss).
         let r = env.search(json!({"service": svc, "pattern": "timeout"}));
+        assert_eq!(r["cached"], json!(false));
         assert_eq!(r["files_searched"].as_u64().unwrap(), env.svc(svc).files.len() as u64, "{svc}: files_searched");
         assert!(r["bytes_scanned"].as_u64().unwrap() > 0);
+        // Asked again with more results (a hit: max_results is not in the key).
+        let n = check(&mut env, svc, json!({"service": svc, "pattern": "timeout", "max_results": 1000}), q("timeout"), None, 0, 1000);
+        assert!(n > 20, "{svc}: corpus should have timeouts, found {n}");
     }
     // Unstamped lines (stack traces) match and carry the stamp of their entry;
     // lines before the first stamp have none.
@@ -697,6 +699,13 @@ fn narrower_windows_and_less_context_are_cut_from_a_covering_answer() {
     let wide = env.search(ask(json!({"context": 3})));
     assert_eq!(wide["cached"], json!(false));
     assert!(wide["total_matches"].as_u64().unwrap() > 50, "{}", wide["total_matches"]);
+    assert!(wide["bytes_scanned"].as_u64().unwrap() > 0);
+    // Asked again: an exact hit reports what it did (nothing scanned, no
+    // time in the core), not the figures of the scan that stored it.
+    let again = env.search(ask(json!({"context": 3})));
+    let hit = |r: &Value| (r["cached"].clone(), r["bytes_scanned"].clone(), r["duration_ms"].clone());
+    assert_eq!(hit(&again), (json!(true), json!(0), json!(0)), "exact hit: {again}");
+    assert_eq!(again["total_matches"], wide["total_matches"]);
     let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
     // Narrower ones, each against the ground truth, answered from it
     // (cached, nothing scanned): a day, a window across the gz/plain
@@ -722,7 +731,10 @@ fn narrower_windows_and_less_context_are_cut_from_a_covering_answer() {
     for (extra, win, context, page) in cases {
         let args = ask(extra);
         let first = env.search(args.clone());
-        assert_eq!((first["cached"].clone(), first["bytes_scanned"].clone()), (json!(true), json!(0)), "{args}: {first}");
+        assert_eq!(hit(&first), (json!(true), json!(0), json!(0)), "narrowed hit {args}: {first}");
+        // Asked again: an exact hit on what the narrowed one stored, the same.
+        let second = env.search(args.clone());
+        assert_eq!(hit(&second), (json!(true), json!(0), json!(0)), "exact hit {args}: {second}");
         // Asked again (now under its own key), every match paged through.
         let n = check(&mut env, "app", args.clone(), q(pat), win, context, page);
         assert!(n > 0, "{args}: the window should hold matches");

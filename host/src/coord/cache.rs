@@ -1,6 +1,12 @@
 //! The shared result cache: values under `{prefix}:cache:<sha256 of key>`
-//! with a TTL (Redis evicts them first under `volatile-lru`), or an LRU
-//! bounded by bytes in process during an outage.
+//! (in the coordination hash tag, with the size accounting) with a TTL, or
+//! an LRU bounded by bytes in process during an outage.
+//!
+//! In Redis, `cache.max_size_mb` holds by logai's own accounting, whatever
+//! the server's `maxmemory`: one script per put (`lua/cache_put.lua`)
+//! stores the value, records its size and store time, forgets entries that
+//! are gone and evicts the oldest until the values fit (docs/coordination.md,
+//! "The cache's size").
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -12,7 +18,7 @@ use super::Coordinator;
 
 /// Marks a stored value as LZ4-compressed (a block with the raw length
 /// before it). Answers are JSON and compress several times over, so
-/// `max_entry_kb` and Redis's `maxmemory` hold that many times more; raw
+/// `max_entry_kb` and `max_size_mb` hold that many times more; raw
 /// values never start with this (JSON starts with `{` or `[`).
 const PACKED: &[u8; 4] = b"\0LZ4";
 /// Values shorter than this are stored as they are.
@@ -20,6 +26,22 @@ const PACK_FROM: usize = 512;
 /// A stored value inflates to at most this many times `max_entry_kb`
 /// (guards the allocation against a corrupt length).
 const MAX_RATIO: u64 = 64;
+/// Most accounted entries one put may evict or forget: bounds the script's
+/// time in Redis (a few microseconds each); a put that could not make room
+/// within it stores nothing and the next one goes on.
+const EVICT_BUDGET: u32 = 256;
+
+static CACHE_PUT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/cache_put.lua")));
+
+impl super::Keys {
+    /// The cache's size accounting (`lua/cache_put.lua`): sizes (hash),
+    /// store order (sorted set), state (total bytes, sweep position). No
+    /// TTL, in the coordination hash tag like the values they count.
+    fn cache_accounting(&self) -> [String; 3] {
+        let tag = format!("{{{}}}", self.prefix);
+        [format!("{tag}:cache-cap:sizes"), format!("{tag}:cache-cap:order"), format!("{tag}:cache-cap:state")]
+    }
+}
 
 /// The value as stored: compressed when that pays.
 fn pack(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
@@ -159,7 +181,9 @@ impl Coordinator {
     }
 
     /// Store a result for `cache.ttl_minutes`. Values above
-    /// `cache.max_entry_kb` are not cached (counted as skipped). Whether it
+    /// `cache.max_entry_kb` or `cache.max_size_mb` are not cached (counted
+    /// as skipped). In Redis the oldest values are evicted to keep the
+    /// values within `cache.max_size_mb` (counted as evicted). Whether it
     /// was stored (in Redis, or in process while Redis is away).
     pub async fn cache_put(&self, key: &str, value: &[u8]) -> bool {
         let inner = &self.0;
@@ -168,24 +192,48 @@ impl Coordinator {
         }
         let value = pack(value);
         let value = &value[..];
-        if value.len() as u64 > inner.cache_cfg.max_entry_kb.saturating_mul(1024) {
+        let cap = inner.cache_cfg.max_size_mb.saturating_mul(1024 * 1024);
+        if value.len() as u64 > inner.cache_cfg.max_entry_kb.saturating_mul(1024) || value.len() as u64 > cap {
             inner.metrics.incr(names::CACHE_SKIPPED_TOTAL, &[], 1.0);
             return false;
         }
         let ttl = Duration::from_secs(inner.cache_cfg.ttl_minutes.saturating_mul(60));
         let hash = cache_key_hash(key);
         let rkey = inner.keys.cache(&hash);
+        let [sizes, order, state] = inner.keys.cache_accounting();
         let ttl_ms = ttl.as_millis() as u64;
-        let stored = inner
+        let reply = inner
             .link
             .run("cache_put", |mut con| async move {
-                redis::cmd("SET").arg(&rkey).arg(value).arg("PX").arg(ttl_ms).query_async::<()>(&mut con).await
+                CACHE_PUT
+                    .key(&rkey)
+                    .key(&sizes)
+                    .key(&order)
+                    .key(&state)
+                    .arg(value)
+                    .arg(ttl_ms)
+                    .arg(cap)
+                    .arg(EVICT_BUDGET)
+                    .invoke_async::<(i64, u64, u64)>(&mut con)
+                    .await
             })
             .await;
-        if stored.is_none() {
-            inner.local_cache.lock().put(&hash, value, ttl);
+        match reply {
+            Some((stored, evicted, _bytes)) => {
+                if evicted > 0 {
+                    inner.metrics.incr(names::CACHE_EVICTED_TOTAL, &[], evicted as f64);
+                }
+                if stored != 1 {
+                    // No room made within the budget: the next put goes on.
+                    inner.metrics.incr(names::CACHE_SKIPPED_TOTAL, &[], 1.0);
+                }
+                stored == 1
+            }
+            None => {
+                inner.local_cache.lock().put(&hash, value, ttl);
+                true
+            }
         }
-        true
     }
 
     /// Add `member` to the list under `index` (newest first, at most `keep`

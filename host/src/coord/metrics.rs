@@ -28,8 +28,12 @@ pub mod names {
     pub const CACHE_HITS_TOTAL: &str = "logai_cache_hits_total";
     /// Counter: searches the cache could not answer (they ran).
     pub const CACHE_MISSES_TOTAL: &str = "logai_cache_misses_total";
-    /// Counter: results not cached because they exceed `cache.max_entry_kb`.
+    /// Counter: results not cached because they exceed `cache.max_entry_kb`
+    /// (or `cache.max_size_mb`).
     pub const CACHE_SKIPPED_TOTAL: &str = "logai_cache_skipped_total";
+    /// Counter: cached results evicted from Redis to keep the cache within
+    /// `cache.max_size_mb` (logai's own accounting, oldest first).
+    pub const CACHE_EVICTED_TOTAL: &str = "logai_cache_evicted_total";
     /// Counter `{user}`-free: calls refused by the per-user rate limit.
     pub const RATE_LIMITED_TOTAL: &str = "logai_rate_limited_total";
     /// Gauge `{scope="global"}` / `{scope="service", service}`.
@@ -62,6 +66,7 @@ pub fn help(name: &str) -> &'static str {
         names::CACHE_HITS_TOTAL => "Searches answered from the shared cache, by exact key or narrowed from a covering answer.",
         names::CACHE_MISSES_TOTAL => "Searches the shared cache could not answer.",
         names::CACHE_SKIPPED_TOTAL => "Search results too large to cache.",
+        names::CACHE_EVICTED_TOTAL => "Cached results evicted to keep the shared cache within CACHE_MAX_SIZE_MB.",
         names::RATE_LIMITED_TOTAL => "Calls refused by the per-user rate limit.",
         names::PERMITS_IN_USE => "Search permits held right now.",
         names::PERMITS_LIMIT => "Search permit limits.",

@@ -41,9 +41,9 @@ use crate::config::{CacheConfig, LimitsConfig, RedisConfig};
 use link::Link;
 use metrics::snapshot_from_fields;
 
-/// Key names. Coordination keys share the hash tag `{prefix}` so the Lua
-/// scripts that touch several of them stay in one slot (Redis Cluster);
-/// cache keys are single-key operations and spread freely.
+/// Key names. Every key shares the hash tag `{prefix}` so the Lua scripts
+/// that touch several of them stay in one slot (Redis Cluster); cache
+/// values too, since the put script keeps their size accounting with them.
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
     pub global: String,
@@ -98,7 +98,7 @@ impl Keys {
     }
 
     pub(crate) fn cache(&self, hash: &str) -> String {
-        format!("{}:cache:{hash}", self.prefix)
+        format!("{{{}}}:cache:{hash}", self.prefix)
     }
 }
 

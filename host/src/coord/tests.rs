@@ -344,13 +344,201 @@ async fn cache_is_shared_bounded_and_counted() {
     assert_eq!(b.cache_get("k1").await, None);
     a.cache_put("k1", b"answer").await;
     assert_eq!(b.cache_get("k1").await.as_deref(), Some(&b"answer"[..]));
-    let ttl: i64 = r.cli(&["PTTL", &format!("t:cache:{}", cache_key_hash("k1"))]).trim().parse().unwrap();
+    let ttl: i64 = r.cli(&["PTTL", &format!("{{t}}:cache:{}", cache_key_hash("k1"))]).trim().parse().unwrap();
     assert!(ttl > 590_000 && ttl <= 600_000, "cache entries carry the TTL ({ttl})");
     a.cache_put("big", &logai_test_redis::incompressible(5 * 1024, 1)).await;
     assert_eq!(b.cache_get("big").await, None);
     assert_eq!(b.metrics().local_counter(names::CACHE_HITS_TOTAL, &[]), 1.0);
     assert_eq!(b.metrics().local_counter(names::CACHE_MISSES_TOTAL, &[]), 2.0);
     assert_eq!(a.metrics().local_counter(names::CACHE_SKIPPED_TOTAL, &[]), 1.0);
+}
+
+/// The cache values present in Redis under the prefix `t`: (count, stored
+/// bytes), read in one script over the test's own connection (atomic, so
+/// no put or eviction falls between two keys) from the keys themselves:
+/// independent of logai's accounting. Locks and question indexes are not
+/// values (a lock's name ends in `:lock`, an index is a sorted set).
+async fn cache_values_present(con: &mut redis::aio::MultiplexedConnection) -> (u64, u64) {
+    static PRESENT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+        redis::Script::new(
+            r"
+local n, bytes, cursor = 0, 0, '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', '{t}:cache:*', 'COUNT', 1000)
+  cursor = page[1]
+  for _, k in ipairs(page[2]) do
+    local h = string.match(k, '^{t}:cache:(%x+)$')
+    if h and string.len(h) == 64 and redis.call('TYPE', k)['ok'] == 'string' then
+      n = n + 1
+      bytes = bytes + redis.call('STRLEN', k)
+    end
+  end
+until cursor == '0'
+return {n, bytes}
+",
+        )
+    });
+    PRESENT.invoke_async(con).await.unwrap()
+}
+
+/// What logai's accounting says the cache holds (bytes).
+fn cache_bytes_accounted(r: &RedisServer) -> u64 {
+    r.cli(&["HGET", "{t}:cache-cap:state", "bytes"]).trim().parse().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_cap_holds_in_redis_without_maxmemory_across_sessions() {
+    let Some(r) = RedisServer::try_start(&[]) else { return };
+    assert_eq!(r.cli(&["CONFIG", "GET", "maxmemory"]).lines().nth(1), Some("0"), "no maxmemory: only logai holds the cap");
+    const CAP: u64 = 1024 * 1024;
+    let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 1, max_entry_kb: 64 };
+    let l = LimitsConfig::default();
+    let a = Coordinator::start(&redis_cfg(Some(r.url())), &l, &cache).await;
+    let b = Coordinator::start(&redis_cfg(Some(r.url())), &l, &cache).await;
+    assert!(a.mode() == Mode::Redis && b.mode() == Mode::Redis);
+    let mut watcher = redis::Client::open(r.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+
+    // Two sessions, two writers each, ~8 MB of values of 8-60 KiB between
+    // them, while a witness measures what Redis holds as fast as it can.
+    let size = |w: usize, i: usize| 8 * 1024 + (w * 7919 + i * 104_729) % (52 * 1024);
+    let writing = CancellationToken::new();
+    let witness = {
+        let (mut con, writing) = (watcher.clone(), writing.clone());
+        tokio::spawn(async move {
+            let (mut samples, mut max) = (0u32, 0u64);
+            loop {
+                let done = writing.is_cancelled();
+                let (_, bytes) = cache_values_present(&mut con).await;
+                samples += 1;
+                max = max.max(bytes);
+                if done {
+                    return (samples, max);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    // Each writer also measures after each of its puts (the others' puts
+    // go on meanwhile).
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let c = if w % 2 == 0 { a.clone() } else { b.clone() };
+            let mut con = watcher.clone();
+            tokio::spawn(async move {
+                let (mut stored, mut max) = (0, 0);
+                for i in 0..60 {
+                    let value = logai_test_redis::incompressible(size(w, i), (w * 1000 + i) as u64);
+                    stored += c.cache_put(&format!("w{w}-{i}"), &value).await as u32;
+                    max = max.max(cache_values_present(&mut con).await.1);
+                }
+                (stored, max)
+            })
+        })
+        .collect();
+    let (mut stored, mut max) = (0, 0);
+    for w in writers {
+        let (s, m) = w.await.unwrap();
+        stored += s;
+        max = max.max(m);
+    }
+    writing.cancel();
+    let (samples, witnessed) = witness.await.unwrap();
+    let (samples, max) = (samples + 240, max.max(witnessed));
+    let written: u64 = (0..4).flat_map(|w| (0..60).map(move |i| size(w, i) as u64)).sum();
+    eprintln!("{written} bytes written in 240 puts ({stored} stored); the witness saw at most {max} bytes in {samples} samples");
+    assert!(written > 6 * CAP, "the test writes several times the cap ({written})");
+    assert_eq!(stored, 240, "every value fits the cap alone: each put stores");
+    assert!(max <= CAP, "{max} bytes of cached values in Redis, over the 1 MiB cap");
+    let (n, bytes) = cache_values_present(&mut watcher).await;
+    // Evicting only what makes room: the cache stays nearly full.
+    assert!(bytes > CAP / 2 && bytes <= CAP, "{bytes} bytes in {n} values after the writes");
+    assert_eq!(cache_bytes_accounted(&r), bytes, "logai's accounting matches what Redis holds");
+    let evicted = a.metrics().local_counter(names::CACHE_EVICTED_TOTAL, &[]) + b.metrics().local_counter(names::CACHE_EVICTED_TOTAL, &[]);
+    assert_eq!(evicted as u64, 240 - n, "every value put and gone was evicted by the cap");
+
+    // Recent entries are readable from the other session; the oldest are gone.
+    for i in 0..6 {
+        let c = if i % 2 == 0 { &a } else { &b };
+        assert!(c.cache_put(&format!("recent-{i}"), &logai_test_redis::incompressible(40 * 1024, 77 + i)).await);
+    }
+    for i in 0..6 {
+        let c = if i % 2 == 0 { &b } else { &a };
+        let got = c.cache_get(&format!("recent-{i}")).await;
+        assert_eq!(got, Some(logai_test_redis::incompressible(40 * 1024, 77 + i)), "recent-{i} is readable");
+    }
+    assert_eq!(a.cache_get("w0-0").await, None, "the oldest values were evicted");
+    assert!(cache_values_present(&mut watcher).await.1 <= CAP);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_cap_accounting_heals_after_evictions_expiry_and_restart() {
+    let Some(mut r) = RedisServer::try_start(&[]) else { return };
+    const CAP: u64 = 1024 * 1024;
+    const ENTRY: usize = 50 * 1024;
+    let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 1, max_entry_kb: 64 };
+    let a = Coordinator::start(&redis_cfg(Some(r.url())), &LimitsConfig::default(), &cache).await;
+    let mut watcher = redis::Client::open(r.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let value = |i: u64| logai_test_redis::incompressible(ENTRY, i);
+    for i in 0..30 {
+        assert!(a.cache_put(&format!("k{i}"), &value(i)).await);
+    }
+    let (n, bytes) = cache_values_present(&mut watcher).await;
+    assert!(bytes <= CAP && n == 20, "{n} values, {bytes} bytes");
+
+    // Values vanish behind logai's back: evicted (DEL), expired (PEXPIRE),
+    // the oldest and the newest alike. The accounting forgets them: the
+    // next puts store without evicting what is still there, and the
+    // accounted total comes back to what Redis holds.
+    for i in [10, 11, 12, 20, 25, 28, 29] {
+        r.cli(&["DEL", &format!("{{t}}:cache:{}", cache_key_hash(&format!("k{i}")))]);
+    }
+    for i in [13, 14, 26] {
+        r.cli(&["PEXPIRE", &format!("{{t}}:cache:{}", cache_key_hash(&format!("k{i}"))), "1"]);
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (n, before) = cache_values_present(&mut watcher).await;
+    assert_eq!(n, 10);
+    assert!(cache_bytes_accounted(&r) > before, "the accounting still counts what vanished");
+    for i in 0..20 {
+        assert!(a.cache_put(&format!("small-{i}"), b"x").await);
+    }
+    let (n, after) = cache_values_present(&mut watcher).await;
+    assert_eq!((n, after), (30, before + 20), "nothing was evicted to make room for 20 bytes");
+    assert_eq!(cache_bytes_accounted(&r), after, "the sweep forgot every vanished value");
+    // The running total itself lost (an allkeys-* policy evicts anything):
+    // recomputed from the sizes at the next put.
+    r.cli(&["DEL", "{t}:cache-cap:state"]);
+    assert!(a.cache_put("small-again", b"y").await);
+    assert_eq!(cache_bytes_accounted(&r), after + 1);
+
+    // Redis restarted empty: the accounting starts over with it, and the
+    // cache fills to the cap again, no further.
+    r.kill();
+    r.spawn();
+    let mut watcher = redis::Client::open(r.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while cache_values_present(&mut watcher).await.0 == 0 {
+        assert!(Instant::now() < until, "the session did not store in the restarted Redis");
+        a.cache_put("probe", b"p").await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 100..130 {
+        assert!(a.cache_put(&format!("k{i}"), &value(i)).await);
+    }
+    let (n, bytes) = cache_values_present(&mut watcher).await;
+    assert!(bytes <= CAP && bytes > CAP - 2 * ENTRY as u64, "{n} values, {bytes} bytes after the restart");
+    assert_eq!(cache_bytes_accounted(&r), bytes);
+    assert_eq!(a.cache_get("k129").await, Some(value(129)));
+
+    // A value over the cap is refused, and evicts nothing.
+    let big = Coordinator::start(
+        &redis_cfg(Some(r.url())),
+        &LimitsConfig::default(),
+        &CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 1, max_entry_kb: 4096 },
+    )
+    .await;
+    assert!(!big.cache_put("huge", &logai_test_redis::incompressible(2 * CAP as usize, 5)).await);
+    assert_eq!(cache_values_present(&mut watcher).await, (n, bytes));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,7 +567,7 @@ async fn cache_indexes_keep_every_concurrent_member_newest_first_bounded() {
     }
     a.cache_index_add("q2", "n2", 3).await;
     assert_eq!(b.cache_index("q2").await, ["n2", "n4", "n3"]);
-    let ttl: i64 = r.cli(&["PTTL", &format!("t:cache:{}", cache_key_hash("q2"))]).trim().parse().unwrap();
+    let ttl: i64 = r.cli(&["PTTL", &format!("{{t}}:cache:{}", cache_key_hash("q2"))]).trim().parse().unwrap();
     assert!(ttl > 590_000 && ttl <= 600_000, "an index is cache data with the TTL ({ttl})");
 
     // Without Redis: the same behaviour on local state.

@@ -65,6 +65,18 @@ pub struct SearchResponse {
     pub window_end: Option<String>,
 }
 
+impl SearchResponse {
+    /// Present a stored answer as a cache hit: `cached`, and what this call
+    /// really did: nothing scanned, no time in the search core (the stored
+    /// answer carries its original scan's figures). Exact and narrowed hits
+    /// alike (`SearchPlan::narrow` builds its answer this way).
+    pub fn mark_cache_hit(&mut self) {
+        self.cached = true;
+        self.bytes_scanned = 0;
+        self.duration_ms = 0;
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceInfo {
     pub name: String,

@@ -127,20 +127,22 @@ impl SearchPlan {
             m.after.truncate(ctx);
         }
         let matched: HashSet<&str> = wide.matches.iter().map(|m| m.file.as_str()).collect();
-        SearchResponse {
+        let mut cut = SearchResponse {
             total_matches: wide.matches.len() as u64,
             files_searched: self.files.len() as u32,
             files_matched: matched.len() as u32,
-            bytes_scanned: 0,
+            bytes_scanned: wide.bytes_scanned,
             truncated: false,
             partial: false,
             partial_reason: None,
-            duration_ms: 0,
+            duration_ms: wide.duration_ms,
             overflow: None,
-            cached: true,
+            cached: wide.cached,
             window_start: self.window.and_then(|w| w.start_text()),
             window_end: self.window.and_then(|w| w.end_text()),
             matches: wide.matches,
-        }
+        };
+        cut.mark_cache_hit();
+        cut
     }
 }

@@ -1,5 +1,6 @@
 //! Services and their files: glob resolution, discovery, confinement, and
-//! the time range of each file (first and last stamp), cached by identity.
+//! the time range of each file (first stamp, latest stamp of its tail),
+//! cached by identity.
 //!
 //! Confinement: a service's *roots* are the literal base directories of its
 //! globs (the path up to the first component with a glob metacharacter),
@@ -91,8 +92,9 @@ impl ServiceGlob {
         Ok(ServiceGlob { configured: pattern.to_string(), root, matcher, recursive })
     }
 
-    /// Files under the root matching the glob, canonical and confined.
-    fn discover(&self, out: &mut Vec<PathBuf>) {
+    /// Files under the root matching the glob, canonical and confined;
+    /// what resolves outside the roots goes to `escapes`.
+    fn discover(&self, out: &mut Vec<PathBuf>, escapes: &mut Vec<Escape>) {
         let (Some(root), Some(matcher)) = (&self.root, &self.matcher) else { return };
         let mut stack = vec![(root.clone(), 0usize)];
         while let Some((dir, depth)) = stack.pop() {
@@ -110,6 +112,8 @@ impl ServiceGlob {
                         if let Ok(c) = std::fs::canonicalize(&path) {
                             if c.starts_with(root) {
                                 stack.push((path, depth + 1));
+                            } else {
+                                escapes.push(Escape { path, root: root.clone(), dir: true });
                             }
                         }
                     }
@@ -127,6 +131,7 @@ impl ServiceGlob {
                     Ok(canon) => {
                         tracing::warn!(path = %path.display(), target = %canon.display(), root = %root.display(),
                             "refusing a log file that resolves outside its service's roots");
+                        escapes.push(Escape { path, root: root.clone(), dir: false });
                     }
                     Err(_) => {}
                 }
@@ -161,13 +166,19 @@ impl Service {
 
     /// Every file of the service (canonical, confined, deduplicated).
     pub fn discover(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
+        self.discover_with_escapes().0
+    }
+
+    /// [`Service::discover`], and what the globs reach that resolves
+    /// outside the roots (never read; named when a `file_pattern` asks for it).
+    pub fn discover_with_escapes(&self) -> (Vec<PathBuf>, Vec<Escape>) {
+        let (mut out, mut escapes) = (Vec::new(), Vec::new());
         for g in &self.globs {
-            g.discover(&mut out);
+            g.discover(&mut out, &mut escapes);
         }
         out.sort();
         out.dedup();
-        out
+        (out, escapes)
     }
 
     /// Whether `path` (canonical) lies under one of the roots.
@@ -176,9 +187,75 @@ impl Service {
     }
 }
 
+/// A path under a service's root that its globs reach but that resolves
+/// outside the roots (a symlink, or a directory symlink): never read.
+#[derive(Clone, Debug)]
+pub struct Escape {
+    /// Where it was found, under the root (its target is never named).
+    pub path: PathBuf,
+    /// The root it was found under.
+    pub root: PathBuf,
+    /// A directory: the files behind it are not listed.
+    pub dir: bool,
+}
+
+/// A client's `file_pattern`, validated and compiled. Patterns without a
+/// separator match file names; with one, the path relative to the root.
+pub struct FilePattern {
+    text: String,
+    matcher: GlobMatcher,
+    with_sep: bool,
+}
+
+impl FilePattern {
+    /// Whether it selects `path` (canonical, under one of `roots`).
+    pub fn selects<'a>(&self, path: &Path, mut roots: impl Iterator<Item = &'a Path>) -> bool {
+        if self.with_sep {
+            roots.any(|r| path.strip_prefix(r).is_ok_and(|rel| self.matcher.is_match(rel)))
+        } else {
+            path.file_name().is_some_and(|n| self.matcher.is_match(Path::new(n)))
+        }
+    }
+
+    /// Refused when it names something that resolves outside the roots: a
+    /// file it matches, or a directory its literal leading components go
+    /// through (`sub/*`, `sub/app.log`). Called when it selects no file
+    /// inside the roots: skipping those silently would answer "no such
+    /// file" for a file the caller can see in the directory. A pattern
+    /// that also selects files inside searches those, as a search without
+    /// one does.
+    pub fn refuse_escapes(&self, escapes: &[Escape]) -> Result<(), SearchError> {
+        let literal: Vec<&str> = self.text.split('/').take_while(|c| !has_meta(c)).collect();
+        let parts = self.text.split('/').count();
+        for e in escapes {
+            let Ok(rel) = e.path.strip_prefix(&e.root) else { continue };
+            let named = if e.dir {
+                let dir: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                self.with_sep && dir.len() < parts && dir.len() <= literal.len() && dir.iter().zip(&literal).all(|(a, b)| a == b)
+            } else if self.with_sep {
+                self.matcher.is_match(rel)
+            } else {
+                e.path.file_name().is_some_and(|n| self.matcher.is_match(Path::new(n)))
+            };
+            if named {
+                let what = if e.dir { "goes through the directory" } else { "names" };
+                return Err(SearchError::forbidden(
+                    "file_pattern",
+                    format!(
+                        "file_pattern {:?} {what} {}, which resolves outside the service's roots; it is never searched",
+                        self.text,
+                        e.path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Validate a client's `file_pattern` and compile it. Patterns without a
 /// separator match file names; with one, the path relative to the root.
-pub fn file_pattern_matcher(pattern: &str) -> Result<(GlobMatcher, bool), SearchError> {
+pub fn file_pattern_matcher(pattern: &str) -> Result<FilePattern, SearchError> {
     let p = pattern.trim();
     if p.is_empty() {
         return Err(SearchError::invalid("file_pattern", "file_pattern is empty"));
@@ -203,7 +280,7 @@ pub fn file_pattern_matcher(pattern: &str) -> Result<(GlobMatcher, bool), Search
         .literal_separator(true)
         .build()
         .map_err(|e| SearchError::invalid("file_pattern", format!("file_pattern {p:?} is not a valid glob: {e}")))?;
-    Ok((glob.compile_matcher(), with_sep))
+    Ok(FilePattern { text: p.to_string(), matcher: glob.compile_matcher(), with_sep })
 }
 
 /// A file's identity and state when planned.
@@ -235,7 +312,10 @@ pub fn is_gz(path: &Path) -> bool {
 /// First and last stamp of a file (either may be unknown).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeRange {
+    /// The first stamped line's.
     pub first_ms: Option<i64>,
+    /// The latest stamp in the file's tail (64 KiB, more when it has none);
+    /// for `.gz`, bounded by the mtime.
     pub last_ms: Option<i64>,
 }
 
@@ -289,7 +369,9 @@ fn compute_range(path: &Path, id: FileId, format: LogFormat, tz: Tz) -> TimeRang
     }
     let first = first_stamp(&head, &parser);
     let mut last = None;
-    // Walk back from the end in growing chunks until a stamped line is found.
+    // Walk back from the end in growing chunks until a stamped line is
+    // found. The latest stamp read, not the last line's: writers stamp a
+    // line before writing it, so the last lines may be slightly out of order.
     let mut chunk = HEAD_BYTES as u64;
     loop {
         let start = id.size.saturating_sub(chunk);
@@ -297,7 +379,7 @@ fn compute_range(path: &Path, id: FileId, format: LogFormat, tz: Tz) -> TimeRang
         if read_full_at(&mut file, start, &mut tail).is_err() {
             break;
         }
-        last = last_stamp(&tail, start == 0, &parser);
+        last = latest_stamp(&tail, start == 0, &parser);
         if last.is_some() || start == 0 || chunk >= 8 * 1024 * 1024 {
             break;
         }
@@ -333,6 +415,21 @@ pub fn first_stamp(buf: &[u8], parser: &StampParser) -> Option<i64> {
         lines += 1;
     }
     None
+}
+
+/// The latest stamp of the lines in `buf` (the last one may be unfinished).
+/// When `at_start` is false the first (partial) line is skipped.
+pub fn latest_stamp(buf: &[u8], at_start: bool, parser: &StampParser) -> Option<i64> {
+    let mut pos = if at_start { 0 } else { memchr::memchr(b'\n', buf)? + 1 };
+    let mut latest: Option<i64> = None;
+    while pos < buf.len() {
+        let end = memchr::memchr(b'\n', &buf[pos..]).map(|i| pos + i).unwrap_or(buf.len());
+        if let Some(ms) = parser.parse(&buf[pos..end]) {
+            latest = Some(latest.map_or(ms, |l| l.max(ms)));
+        }
+        pos = end + 1;
+    }
+    latest
 }
 
 /// Stamp of the last stamped complete line in `buf`. When `at_start` is

@@ -315,17 +315,16 @@ impl SearchCore {
         };
         let mut planned = Vec::new();
         let mut pruned = 0u32;
-        for path in service.discover() {
-            if let Some((m, with_sep)) = &file_filter {
-                let ok = if *with_sep {
-                    service.roots().any(|r| path.strip_prefix(r).is_ok_and(|rel| m.is_match(rel)))
-                } else {
-                    path.file_name().is_some_and(|n| m.is_match(Path::new(n)))
-                };
-                if !ok {
-                    continue;
-                }
+        let (mut found, escapes) = service.discover_with_escapes();
+        if let Some(fp) = &file_filter {
+            found.retain(|path| fp.selects(path, service.roots()));
+            // Only what resolves outside the roots: say so, naming it,
+            // rather than answer as if no such file existed.
+            if found.is_empty() {
+                fp.refuse_escapes(&escapes)?;
             }
+        }
+        for path in found {
             let Ok(meta) = std::fs::metadata(&path) else { continue };
             let id = FileId::of(&meta);
             let range = self.ranges.get(&path, id, format, service.tz);

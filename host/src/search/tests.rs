@@ -612,6 +612,38 @@ fn symlinks_leaving_the_roots_are_refused() {
 }
 
 #[test]
+fn a_file_pattern_naming_only_files_that_leave_the_roots_is_refused_naming_them() {
+    let fx = Fixture::new();
+    fx.write("logs/app.log", b"2026-11-23T10:00:00Z inside\n");
+    fx.write("outside/secret.log", b"2026-11-23T10:00:00Z CANARY secret\n");
+    fx.write("outside/dir/inner.log", b"2026-11-23T10:00:00Z CANARY inner\n");
+    std::os::unix::fs::symlink(fx.path("outside/secret.log"), fx.path("logs/escape.log")).unwrap();
+    std::os::unix::fs::symlink(fx.path("outside/dir"), fx.path("logs/linkdir")).unwrap();
+    let core = fx.core("[[service]]\nname = \"app\"\npaths = [\"logs/**/*.log\"]\nformat = \"plain\"\n");
+    let root = std::fs::canonicalize(fx.path("logs")).unwrap();
+    let outside = std::fs::canonicalize(fx.path("outside")).unwrap();
+    for (fp, named) in [("escape.log", "escape.log"), ("esc*", "escape.log"), ("linkdir/inner.log", "linkdir"), ("linkdir/*", "linkdir")] {
+        let mut r = req("app", ".");
+        r.file_pattern = Some(fp.into());
+        let e = core.plan(&r, Utc::now()).unwrap_err();
+        assert_eq!((e.kind, e.field.as_deref()), (SearchErrorKind::Forbidden, Some("file_pattern")), "{fp}: {}", e.message);
+        let named = root.join(named).display().to_string();
+        assert!(e.message.contains(&format!("{fp:?}")) && e.message.contains(&named), "{fp}: names the file: {}", e.message);
+        assert!(e.message.contains("outside the service's roots"), "{}", e.message);
+        assert!(!e.message.contains(&outside.display().to_string()), "the target is never named: {}", e.message);
+    }
+    // A pattern that also selects files inside searches those (as without
+    // one); one that selects nothing at all finds nothing.
+    for (fp, files) in [("*.log", 1), ("nothing*.log", 0), ("**/inner.log", 0)] {
+        let mut r = req("app", ".");
+        r.file_pattern = Some(fp.into());
+        let resp = run(&core, &r, Utc::now());
+        assert_eq!(resp.files_searched, files, "{fp}");
+        assert!(resp.matches.iter().all(|m| !m.text.contains("CANARY")), "{fp}");
+    }
+}
+
+#[test]
 fn file_patterns_that_escape_are_forbidden() {
     let fx = Fixture::new();
     fx.write("logs/app.log", b"x\n");
@@ -781,6 +813,33 @@ fn list_services_reports_files_and_span() {
     assert_eq!(s[0].earliest.as_deref(), Some("2026-11-22T10:00:00.000Z"));
     assert_eq!(s[0].latest.as_deref(), Some("2026-11-23T12:00:00.000Z"));
     assert_eq!(s[0].total_bytes, 46 + 54);
+}
+
+#[test]
+fn latest_is_the_latest_stamp_of_the_tail_when_the_last_lines_are_out_of_order() {
+    // Writers stamp a line before they write it: the last lines of a busy
+    // log are slightly out of order. The latest is not the last line's.
+    let fx = Fixture::new();
+    let mut data = String::new();
+    for s in 0..50 {
+        data.push_str(&format!("2026-11-23T10:00:{s:02}Z tick {s}\n"));
+    }
+    data.push_str("2026-11-23T10:00:53.250Z late writer\n2026-11-23T10:00:51.500Z slow writer\n2026-11-23T10:00:52Z another\n");
+    fx.write("logs/app.log", data.as_bytes());
+    let core = fx.core(SVC_PLAIN);
+    let s = core.list_services();
+    assert_eq!(s[0].earliest.as_deref(), Some("2026-11-23T10:00:00.000Z"));
+    assert_eq!(s[0].latest.as_deref(), Some("2026-11-23T10:00:53.250Z"), "the latest stamp, not the last line's");
+    // The same holds for planning: a window ending after the last line's
+    // stamp but before the latest is not "after every line" (its end was
+    // left out of the cache key, so it shared the answer of a window that
+    // holds the late line).
+    let until = |u: &str| SearchRequest { until: Some(u.into()), ..req("app", "writer") };
+    let (p53, p54) =
+        (core.plan(&until("2026-11-23T10:00:53Z"), Utc::now()).unwrap(), core.plan(&until("2026-11-23T10:00:54Z"), Utc::now()).unwrap());
+    assert_ne!(p53.cache_key(), p54.cache_key());
+    assert_eq!(run(&core, &until("2026-11-23T10:00:53Z"), Utc::now()).total_matches, 1);
+    assert_eq!(run(&core, &until("2026-11-23T10:00:54Z"), Utc::now()).total_matches, 2);
 }
 
 #[test]

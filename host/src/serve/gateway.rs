@@ -172,7 +172,9 @@ impl Gateway {
                 Ok(bytes) => {
                     if let Ok(mut resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
                         coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "key")], 1.0);
-                        resp.cached = true;
+                        // What this call did (nothing scanned), not what the
+                        // search that stored it did: as a narrowed hit.
+                        resp.mark_cache_hit();
                         // The key leaves out window bounds outside the
                         // files' time ranges: report this request's window.
                         resp.window_start = plan.window.and_then(|w| w.start_text());
