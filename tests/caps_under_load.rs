@@ -233,9 +233,9 @@ fn manifest(dir: &Path, redis: Option<&str>, global: usize, per_service: usize, 
 }
 
 /// `slot_dir` of `[limits]`: each test's own directory, so tests never
-/// share slots. Empty until the manifest knows the key.
-fn slot_dir_line(_slots: &Path) -> String {
-    String::new()
+/// share slots (nothing else of the slots is relied on).
+fn slot_dir_line(slots: &Path) -> String {
+    format!("slot_dir = \"{}\"\n", slots.display())
 }
 
 // --------------------------------------------------------------- queries --
@@ -560,7 +560,7 @@ fn sessions_or(default: usize) -> usize {
 }
 
 fn searches_per_session() -> usize {
-    std::env::var("LOGAI_CAPS_SEARCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+    std::env::var("LOGAI_CAPS_SEARCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
 }
 
 /// What happens to Redis while the sessions search.
@@ -630,13 +630,14 @@ fn session_logs(dir: &Path, sessions: usize) -> (usize, usize, Vec<(String, usiz
     (lines, who, v)
 }
 
-/// The shared metrics as a fresh session sees them, through its own connection.
-fn shared_snapshot(url: &str) -> MetricsSnapshot {
+/// The shared metrics as a fresh session sees them, through its own
+/// connection (its slots in `dir`, apart from every other test's).
+fn shared_snapshot(url: &str, dir: &Path) -> MetricsSnapshot {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let c = Coordinator::start(
             &RedisConfig { url: Some(url.to_string()), ..RedisConfig::default() },
-            &LimitsConfig::default(),
+            &LimitsConfig { slot_dir: dir.join("slots").display().to_string(), ..LimitsConfig::default() },
             &CacheConfig::default(),
         )
         .await;
@@ -760,7 +761,7 @@ fn run(sc: &Scenario) -> Outcome {
     let calls = std::mem::take(&mut *calls.lock().unwrap());
     let judged = judge(&log, &calls, sc.global, sc.per_service, started);
     let in_flight_at_fault = fault_at.map(|t| calls.iter().filter(|c| c.sent < t && c.answered > t).count());
-    let snap = shared_snapshot(&redis.url());
+    let snap = shared_snapshot(&redis.url(), dir.path());
     let counted: f64 = snap.counters.iter().filter(|c| c.name == names::SEARCHES_TOTAL).map(|c| c.value).sum();
     let (fallback_lines, fallback_sessions, messages) = session_logs(dir.path(), sc.sessions);
     let out = Outcome {
