@@ -11,8 +11,8 @@
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -348,7 +348,7 @@ fn compute_range(path: &Path, id: FileId, format: LogFormat, tz: Tz) -> TimeRang
     if is_gz(path) {
         // The head is cheap to decompress; the tail is not, so the last
         // stamp is bounded by the mtime (a rotated file is not written after).
-        let mut dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+        let mut dec = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(ReadAt { file: &file, pos: 0 }));
         let mut head = vec![0u8; HEAD_BYTES];
         let mut n = 0;
         while n < head.len() {
@@ -388,11 +388,16 @@ fn compute_range(path: &Path, id: FileId, format: LogFormat, tz: Tz) -> TimeRang
     TimeRange { first_ms: first, last_ms: last }
 }
 
+/// Fill `buf` from `offset` (short only at the end of the file).
+/// Positional (`pread`): the file's position does not move, so these
+/// bounded reads (time ranges, window probes, line starts, fingerprints)
+/// never look like a scan to an outside observer; only a scan and a line
+/// count move a log file's position, and both run under a search permit
+/// (docs/search.md, "What a search reads, and when").
 pub fn read_full_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    file.seek(SeekFrom::Start(offset))?;
     let mut n = 0;
     while n < buf.len() {
-        match file.read(&mut buf[n..]) {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -400,6 +405,21 @@ pub fn read_full_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Re
         }
     }
     Ok(n)
+}
+
+/// A file read from the start by positional reads (its position stays put:
+/// see [`read_full_at`]).
+struct ReadAt<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 /// Stamp of the first stamped line in `buf` (which starts at a line start).

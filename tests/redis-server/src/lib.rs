@@ -70,6 +70,11 @@ impl RedisServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The server's process id while it runs (to pause it with SIGSTOP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// SIGKILL (no goodbye to clients).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
