@@ -168,10 +168,7 @@ impl Piped {
     fn start(manifest: &std::path::Path) -> Piped {
         use std::process::{Command, Stdio};
         let log = manifest.with_file_name("stderr.log");
-        let mut child = Command::new(logai_e2e::logai_bin())
-            .arg("serve")
-            .arg("--config")
-            .arg(manifest)
+        let mut child = logai_e2e::serve_command(manifest)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -327,10 +324,7 @@ fn stdout_is_blocking_again_after_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = logai_e2e::write_manifest(dir.path(), &[("hello", "hello-plugin.wasm")], "");
     let (reader, writer) = std::io::pipe().unwrap();
-    let mut child = std::process::Command::new(logai_e2e::logai_bin())
-        .arg("serve")
-        .arg("--config")
-        .arg(&manifest)
+    let mut child = logai_e2e::serve_command(&manifest)
         .stdin(std::process::Stdio::piped())
         .stdout(writer.try_clone().unwrap())
         .stderr(std::process::Stdio::null())

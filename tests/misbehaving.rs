@@ -260,15 +260,7 @@ fn granted_access_works_and_stays_within_the_grant() {
 
 /// Start `logai serve` expecting it to refuse: returns its stderr.
 fn refused_start(manifest: &Path) -> String {
-    let mut child = Command::new(logai_e2e::logai_bin())
-        .arg("serve")
-        .arg("--config")
-        .arg(manifest)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = logai_e2e::serve_command(manifest).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();

@@ -32,6 +32,13 @@ pub fn logai_bin() -> PathBuf {
 }
 
 /// Built plugin components (`scripts/build-plugins` copies them here).
+/// `logai serve --config <manifest>`, to be given its stdio and spawned.
+pub fn serve_command(manifest: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(logai_bin());
+    cmd.arg("serve").arg("--config").arg(manifest);
+    cmd
+}
+
 pub fn plugin_dist() -> PathBuf {
     repo_root().join("plugins/dist")
 }
@@ -76,8 +83,7 @@ pub mod mcp_client {
     impl McpClient {
         /// Start `logai serve --config <manifest>` with extra environment.
         pub fn serve(manifest: &Path, envs: &[(&str, &str)]) -> McpClient {
-            let mut cmd = Command::new(super::logai_bin());
-            cmd.arg("serve").arg("--config").arg(manifest);
+            let mut cmd = super::serve_command(manifest);
             for (k, v) in envs {
                 cmd.env(k, v);
             }

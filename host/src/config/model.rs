@@ -38,6 +38,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where the search caps' slot files live: `limits.slot_dir`, else
+    /// `<server.session_root>/slots`, against the manifest's directory.
+    pub fn slot_dir(&self) -> PathBuf {
+        match self.limits.slot_dir.trim() {
+            "" => LimitsConfig::slot_dir_under(&self.resolve(&self.server.session_root)),
+            d => self.resolve(d),
+        }
+    }
+
     /// Resolve a path from the manifest against its directory.
     pub fn resolve(&self, p: impl AsRef<Path>) -> PathBuf {
         let p = p.as_ref();
@@ -169,6 +178,13 @@ pub struct LimitsConfig {
     pub search_timeout_ms: u64,
     /// Largest regex (compiled size) accepted.
     pub regex_size_limit_bytes: usize,
+}
+
+impl LimitsConfig {
+    /// The slot directory under a session root (the default `slot_dir`).
+    pub fn slot_dir_under(session_root: &Path) -> PathBuf {
+        session_root.join("slots")
+    }
 }
 
 impl Default for LimitsConfig {

@@ -19,6 +19,8 @@ pub mod names {
     pub const SEARCHES_TOTAL: &str = "logai_searches_total";
     /// Histogram `{service}`: search duration (cache misses: the search core's time).
     pub const SEARCH_DURATION_MS: &str = "logai_search_duration_ms";
+    /// Counter `{service}`: searches answered from a tail, scanning only appended bytes.
+    pub const SEARCH_RESUMED_TOTAL: &str = "logai_search_resumed_total";
     /// Histogram `{service}`: time spent waiting for a permit.
     pub const PERMIT_WAIT_MS: &str = "logai_permit_wait_ms";
     /// Counter `{service, outcome}`: permit requests (`granted`, `busy`, `cancelled`).
@@ -61,6 +63,7 @@ pub fn help(name: &str) -> &'static str {
         names::TOOL_DURATION_MS => "Tool call duration in milliseconds.",
         names::SEARCHES_TOTAL => "Searches by service and whether the cache answered.",
         names::SEARCH_DURATION_MS => "Search duration in milliseconds.",
+        names::SEARCH_RESUMED_TOTAL => "Searches answered from a tail, scanning only the appended bytes.",
         names::PERMIT_WAIT_MS => "Time spent waiting for a search permit, in milliseconds.",
         names::PERMITS_TOTAL => "Search permit requests by service and outcome.",
         names::CACHE_HITS_TOTAL => "Searches answered from the shared cache, by exact key or narrowed from a covering answer.",

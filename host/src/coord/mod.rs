@@ -337,11 +337,12 @@ impl Coordinator {
 }
 
 /// The slot directory every session of this domain shares (see `slots`):
-/// `limits.slot_dir`, or `/tmp/logai/slots` when it is empty. Unusable
+/// `limits.slot_dir`, or the default session root's `slots` when it is empty. Unusable
 /// means the caps hold per session only, said at error level.
 fn open_slots(limits: &LimitsConfig, prefix: &str, link: &Link) -> Option<slots::Slots> {
     let dir = match limits.slot_dir.trim() {
-        "" => std::path::PathBuf::from(DEFAULT_SLOT_DIR),
+        // Callers without a manifest (tools, tests): the default session root's.
+        "" => LimitsConfig::slot_dir_under(std::path::Path::new(&crate::config::ServerConfig::default().session_root)),
         d => std::path::PathBuf::from(d),
     };
     let domain = slots::domain(prefix, link.configured().then_some(link.target.as_str()));
@@ -356,9 +357,6 @@ fn open_slots(limits: &LimitsConfig, prefix: &str, link: &Link) -> Option<slots:
         }
     }
 }
-
-/// Where slot files live when neither the manifest nor the caller says.
-pub const DEFAULT_SLOT_DIR: &str = "/tmp/logai/slots";
 
 type PermitStats = (f64, f64, Vec<(String, f64)>);
 

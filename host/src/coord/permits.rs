@@ -246,6 +246,10 @@ impl std::fmt::Debug for PermitGuard {
 }
 
 impl PermitGuard {
+    fn new(turn: Turn, slots: Option<slots::Held>, service: &str) -> PermitGuard {
+        PermitGuard { turn, slots, service: service.to_string(), acquired_at: Instant::now() }
+    }
+
     pub fn service(&self) -> &str {
         &self.service
     }
@@ -421,7 +425,7 @@ impl Coordinator {
         }
         let (turn, mut last) = self.take_turn(service, cancel, &mut on_wait, started, deadline).await?;
         let Some(slots) = inner.slots.as_ref() else {
-            return Ok(PermitGuard { turn, slots: None, service: service.to_string(), acquired_at: Instant::now() });
+            return Ok(PermitGuard::new(turn, None, service));
         };
         // The cap: a service slot and a global slot, whoever else holds
         // them (sessions on Redis or not, this process or another).
@@ -437,13 +441,13 @@ impl Coordinator {
             })
             .await;
         match waited {
-            Ok(Ok(held)) => Ok(PermitGuard { turn, slots: Some(held), service: service.to_string(), acquired_at: Instant::now() }),
+            Ok(Ok(held)) => Ok(PermitGuard::new(turn, Some(held), service)),
             Ok(Err(SlotWait::Cancelled)) => {
-                drop(PermitGuard { turn, slots: None, service: service.to_string(), acquired_at: Instant::now() });
+                drop(PermitGuard::new(turn, None, service));
                 Err(PermitError::Cancelled)
             }
             Ok(Err(SlotWait::TimedOut { global, service: running_service })) => {
-                drop(PermitGuard { turn, slots: None, service: service.to_string(), acquired_at: Instant::now() });
+                drop(PermitGuard::new(turn, None, service));
                 let status = QueueStatus { running_global: global, limit_global: lg, running_service, limit_service: ls, position: 1 };
                 Err(PermitError::Busy { message: busy_message(&status, service, started.elapsed()), status, waited: started.elapsed() })
             }
@@ -452,7 +456,7 @@ impl Coordinator {
                 // full): say so loudly and run on the turn alone.
                 warn!(dir = %slots.root().display(), error = %e, "search slots unusable: this search is capped by its turn only");
                 inner.metrics.incr(names::ERRORS_TOTAL, &[("kind", "slots_unusable")], 1.0);
-                Ok(PermitGuard { turn, slots: None, service: service.to_string(), acquired_at: Instant::now() })
+                Ok(PermitGuard::new(turn, None, service))
             }
         }
     }

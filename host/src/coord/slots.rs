@@ -41,44 +41,53 @@ const POLL_MIN: Duration = Duration::from_millis(1);
 /// Longest pause between two tries while every slot is taken.
 const POLL_MAX: Duration = Duration::from_millis(20);
 
-/// One scope's slot files, opened lazily and kept open for reuse.
+/// One slot of a scope, as this process sees it.
+#[derive(Default)]
+struct Slot {
+    /// Its file, opened on first use and kept open for reuse.
+    file: Option<Arc<File>>,
+    /// Whether this process holds its lock.
+    held_here: bool,
+}
+
+impl Slot {
+    /// The slot's open file, opening (creating) file `i` of `dir` once.
+    fn file(&mut self, dir: &Path, i: usize) -> io::Result<Arc<File>> {
+        if let Some(f) = &self.file {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(open_slot(dir, i)?);
+        self.file = Some(f.clone());
+        Ok(f)
+    }
+}
+
+/// One scope's slot files.
 struct SlotSet {
     dir: PathBuf,
-    /// Per slot: its open file (once opened) and whether this process holds it.
-    files: Mutex<Vec<(Option<Arc<File>>, bool)>>,
+    slots: Mutex<Vec<Slot>>,
 }
 
 impl SlotSet {
     fn new(dir: PathBuf, n: u32) -> SlotSet {
-        SlotSet { dir, files: Mutex::new((0..n.max(1)).map(|_| (None, false)).collect()) }
-    }
-
-    fn len(&self) -> usize {
-        self.files.lock().len()
+        SlotSet { dir, slots: Mutex::new((0..n.max(1)).map(|_| Slot::default()).collect()) }
     }
 
     /// Lock a free slot without waiting: `Ok(None)` when all are taken.
     /// Starts at a slot picked by `start` so concurrent takers spread out.
     fn try_take(self: &Arc<Self>, start: usize) -> io::Result<Option<SlotHold>> {
-        let mut files = self.files.lock();
-        let n = files.len();
+        let mut slots = self.slots.lock();
+        let n = slots.len();
         for k in 0..n {
             let i = (start + k) % n;
             // A lock belongs to an open file: this process's second try on
             // a file it holds would succeed, so held slots are skipped here.
-            if files[i].1 {
+            if slots[i].held_here {
                 continue;
             }
-            let file = match &files[i].0 {
-                Some(f) => f.clone(),
-                None => {
-                    let f = Arc::new(open_slot(&self.dir, i)?);
-                    files[i].0 = Some(f.clone());
-                    f
-                }
-            };
+            let file = slots[i].file(&self.dir, i)?;
             if flock(&file, libc::LOCK_EX | libc::LOCK_NB)? {
-                files[i].1 = true;
+                slots[i].held_here = true;
                 return Ok(Some(SlotHold { set: self.clone(), index: i, file }));
             }
         }
@@ -88,28 +97,19 @@ impl SlotSet {
     /// Slots held right now by any process (a snapshot: each free slot is
     /// probed with a shared lock taken and dropped at once).
     fn in_use(&self) -> u32 {
-        let files = self.files.lock();
+        let mut slots = self.slots.lock();
         let mut used = 0;
-        for (i, (file, held_here)) in files.iter().enumerate() {
-            if *held_here {
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.held_here {
                 used += 1;
                 continue;
             }
-            let probe = match file {
-                Some(f) => flock(f, libc::LOCK_SH | libc::LOCK_NB).map(|got| (got, f.clone())),
-                None => match open_slot(&self.dir, i) {
-                    Ok(f) => {
-                        let f = Arc::new(f);
-                        flock(&f, libc::LOCK_SH | libc::LOCK_NB).map(|got| (got, f))
-                    }
-                    Err(e) => Err(e),
-                },
-            };
-            match probe {
-                Ok((true, f)) => {
-                    let _ = flock(&f, libc::LOCK_UN);
+            let Ok(file) = slot.file(&self.dir, i) else { continue };
+            match flock(&file, libc::LOCK_SH | libc::LOCK_NB) {
+                Ok(true) => {
+                    let _ = flock(&file, libc::LOCK_UN);
                 }
-                Ok((false, _)) => used += 1,
+                Ok(false) => used += 1,
                 Err(_) => {}
             }
         }
@@ -129,8 +129,8 @@ impl Drop for SlotHold {
         // Unlock before marking it free here, so this process never takes
         // a file it still holds (a second flock on it would be a no-op).
         let _ = flock(&self.file, libc::LOCK_UN);
-        if let Some(slot) = self.set.files.lock().get_mut(self.index) {
-            slot.1 = false;
+        if let Some(slot) = self.set.slots.lock().get_mut(self.index) {
+            slot.held_here = false;
         }
     }
 }
@@ -166,6 +166,7 @@ pub(crate) enum SlotWait {
 pub(crate) struct Slots {
     root: PathBuf,
     global: Arc<SlotSet>,
+    limit_global: u32,
     services: Mutex<HashMap<String, Arc<SlotSet>>>,
     per_service: u32,
     released: Arc<Notify>,
@@ -183,6 +184,7 @@ impl Slots {
         open_slot(&global_dir, 0)?;
         Ok(Slots {
             global: Arc::new(SlotSet::new(global_dir, global)),
+            limit_global: global.max(1),
             root,
             services: Mutex::new(HashMap::new()),
             per_service: per_service.max(1),
@@ -220,7 +222,7 @@ impl Slots {
 
     /// Limits as the slot files count them.
     pub(crate) fn limits(&self) -> (u32, u32) {
-        (self.global.len() as u32, self.per_service)
+        (self.limit_global, self.per_service)
     }
 
     /// One try: a service slot, then a global one; both or neither.
@@ -329,7 +331,7 @@ fn make_shared_dir(dir: &Path) -> io::Result<()> {
 /// read-only (another account created it; `flock` needs no write access).
 fn open_slot(dir: &Path, i: usize) -> io::Result<File> {
     let path = dir.join(i.to_string());
-    match OpenOptions::new().read(true).write(true).create(true).mode(0o644).open(&path) {
+    match OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o644).open(&path) {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => OpenOptions::new()
             .read(true)

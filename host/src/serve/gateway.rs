@@ -60,7 +60,7 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: &Config, core: SearchCore) -> Arc<Gateway> {
         let (redis, mut limits, cache) = (config.redis.clone(), config.limits.clone(), config.cache.clone());
-        limits.slot_dir = slot_dir(config).display().to_string();
+        limits.slot_dir = config.slot_dir().display().to_string();
         let handle = tokio::spawn(async move { Coordinator::start(&redis, &limits, &cache).await });
         Arc::new(Gateway {
             core: Arc::new(core),
@@ -127,11 +127,11 @@ impl Gateway {
         match &result {
             Ok(resp) => {
                 let cached = if resp.cached { "true" } else { "false" };
-                coord.metrics().incr("logai_searches_total", &[("service", &service), ("cached", cached)], 1.0);
-                coord.metrics().observe("logai_search_duration_ms", &[("service", &service)], elapsed_ms);
+                coord.metrics().incr(names::SEARCHES_TOTAL, &[("service", &service), ("cached", cached)], 1.0);
+                coord.metrics().observe(names::SEARCH_DURATION_MS, &[("service", &service)], elapsed_ms);
             }
             Err(e) => {
-                coord.metrics().incr("logai_errors_total", &[("kind", crate::telemetry::spans::error_kind(e.kind))], 1.0);
+                coord.metrics().incr(names::ERRORS_TOTAL, &[("kind", crate::telemetry::spans::error_kind(e.kind))], 1.0);
             }
         }
         result
@@ -167,7 +167,7 @@ impl Gateway {
             let looked = coord.cache_get_or_claim(&key, max_wait).instrument(span.clone()).await;
             span.record("hit", looked.is_ok());
             let ms = t.elapsed().as_secs_f64() * 1000.0;
-            coord.metrics().observe("logai_cache_op_duration_ms", &[("op", "get")], ms);
+            coord.metrics().observe(names::CACHE_OP_DURATION_MS, &[("op", "get")], ms);
             match looked {
                 Ok(bytes) => {
                     if let Ok(mut resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
@@ -264,7 +264,7 @@ impl Gateway {
         drop(permit);
         let answer = result?;
         if answer.resumed {
-            coord.metrics().incr("logai_search_resumed_total", &[("service", &service)], 1.0);
+            coord.metrics().incr(names::SEARCH_RESUMED_TOTAL, &[("service", &service)], 1.0);
         }
         let resp = answer.response?;
 
@@ -367,14 +367,6 @@ impl Gateway {
             c.shutdown().await;
         }
         self.core.close();
-    }
-}
-
-/// `limits.slot_dir`, else `<server.session_root>/slots`, against the manifest's directory.
-pub(crate) fn slot_dir(config: &Config) -> std::path::PathBuf {
-    match config.limits.slot_dir.trim() {
-        "" => config.resolve(&config.server.session_root).join("slots"),
-        d => config.resolve(d),
     }
 }
 
