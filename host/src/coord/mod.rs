@@ -13,12 +13,14 @@
 //! See docs/coordination.md.
 
 mod cache;
+mod flush;
 mod link;
 pub mod metrics;
 pub mod metrics_types;
 mod permits;
 mod rate;
 mod slots;
+mod spool;
 #[cfg(test)]
 mod tests;
 
@@ -131,6 +133,10 @@ pub(crate) struct Inner {
     flush_seq: AtomicU64,
     /// The Redis data epoch this process's metrics were last added to.
     epoch: Mutex<String>,
+    /// Ended sessions' undelivered metrics (`None` without Redis or slots).
+    spool: Option<spool::Spool>,
+    /// One spool delivery at a time in this process.
+    draining: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
 }
 
@@ -177,7 +183,10 @@ impl Coordinator {
         let id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let prefix = if redis.key_prefix.trim().is_empty() { "logai" } else { redis.key_prefix.trim() };
         let slots = open_slots(limits, prefix, &link);
+        let spool = slots.as_ref().filter(|_| link.configured()).map(|s| spool::Spool::new(s.root().join("spool")));
         let inner = Arc::new(Inner {
+            spool,
+            draining: tokio::sync::Mutex::new(()),
             slots,
             keys: Keys::new(prefix),
             gcra: rate::Gcra::new(limits.rate_limit_per_user_per_minute, limits.rate_limit_burst),
@@ -235,6 +244,8 @@ impl Coordinator {
     /// Permit gauges are computed at the time of the call.
     pub async fn snapshot(&self) -> MetricsSnapshot {
         let inner = &self.0;
+        // Ended sessions' spooled counts belong in the shared view.
+        inner.deliver_spool().await;
         let keys = inner.keys.clone();
         let shared = inner
             .link
@@ -317,20 +328,7 @@ impl Coordinator {
             inner.release_redis(&holder, &service).await;
         }
         if inner.link.configured() {
-            // Until nothing is pending (an in-flight batch first, then what
-            // came after it); if Redis is briefly away, wait for it a little
-            // (bounded) rather than lose this session's counts.
-            let until = std::time::Instant::now() + SHUTDOWN_FLUSH_WAIT;
-            loop {
-                if inner.flush_metrics().await && inner.flush_metrics().await {
-                    break;
-                }
-                if std::time::Instant::now() >= until || !inner.link.configured() {
-                    tracing::warn!("Redis unavailable at shutdown: this session's last metrics were not shared");
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            inner.flush_at_exit().await;
         }
         inner.shutdown.cancel();
     }
@@ -374,67 +372,6 @@ fn parse_stats(v: &[redis::Value]) -> PermitStats {
         i += 2;
     }
     (running, queued, per)
-}
-
-static FLUSH: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua/metrics_flush.lua")));
-
-impl Inner {
-    /// Background work on the background connection: a slow Redis
-    /// delays it, and its failures never switch the call path.
-    async fn flush_metrics(&self) -> bool {
-        if !self.link.configured() {
-            return true;
-        }
-        let mut slot = self.flush.lock().await;
-        for _attempt in 0..2 {
-            if slot.is_none() {
-                let batch = self.metrics.take_batch();
-                if batch.is_empty() {
-                    return true;
-                }
-                let n = self.flush_seq.fetch_add(1, Ordering::SeqCst) + 1;
-                *slot = Some((n, batch));
-            }
-            let (n, batch) = slot.as_ref().expect("set above");
-            let keys = self.keys.clone();
-            let n = *n;
-            let known = self.epoch.lock().clone();
-            let fresh = format!("{}-{:016x}", self.id, rand::random::<u64>());
-            let process = self.id.clone();
-            let reply = self
-                .link
-                .run_background("metrics_flush", |mut con| async move {
-                    let mut inv = FLUSH.prepare_invoke();
-                    inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batches).key(&keys.metrics_epoch).key(&keys.metrics_seen);
-                    inv.arg(n).arg(&known).arg(&fresh).arg(batch.deltas.len()).arg(process);
-                    for (f, v) in &batch.deltas {
-                        inv.arg(f).arg(*v);
-                    }
-                    for (f, v) in &batch.gauges {
-                        inv.arg(f).arg(*v);
-                    }
-                    inv.invoke_async::<(i64, String)>(&mut con).await
-                })
-                .await;
-            match reply {
-                None => return false,
-                Some((2, epoch)) => {
-                    // Redis restarted empty: resend everything this process
-                    // has recorded, into the new epoch.
-                    tracing::info!("Redis lost the shared metrics (restart); re-adding this session's totals");
-                    *self.epoch.lock() = epoch;
-                    let n = self.flush_seq.fetch_add(1, Ordering::SeqCst) + 1;
-                    *slot = Some((n, self.metrics.full_batch()));
-                }
-                Some((_, epoch)) => {
-                    *self.epoch.lock() = epoch;
-                    *slot = None;
-                    return true;
-                }
-            }
-        }
-        false
-    }
 }
 
 /// Subscribes to permit releases so waiters near the head of the queue
@@ -497,7 +434,9 @@ fn spawn_background(inner: Weak<Inner>, shutdown: CancellationToken) {
                 _ = stop.cancelled() => return,
             }
             let Some(inner) = weak.upgrade() else { return };
-            inner.flush_metrics().await;
+            if inner.flush_metrics().await {
+                inner.deliver_spool().await;
+            }
         }
     });
     // Leases: renewed every lease/3 while held.

@@ -301,7 +301,7 @@ fn file_name(name: &str) -> String {
 
 /// Create `dir` (and parents) sticky and writable by every account, like
 /// `/tmp`; directories that exist are left as their owner set them.
-fn make_shared_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn make_shared_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

@@ -835,3 +835,44 @@ async fn a_fill_lock_whose_owner_lost_redis_does_not_hold_waiters() {
     assert!(got.is_err(), "nothing was stored in Redis");
     assert!(waited < max_wait / 2, "a waiter waited {waited:?} for a lock its owner could neither fill nor release");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_redis_refused_at_exit_are_spooled_and_added_once_by_a_later_session() {
+    let Some(r) = RedisServer::try_start(&["--maxmemory-policy", "noeviction"]) else { return };
+    let l = limits(4, 2, 2_000, 2_000);
+    // Every write refused from here on: out of memory.
+    assert_eq!(r.cli(&["CONFIG", "SET", "maxmemory", "1"]).trim(), "OK");
+    let a = coord(Some(r.url()), &l).await;
+    a.metrics().incr("logai_test_spooled_total", &[("k", "v")], 5.0);
+    a.metrics().observe("logai_test_spooled_ms", &[], 3.0);
+    a.shutdown().await;
+    let spool_files = || walk(std::path::Path::new(&l.slot_dir)).into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")).count();
+    assert_eq!(spool_files(), 1, "the refused counts were spooled");
+    let count =
+        |snap: &MetricsSnapshot| snap.counters.iter().filter(|c| c.name == "logai_test_spooled_total").map(|c| c.value).sum::<f64>();
+    // Still refused: a later session cannot deliver them, and keeps them.
+    let b = coord(Some(r.url()), &l).await;
+    assert_eq!(count(&b.snapshot().await), 0.0);
+    assert_eq!(spool_files(), 1);
+    // Redis takes writes again: the next look delivers them, once.
+    assert_eq!(r.cli(&["CONFIG", "SET", "maxmemory", "0"]).trim(), "OK");
+    let snap = b.snapshot().await;
+    assert_eq!(count(&snap), 5.0);
+    assert_eq!(snap.histograms.iter().find(|h| h.name == "logai_test_spooled_ms").map(|h| h.count), Some(1));
+    assert_eq!(spool_files(), 0, "delivered files are gone");
+    let c = coord(Some(r.url()), &l).await;
+    assert_eq!(count(&c.snapshot().await), 5.0, "counted once");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
