@@ -89,21 +89,23 @@ impl Inner {
     }
 
     /// Deliver what ended sessions left in the spool. Cheap when it is
-    /// empty (one directory read); one delivery at a time per process.
+    /// empty (one directory read); one delivery at a time per process, and
+    /// a caller arriving during one waits for it.
     pub(super) async fn deliver_spool(&self) {
         let Some(spool) = &self.spool else { return };
         if !self.link.configured() || !spool.has_files() {
             return;
         }
-        let Ok(_one) = self.draining.try_lock() else { return };
+        // Waited for, not skipped: a snapshot taken meanwhile must see what
+        // the delivery under way adds.
+        let _one = self.draining.lock().await;
         let mut delivered = 0usize;
-        for claimed in spool.claim(&self.id) {
+        for claimed in spool.claim() {
             if self.deliver(&claimed.entry).await {
                 delivered += 1;
                 spool.done(claimed);
-            } else {
-                spool.release(claimed);
             }
+            // Undelivered: unlocked when dropped, for the next try.
         }
         if delivered > 0 {
             tracing::info!(sessions = delivered, dir = %spool.dir().display(), "added ended sessions' spooled metrics to Redis");

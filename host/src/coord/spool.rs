@@ -11,21 +11,20 @@
 //!
 //! The directory sits beside the slot files of the same coordination domain
 //! (`<slot_dir>/<domain>/spool`), so only sessions sharing one Redis target
-//! and key prefix deliver each other's counts. A file is claimed by renaming
-//! it (atomic; one claimer wins) and removed once delivered; a claim whose
-//! owner died is taken over after [`STALE_CLAIM`].
+//! and key prefix deliver each other's counts. A deliverer holds an
+//! exclusive `flock` on the file while it delivers and removes it before
+//! letting go; the kernel drops the lock of a deliverer that dies, so the
+//! file is simply delivered again by someone else (counted once: the batch
+//! numbers). Like the slots, the lock needs no write access to the file.
 
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-/// A claim older than this belongs to a session that died mid-delivery.
-pub(crate) const STALE_CLAIM: Duration = Duration::from_secs(60);
-
 const SUFFIX: &str = ".json";
-const CLAIMED: &str = ".claimed-";
 
 /// What one ended session had not delivered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,12 +47,12 @@ impl Spooled {
     }
 }
 
-/// A spooled file this process claimed.
+/// A spooled file this process holds the lock of.
 #[derive(Debug)]
 pub(crate) struct Claimed {
     path: PathBuf,
-    /// The name it goes back to when delivery fails.
-    unclaimed: PathBuf,
+    /// Locked while delivering; dropped = unlocked.
+    _file: File,
     pub entry: Spooled,
 }
 
@@ -80,7 +79,7 @@ impl Spool {
         let path = self.dir.join(&name);
         // Hidden while written: never taken for a spool file.
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = File::create(&tmp)?;
         f.write_all(&serde_json::to_vec(entry).map_err(io::Error::other)?)?;
         f.sync_all()?;
         std::fs::rename(&tmp, &path)?;
@@ -89,72 +88,45 @@ impl Spool {
 
     /// Whether anything waits here (cheap: one directory read).
     pub(crate) fn has_files(&self) -> bool {
-        std::fs::read_dir(&self.dir).map(|mut d| d.any(|e| e.is_ok_and(|e| deliverable(&e.path())))).unwrap_or(false)
+        std::fs::read_dir(&self.dir).map(|mut d| d.any(|e| e.is_ok_and(|e| is_spooled(&e.path())))).unwrap_or(false)
     }
 
-    /// Claim every waiting file (and stale claims) for `me`. Files that
+    /// Lock every waiting file no other session is delivering. Files that
     /// cannot be read as a spool entry are left, named in the log.
-    pub(crate) fn claim(&self, me: &str) -> Vec<Claimed> {
+    pub(crate) fn claim(&self) -> Vec<Claimed> {
         let Ok(dir) = std::fs::read_dir(&self.dir) else { return Vec::new() };
-        let mut out = Vec::new();
-        for e in dir.flatten() {
-            let path = e.path();
-            let Some(unclaimed) = unclaimed_name(&path) else { continue };
-            if is_claim(&path) && !is_stale(&path) {
-                continue;
-            }
-            let claim = PathBuf::from(format!("{}{CLAIMED}{}", unclaimed.display(), file_safe(me)));
-            if std::fs::rename(&path, &claim).is_err() {
-                continue; // another session took it first
-            }
-            // Fresh for the staleness test of other sessions.
-            if let Ok(f) = std::fs::File::options().write(true).open(&claim) {
-                let _ = f.set_modified(SystemTime::now());
-            }
-            match std::fs::read(&claim).ok().and_then(|b| serde_json::from_slice::<Spooled>(&b).ok()) {
-                Some(entry) => out.push(Claimed { path: claim, unclaimed, entry }),
-                None => {
-                    tracing::warn!(file = %claim.display(), "unreadable metrics spool file left in place");
-                }
-            }
-        }
-        out
+        dir.flatten().map(|e| e.path()).filter(|p| is_spooled(p)).filter_map(|p| lock(&p)).collect()
     }
 
-    /// Delivered: gone.
+    /// Delivered: removed while still locked, so nobody delivers it again.
     pub(crate) fn done(&self, c: Claimed) {
         if let Err(e) = std::fs::remove_file(&c.path) {
             tracing::warn!(file = %c.path.display(), error = %e, "delivered metrics spool file not removed");
         }
     }
+}
 
-    /// Not delivered: back for the next session to try.
-    pub(crate) fn release(&self, c: Claimed) {
-        let _ = std::fs::rename(&c.path, &c.unclaimed);
+/// The file at `path`, locked and read; `None` when another session holds
+/// it or it was delivered (removed) between the listing and the lock.
+fn lock(path: &Path) -> Option<Claimed> {
+    let file = File::open(path).ok()?;
+    file.try_lock().ok()?;
+    let (held, now) = (file.metadata().ok()?, std::fs::metadata(path).ok()?);
+    if (held.dev(), held.ino()) != (now.dev(), now.ino()) {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    match serde_json::from_slice::<Spooled>(&bytes) {
+        Ok(entry) => Some(Claimed { path: path.to_path_buf(), _file: file, entry }),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "unreadable metrics spool file left in place");
+            None
+        }
     }
 }
 
-/// `<process>.json` for a spool file or a claim of one, `None` otherwise.
-fn unclaimed_name(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?.to_str()?;
-    let base = match name.find(CLAIMED) {
-        Some(i) => &name[..i],
-        None => name,
-    };
-    (base.ends_with(SUFFIX) && !base.starts_with('.')).then(|| path.with_file_name(base))
-}
-
-fn is_claim(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(CLAIMED))
-}
-
-fn is_stale(path: &Path) -> bool {
-    let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-    age.is_some_and(|a| a > STALE_CLAIM)
-}
-
-fn deliverable(path: &Path) -> bool {
-    unclaimed_name(path).is_some() && (!is_claim(path) || is_stale(path))
+fn is_spooled(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(SUFFIX) && !n.starts_with('.'))
 }
 
 fn file_safe(s: &str) -> String {
@@ -175,41 +147,34 @@ mod tests {
     }
 
     #[test]
-    fn a_spooled_entry_is_claimed_once_and_gone_when_delivered() {
+    fn a_spooled_entry_is_delivered_by_one_session_and_gone_after() {
         let d = tempfile::tempdir().unwrap();
         let spool = Spool::new(d.path().join("spool"));
         assert!(!spool.has_files());
         spool.put(&entry("11-aa")).unwrap();
         assert!(spool.has_files());
-        let claimed = spool.claim("22-bb");
+        let claimed = spool.claim();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].entry, entry("11-aa"));
         assert_eq!(claimed[0].entry.next_batch(), 5);
-        // A fresh claim is not another session's to take.
-        assert!(spool.claim("33-cc").is_empty());
-        assert!(!spool.has_files());
+        // Held (a lock of its own, as another process would take): not another's to take.
+        assert!(Spool::new(d.path().join("spool")).claim().is_empty());
         for c in claimed {
             spool.done(c);
         }
+        assert!(!spool.has_files());
         assert_eq!(std::fs::read_dir(spool.dir()).unwrap().count(), 0);
     }
 
     #[test]
-    fn an_undelivered_claim_goes_back_and_a_stale_one_is_taken_over() {
+    fn an_undelivered_entry_is_anyones_once_its_holder_lets_go() {
         let d = tempfile::tempdir().unwrap();
         let spool = Spool::new(d.path().join("spool"));
         spool.put(&entry("11-aa")).unwrap();
-        for c in spool.claim("22-bb") {
-            spool.release(c);
-        }
-        let again = spool.claim("33-cc");
+        // A holder that stopped (or died: the kernel drops its lock).
+        drop(spool.claim());
+        let again = spool.claim();
         assert_eq!(again.len(), 1);
-        // Its claimer died: made old, it is deliverable again.
-        let old = SystemTime::now() - STALE_CLAIM - Duration::from_secs(5);
-        std::fs::File::options().write(true).open(&again[0].path).unwrap().set_modified(old).unwrap();
-        assert!(spool.has_files());
-        let taken = spool.claim("44-dd");
-        assert_eq!(taken.len(), 1);
-        assert_eq!(taken[0].entry.process, "11-aa");
+        assert_eq!(again[0].entry.process, "11-aa");
     }
 }
