@@ -50,48 +50,6 @@ pub const MODERN_PROTOCOL_VERSIONS: &[&str] = &["2026-07-28"];
 /// Default cap on one JSON-RPC message (one line): 8 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Called once per finished request (not for notifications). Keep it cheap:
-/// it runs on the request's task. Telemetry wires its span/metric here.
-pub type CallHook = Arc<dyn Fn(&CallRecord) + Send + Sync>;
-
-/// What the server knows about one finished request.
-#[derive(Clone, Debug)]
-pub struct CallRecord {
-    /// JSON-RPC method (`tools/call`, `tools/list`, `initialize`, ...).
-    pub method: String,
-    /// Tool name, for `tools/call`.
-    pub tool: Option<String>,
-    /// Plugin that declared the tool, for `tools/call` of a known tool.
-    pub plugin: Option<String>,
-    /// JSON-RPC id as JSON text.
-    pub request_id: String,
-    /// Protocol version the request was served under (empty before `initialize`).
-    pub protocol_version: String,
-    /// `name/version` of the client, when known.
-    pub client: Option<String>,
-    /// `traceparent` from the request's `_meta`, when sent.
-    pub traceparent: Option<String>,
-    /// From the request line being read to the response being queued.
-    pub duration: Duration,
-    pub outcome: CallOutcome,
-}
-
-/// How a request ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CallOutcome {
-    /// A result was sent (for `tools/call`: `isError: false`).
-    Ok,
-    /// `tools/call` returned `isError: true` (a tool-level error the model reads).
-    ToolError,
-    /// A JSON-RPC error was sent.
-    Error { code: i64, message: String },
-    /// The client cancelled it (`notifications/cancelled`); nothing was sent.
-    Cancelled,
-    /// The session ended before it finished: stdin closed and the call
-    /// outlived the shutdown grace, or stdout closed too.
-    Shutdown,
-}
-
 /// How the server presents itself and the bounds it works within.
 #[derive(Clone)]
 pub struct ServerOptions {
@@ -121,8 +79,6 @@ pub struct ServerOptions {
     pub max_message_bytes: usize,
     /// `ttlMs` cache hint on `server/discover` and 2026 `tools/list` results.
     pub cache_ttl: Duration,
-    /// Telemetry hook, called when each request finishes.
-    pub on_call: Option<CallHook>,
 }
 
 impl Default for ServerOptions {
@@ -140,7 +96,6 @@ impl Default for ServerOptions {
             call_timeout: Duration::from_secs(300),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             cache_ttl: Duration::from_secs(300),
-            on_call: None,
         }
     }
 }
@@ -155,7 +110,6 @@ impl std::fmt::Debug for ServerOptions {
             .field("session_id", &self.session_id)
             .field("user", &self.user)
             .field("shutdown_grace", &self.shutdown_grace)
-            .field("on_call", &self.on_call.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::reader::{Line, LineReader};
 use super::schema::{first_violation, plugin_path_to_params, type_name, Catalog, CatalogEntry};
 use super::writer::{Outbox, OutputProbe, OutputWatch};
-use super::{CallOutcome, CallRecord, ServerOptions, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS};
+use super::{ServerOptions, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS};
 use crate::call::{CallScope, Progress, ProgressSink, ToolCallError, ToolHost, ToolOutput};
 
 // JSON-RPC and MCP error codes.
@@ -400,7 +400,6 @@ fn classify(value: Value) -> Incoming {
 }
 
 fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, calls: &mut Calls) {
-    let started = Instant::now();
     let bytes = match line {
         Line::TooLong { len, id } => {
             let id = oversized_line_id(id.as_deref());
@@ -430,21 +429,6 @@ fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, calls: &
     };
     if let Some(id) = plain_ping(text) {
         shared.out.send(ping_answer(&id));
-        if shared.opts.on_call.is_some() {
-            let era = legacy_era(session);
-            let rec = CallRecord {
-                method: "ping".into(),
-                tool: None,
-                plugin: None,
-                request_id: id.to_string(),
-                protocol_version: era.version().to_string(),
-                client: era.client(),
-                traceparent: None,
-                duration: started.elapsed(),
-                outcome: CallOutcome::Ok,
-            };
-            record(shared, rec);
-        }
         return;
     }
     let value: Value = match serde_json::from_str(text) {
@@ -462,7 +446,7 @@ fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, calls: &
         Incoming::Response => tracing::debug!("ignoring a response from the client (this server sends no requests)"),
         Incoming::Notification { method, params } => handle_notification(shared, session, &method, &params),
         Incoming::Request { id, method, params } => {
-            handle_request(shared, session, id, method, params, started, calls);
+            handle_request(shared, session, id, method, params, calls);
         }
     }
 }
@@ -593,20 +577,12 @@ fn finish_result(opts: &ServerOptions, era: &Era, result: Map<String, Value>) ->
     }
 }
 
-fn record(shared: &Shared, rec: CallRecord) {
-    if let Some(hook) = &shared.opts.on_call {
-        hook(&rec);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
 fn handle_request(
     shared: &Arc<Shared>,
     session: &mut Session,
     id: Value,
     method: String,
     mut params: Map<String, Value>,
-    started: Instant,
     calls: &mut Calls,
 ) {
     let traceparent = params.get("_meta").and_then(|m| m.get("traceparent")).and_then(Value::as_str).map(|s| truncate(s, 128));
@@ -618,30 +594,16 @@ fn handle_request(
             None => legacy_era(session),
         })
     };
-    let reply = |result: Result<Value, RpcError>, era: Option<&Era>, tool: Option<String>| {
-        let (msg, outcome) = match &result {
-            Ok(r) => (result_msg(&id, r.clone()), CallOutcome::Ok),
-            Err(e) => (error_msg(&id, e), CallOutcome::Error { code: e.code, message: e.message.clone() }),
+    let reply = |result: Result<Value, RpcError>| {
+        let msg = match result {
+            Ok(r) => result_msg(&id, r),
+            Err(e) => error_msg(&id, &e),
         };
         send(shared, msg);
-        record(
-            shared,
-            CallRecord {
-                method: method.clone(),
-                tool,
-                plugin: None,
-                request_id: id.to_string(),
-                protocol_version: era.map(|e| e.version().to_string()).unwrap_or_default(),
-                client: era.and_then(Era::client),
-                traceparent: traceparent.clone(),
-                duration: started.elapsed(),
-                outcome,
-            },
-        );
     };
     let era = match era {
         Ok(e) => e,
-        Err(e) => return reply(Err(e), None, None),
+        Err(e) => return reply(Err(e)),
     };
     let not_initialized = || {
         RpcError::new(
@@ -653,11 +615,7 @@ fn handle_request(
         )
     };
     match method.as_str() {
-        "initialize" => {
-            let r = initialize(shared, session, &params);
-            let era = legacy_era(session);
-            reply(r.map(Value::Object), Some(&era), None)
-        }
+        "initialize" => reply(initialize(shared, session, &params).map(Value::Object)),
         "server/discover" => {
             let mut r = Map::new();
             let mut versions: Vec<&str> = MODERN_PROTOCOL_VERSIONS.to_vec();
@@ -670,40 +628,35 @@ fn handle_request(
             }
             r.insert("ttlMs".into(), json!(shared.opts.cache_ttl.as_millis() as u64));
             r.insert("cacheScope".into(), json!("public"));
-            reply(Ok(modern_result(&shared.opts, r)), Some(&era), None)
+            reply(Ok(modern_result(&shared.opts, r)))
         }
         "ping" if era.is_modern() => {
-            reply(Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: 'ping' does not exist in protocol 2026-07-28")), Some(&era), None)
+            reply(Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: 'ping' does not exist in protocol 2026-07-28")))
         }
-        "ping" => reply(Ok(json!({})), Some(&era), None),
+        "ping" => reply(Ok(json!({}))),
         "tools/list" => {
             if !era.is_modern() && session.legacy.is_none() {
-                return reply(Err(not_initialized()), Some(&era), None);
+                return reply(Err(not_initialized()));
             }
             let r = list_tools(shared, &params, &era);
-            reply(r, Some(&era), None)
+            reply(r)
         }
         "tools/call" => {
             if !era.is_modern() && session.legacy.is_none() {
-                return reply(Err(not_initialized()), Some(&era), None);
+                return reply(Err(not_initialized()));
             }
-            let tool_name = params.get("name").and_then(Value::as_str).map(|s| truncate(s, 128));
             match prepare_call(shared, &id, &mut params) {
-                Ok(prepared) => start_call(shared, id.clone(), prepared, era, traceparent.clone(), &params, started, calls),
-                Err(e) => reply(Err(e), Some(&era), tool_name),
+                Ok(prepared) => start_call(shared, id.clone(), prepared, era, traceparent.clone(), &params, calls),
+                Err(e) => reply(Err(e)),
             }
         }
-        "logging/setLevel" => reply(
-            Err(RpcError::new(
-                METHOD_NOT_FOUND,
-                "Method not found: 'logging/setLevel' (this server does not offer the logging capability)",
-            )),
-            Some(&era),
-            None,
-        ),
+        "logging/setLevel" => reply(Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            "Method not found: 'logging/setLevel' (this server does not offer the logging capability)",
+        ))),
         other => {
             let msg = format!("Method not found: '{}'", truncate(other, 100));
-            reply(Err(RpcError::new(METHOD_NOT_FOUND, msg)), Some(&era), None)
+            reply(Err(RpcError::new(METHOD_NOT_FOUND, msg)))
         }
     }
 }
@@ -833,7 +786,6 @@ fn start_call(
     era: Era,
     traceparent: Option<String>,
     params: &Map<String, Value>,
-    started: Instant,
     calls: &mut Calls,
 ) {
     let key = id.to_string();
@@ -919,46 +871,26 @@ fn start_call(
         let mut progress = progress_state.lock();
         progress.done = true;
         let cancelled_by_client = client_cancelled.load(Ordering::SeqCst);
-        let (msg, outcome) = if cancelled_by_client {
-            (None, CallOutcome::Cancelled)
+        // A call the session's end cut short (not one the client cancelled).
+        let cut_by_shutdown = !cancelled_by_client && result.is_none();
+        let msg = if cancelled_by_client {
+            None
         } else {
-            match result {
+            Some(match result {
                 None => {
                     let e = RpcError::new(INTERNAL_ERROR, format!("tool '{}' was cancelled: the session is ending", entry.desc.name));
-                    (Some(error_msg(&id, &e)), CallOutcome::Shutdown)
+                    error_msg(&id, &e)
                 }
                 Some(r) => match shape_result(entry, r) {
-                    Ok(result) => {
-                        let outcome =
-                            if result.get("isError") == Some(&Value::Bool(true)) { CallOutcome::ToolError } else { CallOutcome::Ok };
-                        (Some(result_msg(&id, finish_result(&shared.opts, &era, result))), outcome)
-                    }
-                    Err(e) => {
-                        let outcome = CallOutcome::Error { code: e.code, message: e.message.clone() };
-                        (Some(error_msg(&id, &e)), outcome)
-                    }
+                    Ok(result) => result_msg(&id, finish_result(&shared.opts, &era, result)),
+                    Err(e) => error_msg(&id, &e),
                 },
-            }
+            })
         };
         if let Some(m) = msg {
             send(&shared, m);
         }
         drop(progress);
-        let cut_by_shutdown = outcome == CallOutcome::Shutdown;
-        record(
-            &shared,
-            CallRecord {
-                method: "tools/call".into(),
-                tool: Some(entry.desc.name.clone()),
-                plugin: Some(entry.desc.plugin.clone()),
-                request_id: key,
-                protocol_version: era.version().to_string(),
-                client: era.client(),
-                traceparent,
-                duration: started.elapsed(),
-                outcome,
-            },
-        );
         cut_by_shutdown
     }));
 }
