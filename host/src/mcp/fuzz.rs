@@ -250,10 +250,10 @@ proptest! {
     #[test]
     fn the_quick_ping_agrees_with_the_general_path(req in near_valid_request(), spaced in any::<bool>()) {
         let text = if spaced { serde_json::to_string_pretty(&req).unwrap().replace('\n', " ") } else { req.to_string() };
-        let (quick, general) = super::server::ping_readings(&text);
+        let (quick, general) = super::jsonrpc::ping_readings(&text);
         if let Some(id) = &quick {
             prop_assert_eq!(&quick, &general, "{}", text);
-            let (fast, slow) = super::server::ping_answers(id);
+            let (fast, slow) = super::jsonrpc::ping_answers(id);
             prop_assert_eq!(fast, slow);
         }
     }
@@ -266,8 +266,8 @@ fn plain_pings_take_the_quick_path_and_others_do_not() {
         (r#"{ "method": "ping", "id": "a\u0041\"", "jsonrpc": "2.0", "params": {} }"#, json!("aA\"")),
         (r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"ping","params":null}"#, json!(u64::MAX)),
     ] {
-        assert_eq!(super::server::ping_readings(line), (Some(id.clone()), Some(id.clone())), "{line}");
-        let (fast, slow) = super::server::ping_answers(&id);
+        assert_eq!(super::jsonrpc::ping_readings(line), (Some(id.clone()), Some(id.clone())), "{line}");
+        let (fast, slow) = super::jsonrpc::ping_answers(&id);
         assert_eq!(fast, slow);
     }
     for line in [
@@ -278,6 +278,6 @@ fn plain_pings_take_the_quick_path_and_others_do_not() {
         r#"{"jsonrpc":"2.0","method":"ping"}"#,
         r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#,
     ] {
-        assert_eq!(super::server::ping_readings(line).0, None, "{line}");
+        assert_eq!(super::jsonrpc::ping_readings(line).0, None, "{line}");
     }
 }

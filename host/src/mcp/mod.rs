@@ -21,11 +21,16 @@
 //! logai::mcp::serve_stdio(tool_host, opts).await?;
 //! ```
 
+mod era;
 mod id_scan;
+mod jsonrpc;
 mod reader;
 mod schema;
 mod server;
 mod stdio;
+mod tool_result;
+mod tools_call;
+mod tools_list;
 mod writer;
 
 #[cfg(test)]

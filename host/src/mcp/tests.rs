@@ -381,7 +381,9 @@ async fn tools_list_paginates_with_opaque_cursors() {
     assert_eq!(echo["annotations"]["readOnlyHint"], true);
     let structured = &r["result"]["tools"][3];
     assert_eq!(structured["outputSchema"]["required"][0], "count");
-    for bad in [json!("nonsense"), json!(super::server::cursor_for_tests(999)), json!(42), json!(super::server::cursor_for_tests(0))] {
+    for bad in
+        [json!("nonsense"), json!(super::tools_list::cursor_for_tests(999)), json!(42), json!(super::tools_list::cursor_for_tests(0))]
+    {
         let r = c.request(31, "tools/list", json!({"cursor": bad})).await;
         assert_eq!(err_code(&r), -32602, "{bad}");
         assert_eq!(r["error"]["data"]["path"], "$.params.cursor");
