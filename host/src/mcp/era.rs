@@ -117,6 +117,23 @@ pub(super) fn capabilities() -> Value {
     json!({"tools": {"listChanged": false}})
 }
 
+/// The `server/discover` result: every version this server speaks, how it
+/// presents itself, and how long a client may cache that.
+pub(super) fn discover(opts: &ServerOptions) -> Value {
+    let mut r = Map::new();
+    let mut versions: Vec<&str> = MODERN_PROTOCOL_VERSIONS.to_vec();
+    versions.extend_from_slice(LEGACY_PROTOCOL_VERSIONS);
+    r.insert("supportedVersions".into(), json!(versions));
+    r.insert("capabilities".into(), capabilities());
+    r.insert("serverInfo".into(), server_info(opts));
+    if let Some(i) = &opts.instructions {
+        r.insert("instructions".into(), json!(i));
+    }
+    r.insert("ttlMs".into(), json!(opts.cache_ttl.as_millis() as u64));
+    r.insert("cacheScope".into(), json!("public"));
+    modern_result(opts, r)
+}
+
 /// Stamp a 2026 result: `resultType` and the server's identity in `_meta`.
 pub(super) fn modern_result(opts: &ServerOptions, mut result: Map<String, Value>) -> Value {
     result.insert("resultType".into(), json!("complete"));

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::era::{capabilities, initialize, legacy_era, modern_result, parse_envelope, server_info, Era, Session};
+use super::era::{discover, initialize, legacy_era, parse_envelope, Era, Session};
 use super::jsonrpc::{
     classify, error_msg, oversized_line_id, ping_answer, plain_ping, result_msg, truncate, Incoming, RpcError, INVALID_REQUEST,
     METHOD_NOT_FOUND, PARSE_ERROR,
@@ -28,7 +28,7 @@ use super::schema::Catalog;
 use super::tools_call::{prepare_call, start_call};
 use super::tools_list::list_tools;
 use super::writer::{Outbox, OutputProbe, OutputWatch};
-use super::{ServerOptions, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS};
+use super::ServerOptions;
 use crate::call::ToolHost;
 
 pub(super) struct InFlight {
@@ -265,14 +265,20 @@ fn handle_notification(shared: &Shared, session: &mut Session, method: &str, par
     }
 }
 
-fn handle_request(
-    shared: &Arc<Shared>,
-    session: &mut Session,
-    id: Value,
-    method: String,
-    mut params: Map<String, Value>,
-    calls: &mut Calls,
-) {
+/// One request as the dispatcher hands it on: what was asked and the era it
+/// is served under. Handlers take this instead of its parts one by one.
+pub(super) struct Request {
+    pub(super) id: Value,
+    pub(super) method: String,
+    pub(super) params: Map<String, Value>,
+    pub(super) era: Era,
+    /// `traceparent` from `params._meta`, when sent.
+    pub(super) traceparent: Option<String>,
+}
+
+/// Reads the request's era (the 2026 envelope, else the stream's 2025
+/// state) and dispatches it; a malformed envelope is answered at once.
+fn handle_request(shared: &Arc<Shared>, session: &mut Session, id: Value, method: String, params: Map<String, Value>, calls: &mut Calls) {
     let traceparent = params.get("_meta").and_then(|m| m.get("traceparent")).and_then(Value::as_str).map(|s| truncate(s, 128));
     let era = if method == "initialize" {
         Ok(legacy_era(session))
@@ -282,69 +288,49 @@ fn handle_request(
             None => legacy_era(session),
         })
     };
-    let reply = |result: Result<Value, RpcError>| {
-        let msg = match result {
-            Ok(r) => result_msg(&id, r),
-            Err(e) => error_msg(&id, &e),
-        };
-        send(shared, msg);
-    };
-    let era = match era {
-        Ok(e) => e,
-        Err(e) => return reply(Err(e)),
-    };
-    let not_initialized = || {
-        RpcError::new(
-            INVALID_REQUEST,
-            format!(
-                "Invalid Request: '{method}' before initialize; send initialize first (2025 era) \
-                 or put the 2026-07-28 envelope in params._meta"
-            ),
-        )
-    };
-    match method.as_str() {
-        "initialize" => reply(initialize(shared, session, &params).map(Value::Object)),
-        "server/discover" => {
-            let mut r = Map::new();
-            let mut versions: Vec<&str> = MODERN_PROTOCOL_VERSIONS.to_vec();
-            versions.extend_from_slice(LEGACY_PROTOCOL_VERSIONS);
-            r.insert("supportedVersions".into(), json!(versions));
-            r.insert("capabilities".into(), capabilities());
-            r.insert("serverInfo".into(), server_info(&shared.opts));
-            if let Some(i) = &shared.opts.instructions {
-                r.insert("instructions".into(), json!(i));
-            }
-            r.insert("ttlMs".into(), json!(shared.opts.cache_ttl.as_millis() as u64));
-            r.insert("cacheScope".into(), json!("public"));
-            reply(Ok(modern_result(&shared.opts, r)))
-        }
-        "ping" if era.is_modern() => {
-            reply(Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: 'ping' does not exist in protocol 2026-07-28")))
-        }
-        "ping" => reply(Ok(json!({}))),
-        "tools/list" => {
-            if !era.is_modern() && session.legacy.is_none() {
-                return reply(Err(not_initialized()));
-            }
-            let r = list_tools(shared, &params, &era);
-            reply(r)
-        }
-        "tools/call" => {
-            if !era.is_modern() && session.legacy.is_none() {
-                return reply(Err(not_initialized()));
-            }
-            match prepare_call(shared, &id, &mut params) {
-                Ok(prepared) => start_call(shared, id.clone(), prepared, era, traceparent.clone(), &params, calls),
-                Err(e) => reply(Err(e)),
-            }
-        }
-        "logging/setLevel" => reply(Err(RpcError::new(
-            METHOD_NOT_FOUND,
-            "Method not found: 'logging/setLevel' (this server does not offer the logging capability)",
-        ))),
-        other => {
-            let msg = format!("Method not found: '{}'", truncate(other, 100));
-            reply(Err(RpcError::new(METHOD_NOT_FOUND, msg)))
-        }
+    match era {
+        Ok(era) => dispatch(shared, session, Request { id, method, params, era, traceparent }, calls),
+        Err(e) => reply(shared, &id, Err(e)),
     }
+}
+
+fn reply(shared: &Shared, id: &Value, result: Result<Value, RpcError>) {
+    let msg = match result {
+        Ok(r) => result_msg(id, r),
+        Err(e) => error_msg(id, &e),
+    };
+    send(shared, msg);
+}
+
+fn dispatch(shared: &Arc<Shared>, session: &mut Session, mut req: Request, calls: &mut Calls) {
+    let needs_initialize = !req.era.is_modern() && session.legacy.is_none();
+    let result = match req.method.as_str() {
+        "initialize" => initialize(shared, session, &req.params).map(Value::Object),
+        "server/discover" => Ok(discover(&shared.opts)),
+        "ping" if req.era.is_modern() => {
+            Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: 'ping' does not exist in protocol 2026-07-28"))
+        }
+        "ping" => Ok(json!({})),
+        "tools/list" | "tools/call" if needs_initialize => Err(not_initialized(&req.method)),
+        "tools/list" => list_tools(shared, &req.params, &req.era),
+        "tools/call" => match prepare_call(shared, &mut req) {
+            Ok(prepared) => return start_call(shared, req, prepared, calls),
+            Err(e) => Err(e),
+        },
+        "logging/setLevel" => {
+            Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: 'logging/setLevel' (this server does not offer the logging capability)"))
+        }
+        other => Err(RpcError::new(METHOD_NOT_FOUND, format!("Method not found: '{}'", truncate(other, 100)))),
+    };
+    reply(shared, &req.id, result);
+}
+
+fn not_initialized(method: &str) -> RpcError {
+    RpcError::new(
+        INVALID_REQUEST,
+        format!(
+            "Invalid Request: '{method}' before initialize; send initialize first (2025 era) \
+             or put the 2026-07-28 envelope in params._meta"
+        ),
+    )
 }

@@ -13,16 +13,20 @@ use serde_json::{json, Map, Value};
 use super::era::{finish_result, Era};
 use super::jsonrpc::{error_msg, result_msg, truncate, RpcError, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST};
 use super::schema::{first_violation, type_name};
-use super::server::{send, Calls, InFlight, Shared};
+use super::server::{send, Calls, InFlight, Request, Shared};
 use super::tool_result::shape_result;
-use crate::call::{CallScope, Progress, ProgressSink};
+use crate::call::{CallScope, Progress, ProgressSink, ToolCallError, ToolOutput};
+use tokio_util::sync::CancellationToken;
 
 pub(super) struct PreparedCall {
     index: usize,
     arguments: Value,
 }
 
-pub(super) fn prepare_call(shared: &Shared, id: &Value, params: &mut Map<String, Value>) -> Result<PreparedCall, RpcError> {
+/// The call checked against the catalog: a known tool, arguments that
+/// match its input schema, an id no running call uses.
+pub(super) fn prepare_call(shared: &Shared, req: &mut Request) -> Result<PreparedCall, RpcError> {
+    let (id, params) = (&req.id, &mut req.params);
     let name = match params.get("name") {
         Some(Value::String(n)) => n,
         Some(other) => return Err(RpcError::params("$.params.name", format!("expected string, got {}", type_name(other)))),
@@ -61,97 +65,94 @@ pub(super) struct ProgressState {
     done: bool,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn start_call(
-    shared: &Arc<Shared>,
-    id: Value,
-    prepared: PreparedCall,
-    era: Era,
-    traceparent: Option<String>,
-    params: &Map<String, Value>,
-    calls: &mut Calls,
-) {
-    let key = id.to_string();
+/// Registers the call (so a `notifications/cancelled` finds it) and hands
+/// the read loop its future, which runs the tool and answers.
+pub(super) fn start_call(shared: &Arc<Shared>, req: Request, prepared: PreparedCall, calls: &mut Calls) {
+    let key = req.id.to_string();
     let token = shared.shutdown.child_token();
     let client_cancelled = Arc::new(AtomicBool::new(false));
     shared.inflight.lock().insert(key.clone(), InFlight { token: token.clone(), client_cancelled: client_cancelled.clone() });
 
     let progress_state = Arc::new(Mutex::new(ProgressState { last: None, done: false }));
+    let progress = progress_sink(shared, &req.params, &progress_state);
+    let scope = CallScope {
+        request_id: key,
+        session_id: shared.opts.session_id.clone(),
+        user: shared.opts.user.clone(),
+        protocol_version: req.era.version().to_string(),
+        client: req.era.client(),
+        traceparent: req.traceparent,
+        progress,
+        cancel: token.clone(),
+        deadline: Instant::now() + shared.opts.call_timeout,
+    };
+    let call = Call { id: req.id, era: req.era, prepared, scope, token, client_cancelled, progress: progress_state };
+    calls.started = Some(Box::pin(call.run(shared.clone())));
+}
+
+/// Where the tool's progress reports go: `notifications/progress` for the
+/// request's `progressToken`, or nowhere when it sent none.
+fn progress_sink(shared: &Shared, params: &Map<String, Value>, state: &Arc<Mutex<ProgressState>>) -> ProgressSink {
     let progress_token = params
         .get("_meta")
         .and_then(|m| m.get("progressToken"))
         .filter(|t| t.is_string() || t.as_i64().is_some() || t.as_u64().is_some())
         .cloned();
-    let progress = match progress_token {
-        None => ProgressSink::none(),
-        Some(tok) => {
-            let state = progress_state.clone();
-            let out = shared.out.clone();
-            ProgressSink::new(move |p: Progress| {
-                let mut s = state.lock();
-                if s.done {
-                    return;
-                }
-                if !p.progress.is_finite() {
-                    tracing::debug!(progress = p.progress, "dropping a non-finite progress report");
-                    return;
-                }
-                // The spec wants progress to increase with every notification:
-                // a report that does not is nudged just past the last value.
-                let mut value = p.progress;
-                if let Some(last) = s.last {
-                    if value <= last {
-                        value = last.next_up();
-                    }
-                }
-                s.last = Some(value);
-                let mut params = json!({"progressToken": tok, "progress": value});
-                if let Some(t) = p.total.filter(|t| t.is_finite()) {
-                    params["total"] = json!(t);
-                }
-                if let Some(m) = p.message {
-                    params["message"] = json!(m);
-                }
-                out.send(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params}).to_string());
-            })
+    let Some(tok) = progress_token else {
+        return ProgressSink::none();
+    };
+    let state = state.clone();
+    let out = shared.out.clone();
+    ProgressSink::new(move |p: Progress| {
+        let mut s = state.lock();
+        if s.done {
+            return;
         }
-    };
-    let entry_name = shared.catalog.entries[prepared.index].desc.name.clone();
-    let scope = CallScope {
-        request_id: key.clone(),
-        session_id: shared.opts.session_id.clone(),
-        user: shared.opts.user.clone(),
-        protocol_version: era.version().to_string(),
-        client: era.client(),
-        traceparent: traceparent.clone(),
-        progress,
-        cancel: token.clone(),
-        deadline: Instant::now() + shared.opts.call_timeout,
-    };
-    let shared = shared.clone();
-    calls.started = Some(Box::pin(async move {
-        let permits = shared.permits.clone();
-        let permit = tokio::select! {
-            biased;
-            _ = token.cancelled() => None,
-            p = permits.acquire_owned() => p.ok(),
-        };
-        let result = match permit {
-            None => None,
-            Some(permit) => {
-                let fut = shared.host.call(&entry_name, prepared.arguments, scope);
-                let r = tokio::select! {
-                    biased;
-                    _ = token.cancelled() => None,
-                    r = fut => Some(r),
-                };
-                drop(permit);
-                r
+        if !p.progress.is_finite() {
+            tracing::debug!(progress = p.progress, "dropping a non-finite progress report");
+            return;
+        }
+        // The spec wants progress to increase with every notification:
+        // a report that does not is nudged just past the last value.
+        let mut value = p.progress;
+        if let Some(last) = s.last {
+            if value <= last {
+                value = last.next_up();
             }
-        };
-        shared.inflight.lock().remove(&key);
+        }
+        s.last = Some(value);
+        let mut params = json!({"progressToken": tok, "progress": value});
+        if let Some(t) = p.total.filter(|t| t.is_finite()) {
+            params["total"] = json!(t);
+        }
+        if let Some(m) = p.message {
+            params["message"] = json!(m);
+        }
+        out.send(json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params}).to_string());
+    })
+}
+
+/// A started call: what it needs from running the tool to the answer.
+struct Call {
+    id: Value,
+    era: Era,
+    prepared: PreparedCall,
+    scope: CallScope,
+    token: CancellationToken,
+    client_cancelled: Arc<AtomicBool>,
+    progress: Arc<Mutex<ProgressState>>,
+}
+
+impl Call {
+    /// Runs the tool under a call slot and answers it; returns whether the
+    /// session's end cut it short (not the client's cancellation).
+    async fn run(self, shared: Arc<Shared>) -> bool {
+        let Call { id, era, prepared, scope, token, client_cancelled, progress } = self;
+        let key = scope.request_id.clone();
         let entry = &shared.catalog.entries[prepared.index];
-        let mut progress = progress_state.lock();
+        let result = run_tool(&shared, &entry.desc.name, prepared.arguments, scope, &token).await;
+        shared.inflight.lock().remove(&key);
+        let mut progress = progress.lock();
         progress.done = true;
         let cancelled_by_client = client_cancelled.load(Ordering::SeqCst);
         // A call the session's end cut short (not one the client cancelled).
@@ -175,5 +176,30 @@ pub(super) fn start_call(
         }
         drop(progress);
         cut_by_shutdown
-    }));
+    }
+}
+
+/// The tool's answer, after waiting for one of the session's call slots;
+/// `None` when the call was cancelled first (waiting or running).
+async fn run_tool(
+    shared: &Shared,
+    name: &str,
+    arguments: Value,
+    scope: CallScope,
+    token: &CancellationToken,
+) -> Option<Result<ToolOutput, ToolCallError>> {
+    let permits = shared.permits.clone();
+    let permit = tokio::select! {
+        biased;
+        _ = token.cancelled() => None,
+        p = permits.acquire_owned() => p.ok(),
+    }?;
+    let fut = shared.host.call(name, arguments, scope);
+    let r = tokio::select! {
+        biased;
+        _ = token.cancelled() => None,
+        r = fut => Some(r),
+    };
+    drop(permit);
+    r
 }
