@@ -21,12 +21,16 @@
 
 mod bindings;
 mod cache;
+mod call_result;
+mod commands;
 mod engine;
 pub mod exporter;
+mod guest;
 pub mod native;
 mod runtime;
 mod sandbox;
 mod spec;
+mod standby;
 mod state;
 mod stderr;
 
@@ -40,9 +44,10 @@ use crate::coord::MetricsSnapshot;
 use crate::search::api as search;
 
 pub use cache::{cache_dir, CacheOutcome};
+pub use commands::{list, precompile, PluginListing, PrecompileReport};
 pub use engine::Allocator;
 pub use exporter::{ExportEvent, Exporter};
-pub use runtime::{list, precompile, PluginListing, PrecompileReport, Runtime};
+pub use runtime::Runtime;
 pub use sandbox::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS};
 
 /// What plugins reach through the host imports `search` and `metrics`.
