@@ -292,39 +292,7 @@ impl Exporter {
                 slot.live = None;
             }
             if slot.live.is_none() {
-                let live = self.start(deadline).await?;
-                slot.live = Some(live);
-                // A restarted instance gets its settings again (not when this
-                // operation is `configure` itself).
-                if what != "configure" {
-                    if let Some(settings) = slot.settings.clone() {
-                        let live = slot.live.as_mut().unwrap();
-                        live.in_call = true;
-                        let r = live.bindings.logai_plugin_exporter().call_configure(&mut live.store, &settings).await;
-                        live.in_call = false;
-                        match r {
-                            Ok(Ok(())) => {}
-                            Ok(Err(m)) => {
-                                let msg = format!("exporter '{}' rejected its configuration: {m}", inner.name);
-                                slot.disabled = Some(msg.clone());
-                                slot.live = None;
-                                return Err(msg);
-                            }
-                            Err(e) => {
-                                let watch = live.watch.clone();
-                                slot.live = None;
-                                return Err(describe_trap(
-                                    &format!("exporter '{}'", inner.name),
-                                    &inner.sandbox,
-                                    "during configure",
-                                    &e,
-                                    &watch,
-                                    Limit::Plugin,
-                                ));
-                            }
-                        }
-                    }
-                }
+                self.restart(&mut slot, what, deadline).await?;
             }
             let live = slot.live.as_mut().unwrap();
             live.store.data_mut().deadline = deadline;
@@ -359,6 +327,41 @@ impl Exporter {
                 let m = timeout_message(&format!("exporter '{}'", inner.name), &inner.sandbox, &doing, Limit::Plugin);
                 tracing::warn!(exporter = %inner.name, "{m}");
                 Err(m)
+            }
+        }
+    }
+
+    /// A fresh instance into the slot, configured again with the last
+    /// settings (unless this operation is `configure` itself); a rejected
+    /// configuration disables the exporter.
+    async fn restart(&self, slot: &mut Slot, what: &str, deadline: Instant) -> Result<(), String> {
+        let inner = &self.inner;
+        let live = self.start(deadline).await?;
+        slot.live = Some(live);
+        // A restarted instance gets its settings again (not when this
+        // operation is `configure` itself).
+        if what == "configure" {
+            return Ok(());
+        }
+        let Some(settings) = slot.settings.clone() else {
+            return Ok(());
+        };
+        let live = slot.live.as_mut().unwrap();
+        live.in_call = true;
+        let r = live.bindings.logai_plugin_exporter().call_configure(&mut live.store, &settings).await;
+        live.in_call = false;
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(m)) => {
+                let msg = format!("exporter '{}' rejected its configuration: {m}", inner.name);
+                slot.disabled = Some(msg.clone());
+                slot.live = None;
+                Err(msg)
+            }
+            Err(e) => {
+                let watch = live.watch.clone();
+                slot.live = None;
+                Err(describe_trap(&format!("exporter '{}'", inner.name), &inner.sandbox, "during configure", &e, &watch, Limit::Plugin))
             }
         }
     }

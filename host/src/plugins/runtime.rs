@@ -20,7 +20,7 @@ use super::guest::{describe_trap, fresh_store, hint_missing, link_error, run_gue
 use super::sandbox::Sandbox;
 use super::spec::{self, CheckedTool, RawToolSpec};
 use super::standby::{Ready, Standby};
-use super::state::{tool_linker, PluginState};
+use super::state::{tool_linker, PluginState, Watch};
 use super::{HostServices, PluginError};
 use crate::call::{CallScope, ToolCallError, ToolDescriptor, ToolHost, ToolOutput};
 use crate::config::Config;
@@ -184,45 +184,55 @@ impl Inner {
         })
         .await;
         let elapsed = started.elapsed();
-        let what = format!("running tool '{name}'");
-        let who = format!("plugin '{}'", plugin.name);
-        let result = match ended {
-            Ended::Done(Ok(Ok(r))) => match convert(&plugin.tools[ti], r) {
-                Ok(mut out) => {
-                    let denials = watch.denials.take();
-                    if !denials.is_empty() {
-                        let msg = format!("plugin '{}' was denied: {}", plugin.name, denials.join("; "));
-                        tracing::warn!(plugin = %plugin.name, tool = %name, "{msg}");
-                        if out.is_error {
-                            out.content.push(json!({"type": "text", "text": format!("(logai) {msg}")}));
-                        }
-                    }
-                    Ok(out)
-                }
-                Err(why) => Ok(failure(
-                    &plugin.name,
-                    &name,
-                    format!("plugin '{}' returned a malformed result from tool '{name}': {why}", plugin.name),
-                )),
-            },
-            Ended::Done(Ok(Err(e))) => Err(match e {
-                wt::ToolError::UnknownTool(t) => ToolCallError::UnknownTool(t),
-                wt::ToolError::InvalidArguments(a) => ToolCallError::InvalidArguments { path: a.path, message: a.message },
-                wt::ToolError::Internal(m) => ToolCallError::Internal(format!("plugin '{}': {m}", plugin.name)),
-            }),
-            Ended::Done(Err(e)) => Ok(failure(&plugin.name, &name, describe_trap(&who, &plugin.sandbox, &what, &e, &watch, which))),
-            Ended::Setup(m) => Ok(failure(&plugin.name, &name, m)),
-            Ended::TimedOut => Ok(failure(&plugin.name, &name, timeout_message(&who, &plugin.sandbox, &what, which))),
-            Ended::Cancelled => {
-                Ok(failure(&plugin.name, &name, format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name)))
-            }
-        };
+        let result = outcome(&plugin, ti, &name, ended, &watch, which);
         let guest_stderr = watch.stderr.text();
         if !guest_stderr.is_empty() {
             tracing::debug!(plugin = %plugin.name, tool = %name, "guest stderr: {}", guest_stderr.trim_end());
         }
         tracing::debug!(plugin = %plugin.name, tool = %name, elapsed_us = elapsed.as_micros() as u64, "plugin call finished");
         result
+    }
+}
+
+/// A finished invocation as the call's result: the tool's answer (with
+/// what the plugin was denied, when it failed), its own error, or an
+/// `isError` result naming the plugin and what stopped it.
+fn outcome(
+    plugin: &Plugin,
+    ti: usize,
+    name: &str,
+    ended: Ended<Result<wt::CallResult, wt::ToolError>>,
+    watch: &Watch,
+    which: Limit,
+) -> Result<ToolOutput, ToolCallError> {
+    let what = format!("running tool '{name}'");
+    let who = format!("plugin '{}'", plugin.name);
+    match ended {
+        Ended::Done(Ok(Ok(r))) => match convert(&plugin.tools[ti], r) {
+            Ok(mut out) => {
+                let denials = watch.denials.take();
+                if !denials.is_empty() {
+                    let msg = format!("plugin '{}' was denied: {}", plugin.name, denials.join("; "));
+                    tracing::warn!(plugin = %plugin.name, tool = %name, "{msg}");
+                    if out.is_error {
+                        out.content.push(json!({"type": "text", "text": format!("(logai) {msg}")}));
+                    }
+                }
+                Ok(out)
+            }
+            Err(why) => {
+                Ok(failure(&plugin.name, name, format!("plugin '{}' returned a malformed result from tool '{name}': {why}", plugin.name)))
+            }
+        },
+        Ended::Done(Ok(Err(e))) => Err(match e {
+            wt::ToolError::UnknownTool(t) => ToolCallError::UnknownTool(t),
+            wt::ToolError::InvalidArguments(a) => ToolCallError::InvalidArguments { path: a.path, message: a.message },
+            wt::ToolError::Internal(m) => ToolCallError::Internal(format!("plugin '{}': {m}", plugin.name)),
+        }),
+        Ended::Done(Err(e)) => Ok(failure(&plugin.name, name, describe_trap(&who, &plugin.sandbox, &what, &e, watch, which))),
+        Ended::Setup(m) => Ok(failure(&plugin.name, name, m)),
+        Ended::TimedOut => Ok(failure(&plugin.name, name, timeout_message(&who, &plugin.sandbox, &what, which))),
+        Ended::Cancelled => Ok(failure(&plugin.name, name, format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name))),
     }
 }
 
