@@ -3,10 +3,12 @@
 //! process's own queue when Redis is not there or does not answer; and
 //! the lease upkeep (release, renewal, abandoned tickets).
 
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use tokio::sync::futures::Notified;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -140,40 +142,9 @@ impl Coordinator {
                             waited: started.elapsed(),
                         });
                     }
-                    // Waiters that free slots are reserved for poll at once;
-                    // the rest of the queue polls slower the further back it
-                    // is. With notifications (pub/sub on every release and
-                    // every grant from the queue) a waiter counts the events
-                    // since its last poll and retries as soon as it may be
-                    // within reach of a slot.
-                    let notified = inner.wake_up.load(Ordering::Relaxed);
-                    let free = status.limit_global.saturating_sub(status.running_global);
-                    let step = if notified { 10 } else { 5 };
-                    let poll = if status.position <= free + 1 && status.running_service < status.limit_service {
-                        Duration::from_millis(2)
-                    } else {
-                        Duration::from_millis((step * status.position as u64).clamp(step, 250))
-                    };
-                    let reach = status.limit_global.max(3) as i64;
-                    let sleep = tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)));
-                    tokio::pin!(sleep);
-                    let mut estimate = status.position as i64;
-                    loop {
-                        tokio::select! {
-                            _ = &mut sleep => break,
-                            _ = &mut released => {
-                                estimate -= 1;
-                                if estimate <= reach {
-                                    break;
-                                }
-                                released.set(inner.released.notified());
-                                released.as_mut().enable();
-                            }
-                            _ = cancel.cancelled() => {
-                                inner.abandon_ticket(&holder, service);
-                                return Err(PermitError::Cancelled);
-                            }
-                        }
+                    if inner.wait_to_poll(&status, deadline, released.as_mut(), cancel).await.is_err() {
+                        inner.abandon_ticket(&holder, service);
+                        return Err(PermitError::Cancelled);
                     }
                 }
                 Err(Failure::TimedOut) if timeouts < ACQUIRE_TIMEOUT_RETRIES && Instant::now() < deadline => {
@@ -211,6 +182,50 @@ impl Coordinator {
 }
 
 impl Inner {
+    /// A queued waiter's pause before it asks again: until its poll
+    /// interval passes, enough releases come by to bring it within reach of
+    /// a slot, or the wait is cancelled (`Err`).
+    async fn wait_to_poll<'a>(
+        &'a self,
+        status: &QueueStatus,
+        deadline: Instant,
+        mut released: Pin<&mut Notified<'a>>,
+        cancel: &CancellationToken,
+    ) -> Result<(), ()> {
+        // Waiters that free slots are reserved for poll at once;
+        // the rest of the queue polls slower the further back it
+        // is. With notifications (pub/sub on every release and
+        // every grant from the queue) a waiter counts the events
+        // since its last poll and retries as soon as it may be
+        // within reach of a slot.
+        let notified = self.wake_up.load(Ordering::Relaxed);
+        let free = status.limit_global.saturating_sub(status.running_global);
+        let step = if notified { 10 } else { 5 };
+        let poll = if status.position <= free + 1 && status.running_service < status.limit_service {
+            Duration::from_millis(2)
+        } else {
+            Duration::from_millis((step * status.position as u64).clamp(step, 250))
+        };
+        let reach = status.limit_global.max(3) as i64;
+        let sleep = tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(1)));
+        tokio::pin!(sleep);
+        let mut estimate = status.position as i64;
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return Ok(()),
+                _ = &mut released => {
+                    estimate -= 1;
+                    if estimate <= reach {
+                        return Ok(());
+                    }
+                    released.set(self.released.notified());
+                    released.as_mut().enable();
+                }
+                _ = cancel.cancelled() => return Err(()),
+            }
+        }
+    }
+
     /// Drop a waiter's ticket (and any lease a lost reply granted) in the background.
     fn abandon_ticket(self: &Arc<Self>, holder: &str, service: &str) {
         if !self.link.configured() {
