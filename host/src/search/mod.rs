@@ -4,7 +4,7 @@
 //! SearchCore::new(config, session)      once per process
 //!   .plan(&request, now)  -> SearchPlan  validate, resolve the window, list the
 //!                                        service's files (confined), prune them
-//!                                        by time range; cache_key() covers it all
+//!                                        by time range
 //!   .execute(&plan, &ctl) -> SearchResponse
 //!                                        files scanned in parallel (results in
 //!                                        file order), binary search into each
@@ -144,48 +144,6 @@ impl<'de> Deserialize<'de> for LogFormat {
 }
 
 impl SearchPlan {
-    /// A stable key over every parameter, the absolute window (the bounds
-    /// that cut into the files' time ranges) and each file's identity, size,
-    /// mtime and byte range: equal keys give equal answers.
-    pub fn cache_key(&self) -> String {
-        #[derive(Serialize)]
-        struct State<'a> {
-            window: Option<Window>,
-            files: Vec<(&'a Path, u64, u64, u64, i64, u64, u64)>,
-        }
-        // Cached answers hold every match and are cut to each caller's
-        // max_results when presented: it is not part of the key.
-        let req = SearchRequest { max_results: 0, ..self.request.clone() };
-        let state = State {
-            window: self.key_window(),
-            files: self
-                .files
-                .iter()
-                .map(|f| (f.path.as_path(), f.id.dev, f.id.ino, f.id.size, f.id.mtime_ns, f.start_offset, f.end_offset))
-                .collect(),
-        };
-        self.hashed_key("search", 3, &req, state)
-    }
-
-    /// `<kind>:v1:<service>:<sha256>` over a key version, the request as
-    /// given, the log format, the timezone and `extra`: how the cache, tail
-    /// and question keys are made.
-    pub(crate) fn hashed_key(&self, kind: &str, v: u32, req: &SearchRequest, extra: impl Serialize) -> String {
-        use sha2::{Digest, Sha256};
-        #[derive(Serialize)]
-        struct Key<'a, E> {
-            v: u32,
-            req: &'a SearchRequest,
-            format: &'a str,
-            tz: &'a str,
-            #[serde(flatten)]
-            extra: E,
-        }
-        let key = Key { v, req, format: self.format.as_str(), tz: &self.timezone, extra };
-        let bytes = serde_json::to_vec(&key).expect("plan key serializes");
-        format!("{kind}:v1:{}:{}", self.service, hex::encode(Sha256::digest(&bytes)))
-    }
-
     /// The window as the cache sees it. A bound outside every file's time
     /// range selects nothing different wherever it lies: it is left open,
     /// so a relative window asked again over logs that stopped growing

@@ -3,8 +3,9 @@
 //! A finished search leaves a [`Tail`]: its answer, its window, and where
 //! each file stood (identity, size, mtime, newlines up to that size, a
 //! digest of the last bytes). The next search of the same request over the
-//! same files (`SearchPlan::tail_key`, which leaves sizes out) resumes from
-//! it when that is provably the same as searching from scratch:
+//! same files (under its tail key, `lookup::keys::tail`, which leaves sizes
+//! out) resumes from it when that is provably the same as searching from
+//! scratch:
 //!
 //! - every file is the same file (path, device, inode); `.gz` and plain
 //!   files that did not grow are unchanged (size and mtime); a plain file
@@ -91,8 +92,8 @@ struct Grown {
 }
 
 impl SearchCore {
-    /// Answer `plan`, resuming from `prev` (the tail under
-    /// `plan.tail_key()`) when that gives the same answer as a full search,
+    /// Answer `plan`, resuming from `prev` (the tail stored under its
+    /// tail key) when that gives the same answer as a full search,
     /// else searching in full. Tails hold every match (up to `max_matches`;
     /// see [`SearchCore::shareable`]), so a truncated answer leaves one too.
     pub fn execute_resumable(&self, plan: &SearchPlan, prev: Option<&Tail>, ctl: &SearchControl, max_matches: u64) -> Answer {
@@ -227,23 +228,6 @@ impl SearchCore {
         response.cached = response.bytes_scanned == 0;
         let response = self.present(response, plan.request.max_results);
         Some(Answer { response, tail, resumed: true })
-    }
-}
-
-impl SearchPlan {
-    /// Where the tail of this request over these files is kept: every
-    /// parameter as asked (a relative window as its length) and each file's
-    /// path and identity, but not sizes or mtimes, so the same question
-    /// asked after the log grew finds it.
-    pub fn tail_key(&self) -> String {
-        #[derive(Serialize)]
-        struct Files<'a> {
-            files: Vec<(&'a std::path::Path, u64, u64)>,
-        }
-        // A tail holds every match: max_results is applied when presenting.
-        let req = super::SearchRequest { max_results: 0, ..self.request.clone() };
-        let files = Files { files: self.files.iter().map(|f| (f.path.as_path(), f.id.dev, f.id.ino)).collect() };
-        self.hashed_key("tail", 2, &req, files)
     }
 }
 
