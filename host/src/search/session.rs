@@ -449,7 +449,7 @@ impl OverflowStore {
                 }
                 let mut m: SearchMatch =
                     serde_json::from_slice(&line).map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
-                super::shift_lines(&mut m, part.base);
+                super::engine::shift_lines(&mut m, part.base);
                 matches.push(m);
                 index += 1;
             }
