@@ -14,7 +14,7 @@ use grep_regex::RegexMatcher;
 use parking_lot::Mutex;
 
 use super::files::Service;
-use super::item::{ItemResult, WorkItem, REL_ORIGIN};
+use super::item::{ItemJob, ItemResult, WorkItem, REL_ORIGIN};
 use super::scan::{Stop, TOLERANCE_MS};
 use super::seek::{resync, window_start_offset};
 use super::session::{self, FinishedJsonl, JsonlWriter};
@@ -75,7 +75,7 @@ impl SearchCore {
                         let r = if shared.check().is_some() {
                             ItemResult { skipped: true, ..ItemResult::default() }
                         } else {
-                            self.search_item(plan, tz, item, &matcher, max_results, &shared)
+                            self.search_item(&ItemJob { plan, tz, matcher: &matcher, max_results, shared: &shared }, item)
                         };
                         if item.last {
                             shared.files_done.fetch_add(1, Ordering::Relaxed);
@@ -143,6 +143,9 @@ impl SearchCore {
         items
     }
 
+    /// The items' results as one answer, in file order: line numbers made
+    /// absolute, counts, why it is partial, the first `max_results` inline
+    /// and, past those, every match in an overflow.
     fn merge(
         &self,
         plan: &SearchPlan,
@@ -151,12 +154,41 @@ impl SearchCore {
         max_results: usize,
         started: Instant,
     ) -> Result<Executed, SearchError> {
-        // Newlines in [0, end_offset) per plain file, when every part of it
-        // was scanned to its end (a later search of the grown file starts
-        // its line numbers there).
+        let lines_at_end = self.line_bases(plan, items, &mut results);
+        let mut resp = counted(plan, items, &results);
+        // Inline: the first max_results in order, with absolute line numbers.
+        'outer: for r in &results {
+            for m in &r.mem {
+                if resp.matches.len() >= max_results {
+                    break 'outer;
+                }
+                let mut m = m.clone();
+                shift_lines(&mut m, r.base);
+                resp.matches.push(m);
+            }
+        }
+        if resp.total_matches > max_results as u64 {
+            resp.truncated = true;
+            resp.overflow = Some(self.overflow(results)?);
+        } else {
+            for r in results {
+                if let Some(s) = r.spill {
+                    let _ = std::fs::remove_file(&s.path);
+                }
+            }
+        }
+        resp.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(Executed { response: resp, lines_at_end })
+    }
+
+    /// Give each item its line base (chunk k of a file continues chunk k-1's
+    /// count; a chunk after one that stopped early has unknown numbers and
+    /// its matches are dropped) and record line checkpoints. Returns the
+    /// newlines in `[0, end_offset)` per plain file, when every part of it
+    /// was scanned to its end (a later search of the grown file starts its
+    /// line numbers there).
+    fn line_bases(&self, plan: &SearchPlan, items: &[WorkItem], results: &mut [ItemResult]) -> Vec<Option<u64>> {
         let mut lines_at_end: Vec<Option<u64>> = vec![None; plan.files.len()];
-        // Line bases: chunk k of a file continues chunk k-1's count. A chunk
-        // after one that stopped early has unknown numbers; drop it.
         let mut cur: Option<u64> = None;
         let mut broken = false;
         let mut whole = true;
@@ -190,105 +222,100 @@ impl SearchCore {
             if item.last && whole && !plan.files[item.file].gz {
                 lines_at_end[item.file] = cur;
             }
-            // Record line checkpoints (absolute).
             if !r.checkpoints.is_empty() && !broken {
-                let f = &plan.files[item.file];
-                if let Ok(mut file) = File::open(&f.path) {
-                    let cps: Vec<(u64, u64)> = r.checkpoints.iter().map(|&(o, l)| (o, l.wrapping_add(r.base))).collect();
-                    self.lines.record(&mut file, f.id.dev, f.id.ino, f.id.size, &cps);
-                }
+                self.record_checkpoints(plan, item, r);
             }
         }
-        let total: u64 = results.iter().map(|r| r.count).sum();
-        let mut searched = vec![false; plan.files.len()];
-        let mut matched = vec![false; plan.files.len()];
-        for (item, r) in items.iter().zip(&results) {
-            searched[item.file] |= !r.skipped;
-            matched[item.file] |= r.count > 0;
-        }
-        let mut resp = SearchResponse {
-            total_matches: total,
-            files_searched: searched.iter().filter(|x| **x).count() as u32,
-            files_matched: matched.iter().filter(|x| **x).count() as u32,
-            bytes_scanned: results.iter().map(|r| r.bytes).sum(),
-            window_start: plan.window.and_then(|w| w.start_text()),
-            window_end: plan.window.and_then(|w| w.end_text()),
-            ..SearchResponse::default()
-        };
-        let mut reasons: Vec<String> = Vec::new();
-        if let Some(stop) = results.iter().find_map(|r| r.stopped) {
-            reasons.push(match stop {
-                Stop::Cancelled => "cancelled".to_string(),
-                Stop::Deadline => "deadline: the search timed out; results cover what was searched".to_string(),
-            });
-        }
-        let unsearched = searched.iter().filter(|x| !**x).count();
-        if unsearched > 0 && !reasons.is_empty() {
-            reasons.push(format!("{unsearched} of {} files not searched", plan.files.len()));
-        }
-        for r in &results {
-            for n in &r.notes {
-                if !reasons.contains(n) {
-                    reasons.push(n.clone());
-                }
-            }
-        }
-        if !reasons.is_empty() {
-            resp.partial = true;
-            resp.partial_reason = Some(reasons.join("; "));
-        }
-        // Inline: the first max_results in order, with absolute line numbers.
-        'outer: for r in &results {
-            for m in &r.mem {
-                if resp.matches.len() >= max_results {
-                    break 'outer;
-                }
-                let mut m = m.clone();
-                shift_lines(&mut m, r.base);
-                resp.matches.push(m);
-            }
-        }
-        if total > max_results as u64 {
-            resp.truncated = true;
-            // Every match, in order: each item's spill file (or its
-            // in-memory matches) becomes one part; nothing is copied.
-            let reference = session::new_reference();
-            let io_err = |e: io::Error| SearchError::internal(format!("cannot write the overflow file: {e}"));
-            let mut overflow = session::Overflow::default();
-            for (k, r) in results.into_iter().enumerate() {
-                if r.count == 0 {
-                    continue;
-                }
-                let path = self.session.path().join(format!("{reference}-{k}.jsonl"));
-                let file = match r.spill {
-                    Some(spill) => {
-                        std::fs::rename(&spill.path, &path).map_err(io_err)?;
-                        FinishedJsonl { path, ..spill }
-                    }
-                    None => {
-                        let mut w = JsonlWriter::create(path).map_err(io_err)?;
-                        for m in &r.mem {
-                            w.write(m).map_err(io_err)?;
-                        }
-                        w.finish().map_err(io_err)?
-                    }
-                };
-                let count = file.count;
-                overflow.parts.push(session::OverflowPart { first: overflow.total, base: r.base, file });
-                overflow.total += count;
-            }
-            resp.overflow = Some(OverflowRef { reference: reference.clone(), total: overflow.total });
-            self.overflows.insert(reference, overflow);
-        } else {
-            for r in results {
-                if let Some(s) = r.spill {
-                    let _ = std::fs::remove_file(&s.path);
-                }
-            }
-        }
-        resp.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(Executed { response: resp, lines_at_end })
+        lines_at_end
     }
+
+    /// Record an item's line checkpoints (absolute).
+    fn record_checkpoints(&self, plan: &SearchPlan, item: &WorkItem, r: &ItemResult) {
+        let f = &plan.files[item.file];
+        if let Ok(mut file) = File::open(&f.path) {
+            let cps: Vec<(u64, u64)> = r.checkpoints.iter().map(|&(o, l)| (o, l.wrapping_add(r.base))).collect();
+            self.lines.record(&mut file, f.id.dev, f.id.ino, f.id.size, &cps);
+        }
+    }
+
+    /// Every match, in order: each item's spill file (or its in-memory
+    /// matches) becomes one part of an overflow of this session; nothing is
+    /// copied.
+    fn overflow(&self, results: Vec<ItemResult>) -> Result<OverflowRef, SearchError> {
+        let reference = session::new_reference();
+        let io_err = |e: io::Error| SearchError::internal(format!("cannot write the overflow file: {e}"));
+        let mut overflow = session::Overflow::default();
+        for (k, r) in results.into_iter().enumerate() {
+            if r.count == 0 {
+                continue;
+            }
+            let path = self.session.path().join(format!("{reference}-{k}.jsonl"));
+            let file = match r.spill {
+                Some(spill) => {
+                    std::fs::rename(&spill.path, &path).map_err(io_err)?;
+                    FinishedJsonl { path, ..spill }
+                }
+                None => {
+                    let mut w = JsonlWriter::create(path).map_err(io_err)?;
+                    for m in &r.mem {
+                        w.write(m).map_err(io_err)?;
+                    }
+                    w.finish().map_err(io_err)?
+                }
+            };
+            let count = file.count;
+            overflow.parts.push(session::OverflowPart { first: overflow.total, base: r.base, file });
+            overflow.total += count;
+        }
+        let out = OverflowRef { reference: reference.clone(), total: overflow.total };
+        self.overflows.insert(reference, overflow);
+        Ok(out)
+    }
+}
+
+/// The answer's counts, window and partial reason (no matches yet).
+fn counted(plan: &SearchPlan, items: &[WorkItem], results: &[ItemResult]) -> SearchResponse {
+    let mut searched = vec![false; plan.files.len()];
+    let mut matched = vec![false; plan.files.len()];
+    for (item, r) in items.iter().zip(results) {
+        searched[item.file] |= !r.skipped;
+        matched[item.file] |= r.count > 0;
+    }
+    let reasons = partial_reasons(plan, results, searched.iter().filter(|x| !**x).count());
+    SearchResponse {
+        total_matches: results.iter().map(|r| r.count).sum(),
+        files_searched: searched.iter().filter(|x| **x).count() as u32,
+        files_matched: matched.iter().filter(|x| **x).count() as u32,
+        bytes_scanned: results.iter().map(|r| r.bytes).sum(),
+        window_start: plan.window.and_then(|w| w.start_text()),
+        window_end: plan.window.and_then(|w| w.end_text()),
+        partial: !reasons.is_empty(),
+        partial_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        ..SearchResponse::default()
+    }
+}
+
+/// Why an answer is partial (none when it is complete): a stop, the files
+/// it left unsearched, each item's notes (once each).
+fn partial_reasons(plan: &SearchPlan, results: &[ItemResult], unsearched: usize) -> Vec<String> {
+    let mut reasons: Vec<String> = Vec::new();
+    if let Some(stop) = results.iter().find_map(|r| r.stopped) {
+        reasons.push(match stop {
+            Stop::Cancelled => "cancelled".to_string(),
+            Stop::Deadline => "deadline: the search timed out; results cover what was searched".to_string(),
+        });
+    }
+    if unsearched > 0 && !reasons.is_empty() {
+        reasons.push(format!("{unsearched} of {} files not searched", plan.files.len()));
+    }
+    for r in results {
+        for n in &r.notes {
+            if !reasons.contains(n) {
+                reasons.push(n.clone());
+            }
+        }
+    }
+    reasons
 }
 
 /// Add `base` to a match's line numbers (its context's too).

@@ -11,7 +11,7 @@ use grep_regex::RegexMatcher;
 
 use super::engine::Shared;
 use super::files::{self, FileId};
-use super::scan::{self, Control, Emit, ScanSpec, Stop};
+use super::scan::{self, Control, Emit, ScanSpec, ScanStats, Stop};
 use super::session::{self, FinishedJsonl, JsonlWriter};
 use super::timestamp::{self, StampParser};
 use super::{SearchCore, SearchMatch, SearchPlan};
@@ -73,123 +73,31 @@ impl ItemResult {
 }
 
 impl SearchCore {
-    pub(super) fn search_item(
-        &self,
-        plan: &SearchPlan,
-        tz: Tz,
-        item: &WorkItem,
-        matcher: &RegexMatcher,
-        max_results: usize,
-        shared: &Shared<'_>,
-    ) -> ItemResult {
-        let f = &plan.files[item.file];
-        let service = match self.service(&plan.service) {
-            Ok(s) => s,
-            Err(_) => return ItemResult { skipped: true, ..ItemResult::default() },
-        };
+    /// Search one work item: the file opened again (still confined, maybe
+    /// replaced since planning), scanned, its matches kept or spilled.
+    pub(super) fn search_item(&self, job: &ItemJob<'_>, item: &WorkItem) -> ItemResult {
+        let f = &job.plan.files[item.file];
         let mut result = ItemResult::default();
         let label = f.path.to_string_lossy().to_string();
-        // Open by canonical path; it must still be inside the roots.
-        if !service.confines(&f.path) {
-            result.notes.push(format!("{label}: outside the service's roots; not searched"));
-            result.skipped = true;
-            return result;
-        }
-        let mut file = match File::open(&f.path) {
-            Ok(file) => file,
-            Err(e) => {
-                result.notes.push(format!("{label}: could not be opened ({e}); rotated or deleted since planning"));
-                result.skipped = true;
-                return result;
-            }
-        };
-        let Ok(meta) = file.metadata() else {
+        let Some((file, now_id)) = self.reopen(job, item, &label, &mut result) else {
             result.skipped = true;
             return result;
         };
-        let now_id = FileId::of(&meta);
-        if now_id.dev != f.id.dev || now_id.ino != f.id.ino {
-            result.notes.push(format!("{label}: replaced since planning (rotated); searched the current file"));
-        }
-        let parser = StampParser::new(plan.format, tz, f.id.mtime());
-        let spec = ScanSpec { matcher, context: plan.request.context as usize, parser: &parser, window: plan.window, file: &label };
-        let mut emit = FileEmit { core: self, mem: Vec::new(), cap: max_results, spill: None, count: 0 };
+        let parser = StampParser::new(job.plan.format, job.tz, f.id.mtime());
+        let spec = ScanSpec {
+            matcher: job.matcher,
+            context: job.plan.request.context as usize,
+            parser: &parser,
+            window: job.plan.window,
+            file: &label,
+        };
+        let mut emit = FileEmit { core: self, mem: Vec::new(), cap: job.max_results, spill: None, count: 0 };
         let outcome = if f.gz {
-            let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, file), shared };
-            let mut dec = flate2::read::MultiGzDecoder::new(counting);
-            let ctl = FileCtl { shared, report_reads: false };
-            let input = scan::ScanInput { limit: u64::MAX, match_limit: u64::MAX, ..Default::default() };
             result.abs_start_lines = Some(0);
-            scan::scan(&mut dec, &input, &spec, &ctl, &mut emit)
+            scan_gz(file, job.shared, &spec, &mut emit)
         } else {
-            let (start, end) = (item.start, item.end);
-            let prep = (|| -> io::Result<(u64, Vec<u8>, Option<i64>)> {
-                let lines_before = if item.chunk > 0 {
-                    REL_ORIGIN
-                } else if start == 0 {
-                    0
-                } else if let (true, Some(known)) = (start == f.start_offset, f.start_lines) {
-                    known
-                } else {
-                    self.lines.lines_before(&mut file, now_id.dev, now_id.ino, now_id.size, start)?
-                };
-                // Context lines and the carried stamp from just before `start`.
-                let (prefix, carried) = if start > 0 {
-                    let lo = start.saturating_sub(64 * 1024);
-                    let mut back = vec![0u8; (start - lo) as usize];
-                    let n = files::read_full_at(&mut file, lo, &mut back)?;
-                    back.truncate(n);
-                    let carried = files::last_stamp(&back, lo == 0, &parser);
-                    let mut keep = back.len();
-                    let mut k = 0;
-                    while k < plan.request.context && keep > 0 {
-                        keep = memchr::memrchr(b'\n', &back[..keep - 1]).map(|i| i + 1).unwrap_or(0);
-                        if keep == 0 && lo > 0 {
-                            keep = back.len();
-                            break;
-                        }
-                        k += 1;
-                    }
-                    (back[keep..].to_vec(), carried)
-                } else {
-                    (Vec::new(), None)
-                };
-                use std::io::Seek;
-                file.seek(io::SeekFrom::Start(start))?;
-                Ok((lines_before, prefix, carried))
-            })();
-            match prep {
-                Err(e) => Err(e),
-                Ok((lines_before, prefix, carried)) => {
-                    if item.chunk == 0 {
-                        result.abs_start_lines = Some(lines_before);
-                    }
-                    let ctl = FileCtl { shared, report_reads: true };
-                    let input = scan::ScanInput {
-                        start_abs: start,
-                        start_lines: lines_before,
-                        limit: end - start,
-                        match_limit: item.match_end.min(end) - start,
-                        record_checkpoints: true,
-                        prefix: &prefix,
-                        carried,
-                    };
-                    let mut reader = &file;
-                    let r = scan::scan(&mut reader, &input, &spec, &ctl, &mut emit);
-                    if let Ok(st) = &r {
-                        let want = item.match_end.min(end) - start;
-                        result.complete = st.stopped.is_none() && !st.past_window && st.bytes >= want;
-                        if st.stopped.is_none() && !st.past_window && st.bytes < want {
-                            result.notes.push(format!(
-                                "{label}: shrank during the search (truncated or rotated); read {} of {} bytes",
-                                st.bytes, want
-                            ));
-                        }
-                        shared.add_bytes(want.saturating_sub(st.bytes));
-                    }
-                    r
-                }
-            }
+            let plain = PlainScan { job, item, file, id: now_id, spec: &spec };
+            self.scan_plain(plain, &mut emit, &mut result)
         };
         match outcome {
             Ok(st) => {
@@ -203,16 +111,139 @@ impl SearchCore {
                 result.stopped_by_error = true;
             }
         }
-        result.count = emit.count;
-        result.mem = emit.mem;
-        if let Some(w) = emit.spill {
-            match w.finish() {
-                Ok(fin) => result.spill = Some(fin),
-                Err(e) => result.notes.push(format!("{label}: cannot write matches beyond max_results: {e}")),
-            }
-        }
+        emit.finish_into(&mut result, &label);
         result
     }
+
+    /// The item's file opened by its canonical path, which must still be
+    /// inside the service's roots, and its identity now; `None` (noted in
+    /// `result`) when it cannot be searched.
+    fn reopen(&self, job: &ItemJob<'_>, item: &WorkItem, label: &str, result: &mut ItemResult) -> Option<(File, FileId)> {
+        let f = &job.plan.files[item.file];
+        let service = self.service(&job.plan.service).ok()?;
+        if !service.confines(&f.path) {
+            result.notes.push(format!("{label}: outside the service's roots; not searched"));
+            return None;
+        }
+        let file = match File::open(&f.path) {
+            Ok(file) => file,
+            Err(e) => {
+                result.notes.push(format!("{label}: could not be opened ({e}); rotated or deleted since planning"));
+                return None;
+            }
+        };
+        let now_id = FileId::of(&file.metadata().ok()?);
+        if now_id.dev != f.id.dev || now_id.ino != f.id.ino {
+            result.notes.push(format!("{label}: replaced since planning (rotated); searched the current file"));
+        }
+        Some((file, now_id))
+    }
+
+    /// A plain file's item: from its start (a line start), with the lines
+    /// before it counted and its before-context and carried stamp read, to
+    /// its end; noting a file that shrank under the scan.
+    fn scan_plain(&self, p: PlainScan<'_>, emit: &mut FileEmit<'_>, result: &mut ItemResult) -> io::Result<ScanStats> {
+        let PlainScan { job, item, mut file, id, spec } = p;
+        let (start, end) = (item.start, item.end);
+        let lines_before = self.lines_before(job, item, &mut file, id)?;
+        // Context lines and the carried stamp from just before `start`.
+        let (prefix, carried) =
+            if start > 0 { before_start(&mut file, start, job.plan.request.context, spec.parser)? } else { (Vec::new(), None) };
+        use std::io::Seek;
+        file.seek(io::SeekFrom::Start(start))?;
+        if item.chunk == 0 {
+            result.abs_start_lines = Some(lines_before);
+        }
+        let ctl = FileCtl { shared: job.shared, report_reads: true };
+        let want = item.match_end.min(end) - start;
+        let input = scan::ScanInput {
+            start_abs: start,
+            start_lines: lines_before,
+            limit: end - start,
+            match_limit: want,
+            record_checkpoints: true,
+            prefix: &prefix,
+            carried,
+        };
+        let mut reader = &file;
+        let st = scan::scan(&mut reader, &input, spec, &ctl, emit)?;
+        let read_to_end = st.stopped.is_none() && !st.past_window;
+        result.complete = read_to_end && st.bytes >= want;
+        if read_to_end && st.bytes < want {
+            result
+                .notes
+                .push(format!("{}: shrank during the search (truncated or rotated); read {} of {} bytes", spec.file, st.bytes, want));
+        }
+        job.shared.add_bytes(want.saturating_sub(st.bytes));
+        Ok(st)
+    }
+
+    /// Newlines before the item's start: relative for a later chunk (fixed
+    /// up at merge), known for a resumed start, else counted (with the
+    /// line checkpoints).
+    fn lines_before(&self, job: &ItemJob<'_>, item: &WorkItem, file: &mut File, id: FileId) -> io::Result<u64> {
+        let f = &job.plan.files[item.file];
+        let start = item.start;
+        Ok(if item.chunk > 0 {
+            REL_ORIGIN
+        } else if start == 0 {
+            0
+        } else if let (true, Some(known)) = (start == f.start_offset, f.start_lines) {
+            known
+        } else {
+            self.lines.lines_before(file, id.dev, id.ino, id.size, start)?
+        })
+    }
+}
+
+/// What every item of one search shares: the plan, its timezone, this
+/// worker's matcher, the inline cap and the progress state.
+pub(super) struct ItemJob<'a> {
+    pub(super) plan: &'a SearchPlan,
+    pub(super) tz: Tz,
+    pub(super) matcher: &'a RegexMatcher,
+    pub(super) max_results: usize,
+    pub(super) shared: &'a Shared<'a>,
+}
+
+/// A plain file's item, opened, ready to scan.
+struct PlainScan<'a> {
+    job: &'a ItemJob<'a>,
+    item: &'a WorkItem,
+    file: File,
+    /// The file's identity now (for its line checkpoints).
+    id: FileId,
+    spec: &'a ScanSpec<'a>,
+}
+
+/// A `.gz` file, decoded from its start (progress counts compressed bytes).
+fn scan_gz(file: File, shared: &Shared<'_>, spec: &ScanSpec<'_>, emit: &mut FileEmit<'_>) -> io::Result<ScanStats> {
+    let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, file), shared };
+    let mut dec = flate2::read::MultiGzDecoder::new(counting);
+    let ctl = FileCtl { shared, report_reads: false };
+    let input = scan::ScanInput { limit: u64::MAX, match_limit: u64::MAX, ..Default::default() };
+    scan::scan(&mut dec, &input, spec, &ctl, emit)
+}
+
+/// The complete lines just before `start` that before-context may need
+/// (from its last 64 KiB), and the effective stamp carried into `start`.
+fn before_start(file: &mut File, start: u64, context: u32, parser: &StampParser) -> io::Result<(Vec<u8>, Option<i64>)> {
+    let lo = start.saturating_sub(64 * 1024);
+    let mut back = vec![0u8; (start - lo) as usize];
+    let n = files::read_full_at(file, lo, &mut back)?;
+    back.truncate(n);
+    let carried = files::last_stamp(&back, lo == 0, parser);
+    let mut keep = back.len();
+    let mut k = 0;
+    while k < context && keep > 0 {
+        keep = memchr::memrchr(b'\n', &back[..keep - 1]).map(|i| i + 1).unwrap_or(0);
+        if keep == 0 && lo > 0 {
+            keep = back.len();
+            break;
+        }
+        k += 1;
+    }
+    Ok((back[keep..].to_vec(), carried))
 }
 
 struct FileCtl<'a, 'b> {
@@ -253,6 +284,20 @@ struct FileEmit<'a> {
     cap: usize,
     spill: Option<JsonlWriter>,
     count: u64,
+}
+
+impl FileEmit<'_> {
+    /// Hand the matches to the item's result (the spill file finished).
+    fn finish_into(self, result: &mut ItemResult, label: &str) {
+        result.count = self.count;
+        result.mem = self.mem;
+        if let Some(w) = self.spill {
+            match w.finish() {
+                Ok(fin) => result.spill = Some(fin),
+                Err(e) => result.notes.push(format!("{label}: cannot write matches beyond max_results: {e}")),
+            }
+        }
+    }
 }
 
 impl Emit for FileEmit<'_> {

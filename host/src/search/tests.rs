@@ -388,9 +388,9 @@ fn binary_search_with_local_disorder_matches_a_full_scan() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let jitter = ((seed >> 33) % 180_000) as i64 - 90_000;
         let t = base + i as i64 * 250 + jitter;
-        let word = if seed % 7 == 0 { "needle" } else { "hay" };
+        let word = if seed.is_multiple_of(7) { "needle" } else { "hay" };
         data.extend_from_slice(format!("{} {word} request {i} took {}ms\n", format_ms(t), seed % 1000).as_bytes());
-        if seed % 13 == 0 {
+        if seed.is_multiple_of(13) {
             data.extend_from_slice(b"    at needle.continuation(Trace.java:12)\n");
         }
         i += 1;
@@ -505,7 +505,10 @@ fn cache_key_covers_parameters_window_and_file_state() {
 }
 
 /// What a caller sees of an answer (matches with context, counts).
-fn answer_view(r: &SearchResponse) -> (Vec<(u64, String, Option<String>, Vec<ContextLine>, Vec<ContextLine>)>, u64, u32, u32) {
+/// A match as a caller sees it: line, text, stamp, context before and after.
+type MatchView = (u64, String, Option<String>, Vec<ContextLine>, Vec<ContextLine>);
+
+fn answer_view(r: &SearchResponse) -> (Vec<MatchView>, u64, u32, u32) {
     let ms = r.matches.iter().map(|m| (m.line_number, m.text.clone(), m.timestamp.clone(), m.before.clone(), m.after.clone())).collect();
     (ms, r.total_matches, r.files_matched, r.files_searched)
 }
@@ -875,9 +878,9 @@ fn chunked_parallel_search_equals_a_sequential_scan() {
     let mut i: u64 = 0;
     while data.len() < 6 * 1024 * 1024 {
         let t = base + i as i64 * 1000;
-        let word = if i % 5 == 0 { "needle" } else { "hay" };
+        let word = if i.is_multiple_of(5) { "needle" } else { "hay" };
         data.extend_from_slice(format!("{} {word} request {i}\n", format_ms(t)).as_bytes());
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             data.extend_from_slice(b"    at needle.continuation(Trace.java:12)\n");
         }
         i += 1;
