@@ -15,6 +15,15 @@
 //!   .list_services()
 //! ```
 //!
+//! Rooms: `plan.rs` (request → plan: window, files, pruning), `engine.rs`
+//! (work items on scoped threads, merged in file order), `item.rs` (one
+//! item read), `scan.rs` (the line scanner), `seek.rs` (window start, line
+//! starts), `present.rs` (overflow pages, answers shared across sessions),
+//! `tail.rs` (resuming a grown log), `cover.rs` (narrowing a covering
+//! answer); `files.rs`, `lineindex.rs`, `session.rs`, `timestamp.rs`,
+//! `window.rs` hold what those share. Cache keys are not made here
+//! (`lookup::keys`).
+//!
 //! Blocking: run `plan`/`execute` on a blocking thread (`spawn_blocking`).
 //! See `docs/search.md` for the semantics (timestamps, windows, binary data,
 //! context, overflow, confinement).
