@@ -5,6 +5,9 @@
 //! - [`mcp`]: JSON-RPC over stdio, both protocol eras; knows nothing of Redis or wasmtime.
 //! - [`plugins`]: the WebAssembly runtime; the only room that touches wasmtime.
 //! - [`search`]: the native log search core; knows nothing of MCP or Redis.
+//! - [`lookup`]: the search path: one search answered through the shared cache
+//!   (exact key, covering answers, single flight), permits and tail resume;
+//!   every cache key is made here.
 //! - [`coord`]: cross-session limits, cache, rate limits, metrics (Redis with local fallback).
 //! - [`telemetry`]: events, the bounded export queue, exporter plumbing.
 //! - [`serve`]: wires the rooms together for `logai serve`.
@@ -13,6 +16,7 @@ pub mod call;
 pub mod config;
 pub mod coord;
 pub mod identity;
+pub mod lookup;
 pub mod mcp;
 pub mod plugins;
 pub mod search;

@@ -158,6 +158,13 @@ pub fn run_cli(args: SearchArgs, config: &Config) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     }
     drop(out);
+    eprintln!("{}", summary_line(&resp, printed));
+    core.close();
+    Ok(if resp.total_matches > 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The summary printed to stderr after the matches.
+fn summary_line(resp: &SearchResponse, printed: u64) -> String {
     let mut line = format!(
         "{} matches in {} of {} files ({} bytes searched, {} ms)",
         resp.total_matches, resp.files_matched, resp.files_searched, resp.bytes_scanned, resp.duration_ms
@@ -171,9 +178,7 @@ pub fn run_cli(args: SearchArgs, config: &Config) -> anyhow::Result<ExitCode> {
     if let (Some(s), e) = (&resp.window_start, &resp.window_end) {
         line.push_str(&format!("; window {s} .. {}", e.as_deref().unwrap_or("now")));
     }
-    eprintln!("{line}");
-    core.close();
-    Ok(if resp.total_matches > 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    line
 }
 
 #[derive(serde::Serialize)]

@@ -11,8 +11,8 @@
 //! `W'`, cut before/after to `c'` lines.
 //!
 //! A [`Coverage`] records what one cached answer covers; the answers to one
-//! question (`SearchPlan::question_key`: every parameter but the window,
-//! `context` and `max_results`) are listed under that key, and a miss looks
+//! question (every parameter but the window, `context` and `max_results`;
+//! the key is made in `lookup::keys`) are listed under that key, and a miss looks
 //! there for one that covers it ([`Coverage::contains`]) before it
 //! searches. Never stale for the same reason as the exact key: coverage
 //! requires every file the narrower plan reads, freshly stat'ed, to be in the
@@ -33,7 +33,7 @@ use super::{SearchPlan, SearchResponse, Window};
 /// What one cached answer covers, as listed under its question's key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Coverage {
-    /// The answer's cache key ([`SearchPlan::cache_key`]).
+    /// The answer's cache key (made in `lookup::keys`).
     pub key: String,
     /// The window as the key sees it (bounds outside the files' time ranges open).
     pub window: Option<Window>,
@@ -66,24 +66,6 @@ impl Coverage {
 }
 
 impl SearchPlan {
-    /// The key under which the answers to this question are listed: every
-    /// parameter but the window, `context` and `max_results`.
-    pub fn question_key(&self) -> String {
-        let req = super::SearchRequest {
-            minutes_back: None,
-            hours_back: None,
-            date: None,
-            since: None,
-            until: None,
-            context: 0,
-            max_results: 0,
-            ..self.request.clone()
-        };
-        #[derive(Serialize)]
-        struct Nothing {}
-        self.hashed_key("question", 1, &req, Nothing {})
-    }
-
     fn file_digests(&self) -> Vec<u64> {
         let mut d: Vec<u64> = self
             .files

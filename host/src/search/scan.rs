@@ -199,274 +199,398 @@ pub fn scan<R: Read + ?Sized>(
     ctl: &dyn Control,
     out: &mut dyn Emit,
 ) -> io::Result<ScanStats> {
-    let limit = input.limit;
-    let mut stats = ScanStats::default();
-    let mut buf = vec![0u8; BUF_SIZE.max(input.prefix.len() * 2)];
-    buf[..input.prefix.len()].copy_from_slice(input.prefix);
-    let mut len = input.prefix.len();
-    // buf[0..pos] is already searched (kept for before-context); pos starts a line.
-    let mut pos = len;
-    // Absolute offset of buf[0].
-    let mut buf_abs = input.start_abs - input.prefix.len() as u64;
-    let match_end_abs = input.start_abs.saturating_add(input.match_limit);
-    let mut matching_done = false;
-    let mut counter = LineCounter::new(input.start_abs, input.start_lines, input.record_checkpoints);
-    // Index in buf up to which `counter` has counted.
-    let mut counted = pos;
-    // Effective stamp of the line just before `pos`.
-    let mut carried: Option<i64> = input.carried;
-    let mut pending: VecDeque<Pending> = VecDeque::new();
-    let mut read_total = 0u64;
-    let mut eof = false;
-    let ctx = spec.context;
-    let parser = spec.parser;
+    let mut scanner = Scanner::new(input, spec);
+    while let Flow::More = scanner.step(reader, ctl, out)? {}
+    scanner.finish(out)
+}
 
-    loop {
-        if let Some(stop) = ctl.check() {
-            stats.stopped = Some(stop);
-            break;
+/// Whether the scan goes on after a step.
+enum Flow {
+    More,
+    Done,
+}
+
+/// What the window says of a region, from its first and last stamps.
+enum InWindow {
+    /// Some lines may be inside: look for matches.
+    Maybe,
+    /// Every line is before the window's start.
+    Before,
+    /// Every line is past the window's end: nothing later can match.
+    Past,
+}
+
+/// Whole lines of the buffer, `[start, end)`, searched in one step; lines
+/// starting before `match_hi` may match, the rest only give after-context.
+#[derive(Clone, Copy)]
+struct Region {
+    start: usize,
+    end: usize,
+    match_hi: usize,
+}
+
+/// A matching line inside the window: `[start, end)` in the buffer (`end`
+/// at its `\n`) and its effective stamp.
+#[derive(Clone, Copy)]
+struct Found {
+    start: usize,
+    end: usize,
+    stamp: Option<i64>,
+}
+
+/// One scan's state between steps (a step searches one buffer of lines).
+struct Scanner<'a> {
+    spec: &'a ScanSpec<'a>,
+    /// Bytes the reader may give.
+    limit: u64,
+    start_lines: u64,
+    buf: Vec<u8>,
+    /// `buf[..len]` holds data.
+    len: usize,
+    /// `buf[0..pos]` is already searched (kept for before-context); `pos` starts a line.
+    pos: usize,
+    /// Absolute offset of `buf[0]`.
+    buf_abs: u64,
+    /// Lines starting at or past this absolute offset do not match.
+    match_end_abs: u64,
+    /// Past `match_end_abs` (or the window): only after-context is still owed.
+    matching_done: bool,
+    counter: LineCounter,
+    /// Index in `buf` up to which `counter` has counted.
+    counted: usize,
+    /// Effective stamp of the line just before `pos`.
+    carried: Option<i64>,
+    /// Matches waiting for after-context from the next buffer, in order.
+    pending: VecDeque<Pending>,
+    read_total: u64,
+    eof: bool,
+    stats: ScanStats,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(input: &ScanInput<'_>, spec: &'a ScanSpec<'a>) -> Self {
+        let mut buf = vec![0u8; BUF_SIZE.max(input.prefix.len() * 2)];
+        let len = input.prefix.len();
+        buf[..len].copy_from_slice(input.prefix);
+        Scanner {
+            spec,
+            limit: input.limit,
+            start_lines: input.start_lines,
+            buf,
+            len,
+            pos: len,
+            buf_abs: input.start_abs - len as u64,
+            match_end_abs: input.start_abs.saturating_add(input.match_limit),
+            matching_done: false,
+            counter: LineCounter::new(input.start_abs, input.start_lines, input.record_checkpoints),
+            counted: len,
+            carried: input.carried,
+            pending: VecDeque::new(),
+            read_total: 0,
+            eof: false,
+            stats: ScanStats::default(),
         }
-        // Fill the buffer.
-        while len < buf.len() && !eof {
-            let want = ((limit - read_total) as usize).min(buf.len() - len);
+    }
+
+    /// Read a buffer of lines and search it.
+    fn step<R: Read + ?Sized>(&mut self, reader: &mut R, ctl: &dyn Control, out: &mut dyn Emit) -> io::Result<Flow> {
+        if let Some(stop) = ctl.check() {
+            self.stats.stopped = Some(stop);
+            return Ok(Flow::Done);
+        }
+        self.fill(reader, ctl)?;
+        if self.pos == self.len && self.eof {
+            return Ok(Flow::Done);
+        }
+        let Some(region) = self.region() else { return Ok(Flow::More) };
+        self.give_after_context(region, out)?;
+        if self.matching_done {
+            return Ok(self.read_on_for_context(region));
+        }
+        match self.in_window(region) {
+            InWindow::Past => {
+                self.stats.past_window = true;
+                return Ok(Flow::Done);
+            }
+            InWindow::Before => {}
+            InWindow::Maybe => self.find_matches(region, out)?,
+        }
+        self.account(region);
+        if region.match_hi < region.end || self.buf_abs + region.end as u64 >= self.match_end_abs {
+            self.matching_done = true;
+            if self.pending.is_empty() {
+                return Ok(Flow::Done);
+            }
+        }
+        if self.eof && region.end >= self.len {
+            return Ok(Flow::Done);
+        }
+        self.roll_keeping_context(region.end);
+        Ok(Flow::More)
+    }
+
+    /// Fill the buffer from the reader (up to `limit`); a read error after
+    /// some data ends the scan there (reported by the caller).
+    fn fill<R: Read + ?Sized>(&mut self, reader: &mut R, ctl: &dyn Control) -> io::Result<()> {
+        while self.len < self.buf.len() && !self.eof {
+            let want = ((self.limit - self.read_total) as usize).min(self.buf.len() - self.len);
             if want == 0 {
-                eof = true;
+                self.eof = true;
                 break;
             }
-            match reader.read(&mut buf[len..len + want]) {
-                Ok(0) => eof = true,
+            match reader.read(&mut self.buf[self.len..self.len + want]) {
+                Ok(0) => self.eof = true,
                 Ok(n) => {
-                    len += n;
-                    read_total += n as u64;
+                    self.len += n;
+                    self.read_total += n as u64;
                     ctl.read(n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    if stats.bytes == 0 && len == 0 {
+                    if self.stats.bytes == 0 && self.len == 0 {
                         return Err(e);
                     }
                     // Report what was read; the caller notes the error.
-                    tracing::warn!(file = spec.file, error = %e, "read error during search; reporting what was read");
-                    eof = true;
+                    tracing::warn!(file = self.spec.file, error = %e, "read error during search; reporting what was read");
+                    self.eof = true;
                 }
             }
         }
-        if pos == len && eof {
-            break;
-        }
-        // The region to search: whole lines only (all of it at EOF).
-        let region_end = if eof {
-            len
+        Ok(())
+    }
+
+    /// The region to search: whole lines only (all of it at EOF). `None`
+    /// when the buffer holds no whole line: it grew, to read on.
+    fn region(&mut self) -> Option<Region> {
+        let end = if self.eof {
+            self.len
         } else {
-            match memchr::memrchr(b'\n', &buf[pos..len]) {
-                Some(i) => pos + i + 1,
-                None => {
-                    if buf.len() < MAX_BUF {
-                        let new_len = (buf.len() * 2).min(MAX_BUF);
-                        buf.resize(new_len, 0);
-                        continue;
-                    }
-                    len // a giant line: cut it here
+            match memchr::memrchr(b'\n', &self.buf[self.pos..self.len]) {
+                Some(i) => self.pos + i + 1,
+                None if self.buf.len() < MAX_BUF => {
+                    let new_len = (self.buf.len() * 2).min(MAX_BUF);
+                    self.buf.resize(new_len, 0);
+                    return None;
                 }
+                None => self.len, // a giant line: cut it here
             }
         };
-        let region_start = pos;
+        let start = self.pos;
         // Lines starting before match_hi may match.
-        let match_hi = if matching_done {
-            region_start
-        } else {
-            (match_end_abs.saturating_sub(buf_abs).max(region_start as u64) as usize).min(region_end)
-        };
+        let match_hi =
+            if self.matching_done { start } else { (self.match_end_abs.saturating_sub(self.buf_abs).max(start as u64) as usize).min(end) };
+        Some(Region { start, end, match_hi })
+    }
 
-        // After-context owed by earlier matches comes from this region's first lines.
-        if !pending.is_empty() {
-            let mut p = region_start;
-            let mut taken = 0usize;
-            let max_need = pending.iter().map(|x| x.need).max().unwrap_or(0);
-            let mut lines: Vec<ContextLine> = Vec::new();
-            while taken < max_need && p < region_end {
-                let e = line_end(&buf, p, region_end);
-                lines.push(ContextLine { line_number: 0, text: line_text(&buf[p..e]) });
-                taken += 1;
-                p = e + 1;
-            }
-            for item in pending.iter_mut() {
-                let n = item.need.min(lines.len());
-                for l in &lines[..n] {
-                    let ln = item.m.line_number + item.m.after.len() as u64 + 1;
-                    item.m.after.push(ContextLine { line_number: ln, text: l.text.clone() });
-                }
-                item.need -= n;
-            }
-            while pending.front().is_some_and(|x| x.need == 0) {
-                out.emit(pending.pop_front().unwrap().m)?;
-            }
+    /// After-context owed by earlier matches comes from this region's first
+    /// lines; matches owed nothing more are emitted, in order.
+    fn give_after_context(&mut self, region: Region, out: &mut dyn Emit) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
         }
-        if matching_done {
-            if pending.is_empty() || (eof && region_end >= len) {
-                break;
-            }
-            // Only after-context is still owed: roll and read on.
-            let keep = region_end;
-            buf.copy_within(keep..len, 0);
-            len -= keep;
-            buf_abs += keep as u64;
-            pos = 0;
-            counted = 0;
-            continue;
+        let max_need = self.pending.iter().map(|x| x.need).max().unwrap_or(0);
+        let mut lines: Vec<String> = Vec::new();
+        let mut p = region.start;
+        while lines.len() < max_need && p < region.end {
+            let e = line_end(&self.buf, p, region.end);
+            lines.push(line_text(&self.buf[p..e]));
+            p = e + 1;
         }
+        for item in self.pending.iter_mut() {
+            let n = item.need.min(lines.len());
+            for text in &lines[..n] {
+                let ln = item.m.line_number + item.m.after.len() as u64 + 1;
+                item.m.after.push(ContextLine { line_number: ln, text: text.clone() });
+            }
+            item.need -= n;
+        }
+        while self.pending.front().is_some_and(|x| x.need == 0) {
+            out.emit(self.pending.pop_front().unwrap().m)?;
+        }
+        Ok(())
+    }
 
-        // Window checks on this region's stamps.
-        let mut skip = false;
-        if let Some(w) = spec.window {
-            let region = &buf[region_start..match_hi];
-            if w.end_ms != i64::MAX {
-                if let Some(first) = super::files::first_stamp(region, parser) {
-                    if first > w.end_ms.saturating_add(TOLERANCE_MS) {
-                        stats.past_window = true;
-                        break;
-                    }
-                }
-            }
-            if w.start_ms != i64::MIN {
-                let tail_lo = match_hi.saturating_sub(64 * 1024).max(region_start);
-                if let Some(last) = super::files::last_stamp(&buf[tail_lo..match_hi], tail_lo == region_start, parser) {
-                    if last < w.start_ms.saturating_sub(TOLERANCE_MS) {
-                        skip = true;
-                    }
+    /// Matching is over and only after-context is still owed: drop the
+    /// region and read on (or stop when nothing is owed or nothing is left).
+    fn read_on_for_context(&mut self, region: Region) -> Flow {
+        if self.pending.is_empty() || (self.eof && region.end >= self.len) {
+            return Flow::Done;
+        }
+        self.roll(region.end, region.end);
+        Flow::More
+    }
+
+    /// The region's stamps against the window (stamps may be out of order
+    /// by up to [`TOLERANCE_MS`]).
+    fn in_window(&self, region: Region) -> InWindow {
+        let Some(w) = self.spec.window else { return InWindow::Maybe };
+        if w.end_ms != i64::MAX {
+            if let Some(first) = super::files::first_stamp(&self.buf[region.start..region.match_hi], self.spec.parser) {
+                if first > w.end_ms.saturating_add(TOLERANCE_MS) {
+                    return InWindow::Past;
                 }
             }
         }
-
-        // Matches.
-        if !skip {
-            // Effective stamp known at a line start index (the last resolved match).
-            let mut last_eff: Option<(usize, Option<i64>)> = None;
-            let mut p = region_start;
-            while p < match_hi {
-                let Some((s, e)) = find_line(spec.matcher, &buf, p, match_hi) else { break };
-                p = e + 1;
-                let e = if e == match_hi && match_hi < region_end { line_end(&buf, s, region_end) } else { e };
-                let line = &buf[s..e];
-                // Effective stamp.
-                let own = parser.parse(line);
-                let eff = match own {
-                    Some(ms) => Some(ms),
-                    None => {
-                        let mut found: Option<Option<i64>> = None;
-                        let mut q = s;
-                        let mut steps = 0;
-                        while q > region_start && steps < 100_000 {
-                            let ls = line_start(&buf, q - 1, region_start);
-                            if let Some((idx, st)) = last_eff {
-                                if ls <= idx {
-                                    found = Some(st);
-                                    break;
-                                }
-                            }
-                            if let Some(ms) = parser.parse(&buf[ls..q - 1]) {
-                                found = Some(Some(ms));
-                                break;
-                            }
-                            q = ls;
-                            steps += 1;
-                        }
-                        found.unwrap_or(carried)
-                    }
-                };
-                last_eff = Some((s, eff));
-                if let Some(w) = spec.window {
-                    match eff {
-                        Some(ms) if w.contains(ms) => {}
-                        _ => continue,
-                    }
+        if w.start_ms != i64::MIN {
+            if let Some(last) = self.last_stamp(region) {
+                if last < w.start_ms.saturating_sub(TOLERANCE_MS) {
+                    return InWindow::Before;
                 }
-                // Line number.
-                counter.advance(&buf[counted..s]);
-                counted = s;
-                let line_number = counter.lines + 1;
-                stats.matches += 1;
-                if ctx == 0 {
-                    // No context, so nothing is pending: emit from the buffer.
-                    debug_assert!(pending.is_empty());
-                    out.emit_line(spec.file, line_number, eff, line)?;
+            }
+        }
+        InWindow::Maybe
+    }
+
+    /// The last stamp of the region's matchable lines (looked for in their
+    /// last 64 KiB).
+    fn last_stamp(&self, region: Region) -> Option<i64> {
+        let tail_lo = region.match_hi.saturating_sub(64 * 1024).max(region.start);
+        super::files::last_stamp(&self.buf[tail_lo..region.match_hi], tail_lo == region.start, self.spec.parser)
+    }
+
+    /// Every matching line of the region whose effective stamp is inside the window.
+    fn find_matches(&mut self, region: Region, out: &mut dyn Emit) -> io::Result<()> {
+        // Effective stamp known at a line start index (the last resolved match).
+        let mut last_eff: Option<(usize, Option<i64>)> = None;
+        let mut p = region.start;
+        while p < region.match_hi {
+            let Some((s, e)) = find_line(self.spec.matcher, &self.buf, p, region.match_hi) else { break };
+            p = e + 1;
+            let e = if e == region.match_hi && region.match_hi < region.end { line_end(&self.buf, s, region.end) } else { e };
+            let stamp = self.effective_stamp(s, e, region.start, last_eff);
+            last_eff = Some((s, stamp));
+            if let Some(w) = self.spec.window {
+                if !stamp.is_some_and(|ms| w.contains(ms)) {
                     continue;
                 }
-                let mut before = Vec::new();
-                if ctx > 0 {
-                    let mut q = s;
-                    while before.len() < ctx && q > 0 {
-                        let ls = line_start(&buf, q - 1, 0);
-                        before.push(ContextLine { line_number: line_number - before.len() as u64 - 1, text: line_text(&buf[ls..q - 1]) });
-                        q = ls;
-                    }
-                    before.reverse();
-                }
-                let mut after = Vec::new();
-                let mut need = 0;
-                if ctx > 0 {
-                    let mut q = e + 1;
-                    while after.len() < ctx && q < region_end {
-                        let le = line_end(&buf, q, region_end);
-                        after.push(ContextLine { line_number: line_number + after.len() as u64 + 1, text: line_text(&buf[q..le]) });
-                        q = le + 1;
-                    }
-                    if after.len() < ctx && !eof {
-                        need = ctx - after.len();
-                    }
-                }
-                let m = SearchMatch {
-                    file: spec.file.to_string(),
-                    line_number,
-                    timestamp: eff.map(format_ms),
-                    text: line_text(line),
-                    before,
-                    after,
-                };
-                if need > 0 || !pending.is_empty() {
-                    pending.push_back(Pending { m, need });
-                } else {
-                    out.emit(m)?;
-                }
             }
+            self.found(Found { start: s, end: e, stamp }, region, out)?;
         }
+        Ok(())
+    }
 
-        // Account for the region.
-        counter.advance(&buf[counted..match_hi]);
-        stats.bytes += (match_hi - region_start) as u64;
-        {
-            let tail_lo = match_hi.saturating_sub(64 * 1024).max(region_start);
-            if let Some(ms) = super::files::last_stamp(&buf[tail_lo..match_hi], tail_lo == region_start, parser) {
-                carried = Some(ms);
+    /// The stamp the line `[s, e)` belongs to: its own, else that of the
+    /// nearest stamped line before it in the region (a stack trace's lines
+    /// take their entry's), else the stamp carried into the region.
+    fn effective_stamp(&self, s: usize, e: usize, lo: usize, last: Option<(usize, Option<i64>)>) -> Option<i64> {
+        let (buf, parser) = (&self.buf, self.spec.parser);
+        if let Some(ms) = parser.parse(&buf[s..e]) {
+            return Some(ms);
+        }
+        let mut q = s;
+        let mut steps = 0;
+        while q > lo && steps < 100_000 {
+            let ls = line_start(buf, q - 1, lo);
+            if let Some((idx, st)) = last {
+                if ls <= idx {
+                    return st;
+                }
             }
-        }
-        if match_hi < region_end || buf_abs + region_end as u64 >= match_end_abs {
-            matching_done = true;
-            if pending.is_empty() {
-                break;
+            if let Some(ms) = parser.parse(&buf[ls..q - 1]) {
+                return Some(ms);
             }
+            q = ls;
+            steps += 1;
         }
-        if eof && region_end >= len {
-            break;
+        self.carried
+    }
+
+    /// A match: numbered, given its context, emitted (or kept until the
+    /// next buffer gives the after-context it is owed).
+    fn found(&mut self, m: Found, region: Region, out: &mut dyn Emit) -> io::Result<()> {
+        self.counter.advance(&self.buf[self.counted..m.start]);
+        self.counted = m.start;
+        let line_number = self.counter.lines + 1;
+        self.stats.matches += 1;
+        let line = &self.buf[m.start..m.end];
+        if self.spec.context == 0 {
+            // No context, so nothing is pending: emit from the buffer.
+            debug_assert!(self.pending.is_empty());
+            return out.emit_line(self.spec.file, line_number, m.stamp, line);
         }
-        // Roll: keep `ctx` lines before region_end for before-context.
+        let (after, need) = self.after_context(m.end, region.end, line_number);
+        let sm = SearchMatch {
+            file: self.spec.file.to_string(),
+            line_number,
+            timestamp: m.stamp.map(format_ms),
+            text: line_text(line),
+            before: self.before_context(m.start, line_number),
+            after,
+        };
+        if need > 0 || !self.pending.is_empty() {
+            self.pending.push_back(Pending { m: sm, need });
+            Ok(())
+        } else {
+            out.emit(sm)
+        }
+    }
+
+    /// Up to `context` lines before the match starting at `s`.
+    fn before_context(&self, s: usize, line_number: u64) -> Vec<ContextLine> {
+        let mut before = Vec::new();
+        let mut q = s;
+        while before.len() < self.spec.context && q > 0 {
+            let ls = line_start(&self.buf, q - 1, 0);
+            before.push(ContextLine { line_number: line_number - before.len() as u64 - 1, text: line_text(&self.buf[ls..q - 1]) });
+            q = ls;
+        }
+        before.reverse();
+        before
+    }
+
+    /// Up to `context` lines after the match ending at `e` in this region,
+    /// and how many more the next buffer owes it.
+    fn after_context(&self, e: usize, end: usize, line_number: u64) -> (Vec<ContextLine>, usize) {
+        let ctx = self.spec.context;
+        let mut after = Vec::new();
+        let mut q = e + 1;
+        while after.len() < ctx && q < end {
+            let le = line_end(&self.buf, q, end);
+            after.push(ContextLine { line_number: line_number + after.len() as u64 + 1, text: line_text(&self.buf[q..le]) });
+            q = le + 1;
+        }
+        let need = if after.len() < ctx && !self.eof { ctx - after.len() } else { 0 };
+        (after, need)
+    }
+
+    /// Account for the region: its lines counted, its bytes, its last stamp
+    /// carried to the next.
+    fn account(&mut self, region: Region) {
+        self.counter.advance(&self.buf[self.counted..region.match_hi]);
+        self.stats.bytes += (region.match_hi - region.start) as u64;
+        if let Some(ms) = self.last_stamp(region) {
+            self.carried = Some(ms);
+        }
+    }
+
+    /// Roll the buffer past the region, keeping `context` lines before its
+    /// end for before-context.
+    fn roll_keeping_context(&mut self, region_end: usize) {
         let mut keep = region_end;
         let mut k = 0;
-        while k < ctx && keep > 0 {
-            keep = line_start(&buf, keep - 1, 0);
+        while k < self.spec.context && keep > 0 {
+            keep = line_start(&self.buf, keep - 1, 0);
             k += 1;
         }
-        buf.copy_within(keep..len, 0);
-        len -= keep;
-        buf_abs += keep as u64;
-        pos = region_end - keep;
-        counted = pos;
+        self.roll(region_end, keep);
     }
-    // Flush matches still owed after-context (the file ended).
-    while let Some(p) = pending.pop_front() {
-        out.emit(p.m)?;
+
+    /// Drop `buf[..keep]`; searching goes on at `region_end`.
+    fn roll(&mut self, region_end: usize, keep: usize) {
+        self.buf.copy_within(keep..self.len, 0);
+        self.len -= keep;
+        self.buf_abs += keep as u64;
+        self.pos = region_end - keep;
+        self.counted = self.pos;
     }
-    stats.lines = counter.lines - input.start_lines;
-    stats.checkpoints = counter.checkpoints;
-    Ok(stats)
+
+    /// Flush matches still owed after-context (the file ended).
+    fn finish(mut self, out: &mut dyn Emit) -> io::Result<ScanStats> {
+        while let Some(p) = self.pending.pop_front() {
+            out.emit(p.m)?;
+        }
+        self.stats.lines = self.counter.lines - self.start_lines;
+        self.stats.checkpoints = self.counter.checkpoints;
+        Ok(self.stats)
+    }
 }

@@ -178,7 +178,7 @@ pub struct JsonlWriter {
 fn json_plain(t: &[u8]) -> bool {
     let mut bad = false;
     for &c in t {
-        bad |= (c < 0x20) | (c >= 0x80) | (c == b'"') | (c == b'\\');
+        bad |= !(0x20..0x80).contains(&c) | (c == b'"') | (c == b'\\');
     }
     !bad
 }
@@ -246,7 +246,7 @@ impl JsonlWriter {
     }
 
     pub fn write(&mut self, m: &SearchMatch) -> io::Result<()> {
-        if self.count % OVERFLOW_STRIDE == 0 {
+        if self.count.is_multiple_of(OVERFLOW_STRIDE) {
             self.offsets.push(self.bytes);
         }
         self.scratch.clear();
@@ -266,7 +266,7 @@ impl JsonlWriter {
     /// per file, the stamp formatted on the stack, and a line that needs no
     /// JSON escaping is copied as is.
     pub fn write_line(&mut self, file: &str, line_number: u64, stamp: Option<i64>, line: &[u8]) -> io::Result<()> {
-        if self.count % OVERFLOW_STRIDE == 0 {
+        if self.count.is_multiple_of(OVERFLOW_STRIDE) {
             self.offsets.push(self.bytes);
         }
         if self.file_prefix_for.as_deref() != Some(file) {
@@ -335,7 +335,7 @@ impl JsonlWriter {
     pub fn append_file(&mut self, other: &Path, count: u64, offsets: &[u64]) -> io::Result<()> {
         // Offsets of the other file land at multiples of the stride only
         // when our count is a multiple; rebuild lazily by scanning otherwise.
-        let aligned = self.count % OVERFLOW_STRIDE == 0;
+        let aligned = self.count.is_multiple_of(OVERFLOW_STRIDE);
         self.out.flush()?;
         let mut src = File::open(other)?;
         let copied = io::copy(&mut src, self.out.get_mut())?;
@@ -355,7 +355,7 @@ impl JsonlWriter {
                 if n == 0 {
                     break;
                 }
-                if self.count % OVERFLOW_STRIDE == 0 {
+                if self.count.is_multiple_of(OVERFLOW_STRIDE) {
                     self.offsets.push(base + pos);
                 }
                 self.count += 1;
@@ -449,7 +449,7 @@ impl OverflowStore {
                 }
                 let mut m: SearchMatch =
                     serde_json::from_slice(&line).map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
-                super::shift_lines(&mut m, part.base);
+                super::engine::shift_lines(&mut m, part.base);
                 matches.push(m);
                 index += 1;
             }

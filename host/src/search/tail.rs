@@ -3,8 +3,9 @@
 //! A finished search leaves a [`Tail`]: its answer, its window, and where
 //! each file stood (identity, size, mtime, newlines up to that size, a
 //! digest of the last bytes). The next search of the same request over the
-//! same files (`SearchPlan::tail_key`, which leaves sizes out) resumes from
-//! it when that is provably the same as searching from scratch:
+//! same files (under its tail key, `lookup::keys::tail`, which leaves sizes
+//! out) resumes from it when that is provably the same as searching from
+//! scratch:
 //!
 //! - every file is the same file (path, device, inode); `.gz` and plain
 //!   files that did not grow are unchanged (size and mtime); a plain file
@@ -91,8 +92,8 @@ struct Grown {
 }
 
 impl SearchCore {
-    /// Answer `plan`, resuming from `prev` (the tail under
-    /// `plan.tail_key()`) when that gives the same answer as a full search,
+    /// Answer `plan`, resuming from `prev` (the tail stored under its
+    /// tail key) when that gives the same answer as a full search,
     /// else searching in full. Tails hold every match (up to `max_matches`;
     /// see [`SearchCore::shareable`]), so a truncated answer leaves one too.
     pub fn execute_resumable(&self, plan: &SearchPlan, prev: Option<&Tail>, ctl: &SearchControl, max_matches: u64) -> Answer {
@@ -118,72 +119,13 @@ impl SearchCore {
         if plan.files.len() != prev.files.len() || !window_moved_forward(prev.window, plan.window) {
             return None;
         }
-        let context = plan.request.context as usize;
-        let mut grown = Vec::new();
-        for (i, (now, then)) in plan.files.iter().zip(&prev.files).enumerate() {
-            if now.path != then.path || now.id.dev != then.dev || now.id.ino != then.ino || now.gz != then.gz {
-                return None;
-            }
-            // Lines searched before must all be before the old window's end.
-            if let Some(w) = prev.window {
-                if w.end_ms != i64::MAX && plan.window.is_some_and(|n| n.end_ms != w.end_ms) && !then.last_ms.is_some_and(|l| l < w.end_ms)
-                {
-                    return None;
-                }
-            }
-            if now.id.size == then.size && now.id.mtime_ns == then.mtime_ns {
-                continue;
-            }
-            if now.gz || now.id.size < then.size {
-                return None;
-            }
-            let lines_at_end = then.lines_at_end?;
-            let mut f = File::open(&now.path).ok()?;
-            if now.id.size == then.size || digest_at(&mut f, then.size)? != then.digest {
-                return None;
-            }
-            let (start, newlines) = backtrack(&mut f, then.size, context)?;
-            grown.push(Grown { file: i, start, start_lines: lines_at_end - newlines });
-        }
-
-        // Old matches still inside the window, minus the rescanned overlaps.
+        let grown = grown_files(plan, prev)?;
         let labels: Vec<String> = plan.files.iter().map(|f| f.path.to_string_lossy().to_string()).collect();
         let file_of = |m: &SearchMatch| labels.iter().position(|l| *l == m.file);
-        let mut kept: Vec<(usize, SearchMatch)> = Vec::with_capacity(old.matches.len());
-        for m in &old.matches {
-            let fi = file_of(m)?;
-            if grown.iter().any(|g| g.file == fi && m.line_number > g.start_lines) {
-                continue;
-            }
-            if let Some(w) = plan.window {
-                let ms = m.timestamp.as_deref().and_then(parse_ms)?;
-                if !w.contains(ms) {
-                    continue;
-                }
-            }
-            kept.push((fi, m.clone()));
-        }
-
-        // Scan what was appended.
-        let mut delta = plan.clone();
-        delta.files = grown
-            .iter()
-            .map(|g| {
-                let mut f = plan.files[g.file].clone();
-                f.start_offset = g.start;
-                f.start_lines = Some(g.start_lines);
-                f
-            })
-            .collect();
-        let executed = if delta.files.is_empty() {
-            Executed { response: SearchResponse::default(), lines_at_end: Vec::new() }
-        } else {
-            match self.execute_tracked(&delta, ctl) {
-                Ok(e) => e,
-                Err(e) => {
-                    return Some(Answer { response: Err(e), tail: None, resumed: true });
-                }
-            }
+        let kept = kept_matches(plan, old, &grown, &file_of)?;
+        let executed = match self.scan_appended(plan, &grown, ctl) {
+            Ok(e) => e,
+            Err(e) => return Some(Answer { response: Err(e), tail: None, resumed: true }),
         };
         // Every match of the delta (read back from its overflow if it had one).
         let fresh = self.shareable(&executed.response, max_matches)?;
@@ -194,26 +136,7 @@ impl SearchCore {
         for m in &fresh.matches {
             all.push((file_of(m)?, m.clone()));
         }
-        all.sort_by(|a, b| (a.0, a.1.line_number).cmp(&(b.0, b.1.line_number)));
-        let mut matched = vec![false; plan.files.len()];
-        for (fi, _) in &all {
-            matched[*fi] = true;
-        }
-        let response = SearchResponse {
-            total_matches: all.len() as u64,
-            matches: all.into_iter().map(|(_, m)| m).collect(),
-            files_searched: plan.files.len() as u32,
-            files_matched: matched.iter().filter(|m| **m).count() as u32,
-            bytes_scanned: fresh.bytes_scanned,
-            truncated: false,
-            partial: fresh.partial,
-            partial_reason: fresh.partial_reason.clone(),
-            duration_ms: fresh.duration_ms,
-            overflow: None,
-            cached: false,
-            window_start: plan.window.and_then(|w| w.start_text()),
-            window_end: plan.window.and_then(|w| w.end_text()),
-        };
+        let response = merged(plan, all, &fresh);
         // Line counts at the new ends: rescanned files from the delta,
         // unchanged ones from the old tail.
         let mut lines_at_end: Vec<Option<u64>> = prev.files.iter().map(|f| f.lines_at_end).collect();
@@ -228,22 +151,106 @@ impl SearchCore {
         let response = self.present(response, plan.request.max_results);
         Some(Answer { response, tail, resumed: true })
     }
+
+    /// Scan what was appended to the grown files.
+    fn scan_appended(&self, plan: &SearchPlan, grown: &[Grown], ctl: &SearchControl) -> Result<Executed, SearchError> {
+        let mut delta = plan.clone();
+        delta.files = grown
+            .iter()
+            .map(|g| {
+                let mut f = plan.files[g.file].clone();
+                f.start_offset = g.start;
+                f.start_lines = Some(g.start_lines);
+                f
+            })
+            .collect();
+        if delta.files.is_empty() {
+            return Ok(Executed { response: SearchResponse::default(), lines_at_end: Vec::new() });
+        }
+        self.execute_tracked(&delta, ctl)
+    }
 }
 
-impl SearchPlan {
-    /// Where the tail of this request over these files is kept: every
-    /// parameter as asked (a relative window as its length) and each file's
-    /// path and identity, but not sizes or mtimes, so the same question
-    /// asked after the log grew finds it.
-    pub fn tail_key(&self) -> String {
-        #[derive(Serialize)]
-        struct Files<'a> {
-            files: Vec<(&'a std::path::Path, u64, u64)>,
+/// The files that grew since `prev` (each appended to, not rewritten), and
+/// where to rescan them; `None` when any file differs otherwise, or lines
+/// already searched may have been left out as past the old window.
+fn grown_files(plan: &SearchPlan, prev: &Tail) -> Option<Vec<Grown>> {
+    let context = plan.request.context as usize;
+    let mut grown = Vec::new();
+    for (i, (now, then)) in plan.files.iter().zip(&prev.files).enumerate() {
+        if now.path != then.path || now.id.dev != then.dev || now.id.ino != then.ino || now.gz != then.gz {
+            return None;
         }
-        // A tail holds every match: max_results is applied when presenting.
-        let req = super::SearchRequest { max_results: 0, ..self.request.clone() };
-        let files = Files { files: self.files.iter().map(|f| (f.path.as_path(), f.id.dev, f.id.ino)).collect() };
-        self.hashed_key("tail", 2, &req, files)
+        // Lines searched before must all be before the old window's end.
+        if let Some(w) = prev.window {
+            if w.end_ms != i64::MAX && plan.window.is_some_and(|n| n.end_ms != w.end_ms) && then.last_ms.is_none_or(|l| l >= w.end_ms) {
+                return None;
+            }
+        }
+        if now.id.size == then.size && now.id.mtime_ns == then.mtime_ns {
+            continue;
+        }
+        if now.gz || now.id.size < then.size {
+            return None;
+        }
+        let lines_at_end = then.lines_at_end?;
+        let mut f = File::open(&now.path).ok()?;
+        if now.id.size == then.size || digest_at(&mut f, then.size)? != then.digest {
+            return None;
+        }
+        let (start, newlines) = backtrack(&mut f, then.size, context)?;
+        grown.push(Grown { file: i, start, start_lines: lines_at_end - newlines });
+    }
+    Some(grown)
+}
+
+/// The old answer's matches still inside the (moved) window, minus those
+/// the rescan of grown files replaces, with their file's index.
+fn kept_matches(
+    plan: &SearchPlan,
+    old: &SearchResponse,
+    grown: &[Grown],
+    file_of: &dyn Fn(&SearchMatch) -> Option<usize>,
+) -> Option<Vec<(usize, SearchMatch)>> {
+    let mut kept: Vec<(usize, SearchMatch)> = Vec::with_capacity(old.matches.len());
+    for m in &old.matches {
+        let fi = file_of(m)?;
+        if grown.iter().any(|g| g.file == fi && m.line_number > g.start_lines) {
+            continue;
+        }
+        if let Some(w) = plan.window {
+            let ms = m.timestamp.as_deref().and_then(parse_ms)?;
+            if !w.contains(ms) {
+                continue;
+            }
+        }
+        kept.push((fi, m.clone()));
+    }
+    Some(kept)
+}
+
+/// The answer from the kept and the rescanned matches (every match, in
+/// file and line order).
+fn merged(plan: &SearchPlan, mut all: Vec<(usize, SearchMatch)>, fresh: &SearchResponse) -> SearchResponse {
+    all.sort_by_key(|(fi, m)| (*fi, m.line_number));
+    let mut matched = vec![false; plan.files.len()];
+    for (fi, _) in &all {
+        matched[*fi] = true;
+    }
+    SearchResponse {
+        total_matches: all.len() as u64,
+        matches: all.into_iter().map(|(_, m)| m).collect(),
+        files_searched: plan.files.len() as u32,
+        files_matched: matched.iter().filter(|m| **m).count() as u32,
+        bytes_scanned: fresh.bytes_scanned,
+        truncated: false,
+        partial: fresh.partial,
+        partial_reason: fresh.partial_reason.clone(),
+        duration_ms: fresh.duration_ms,
+        overflow: None,
+        cached: false,
+        window_start: plan.window.and_then(|w| w.start_text()),
+        window_end: plan.window.and_then(|w| w.end_text()),
     }
 }
 

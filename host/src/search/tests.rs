@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 
 use super::timestamp::{format_ms, LogFormat, StampParser};
 use super::*;
+use crate::lookup::keys;
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -387,9 +388,9 @@ fn binary_search_with_local_disorder_matches_a_full_scan() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let jitter = ((seed >> 33) % 180_000) as i64 - 90_000;
         let t = base + i as i64 * 250 + jitter;
-        let word = if seed % 7 == 0 { "needle" } else { "hay" };
+        let word = if seed.is_multiple_of(7) { "needle" } else { "hay" };
         data.extend_from_slice(format!("{} {word} request {i} took {}ms\n", format_ms(t), seed % 1000).as_bytes());
-        if seed % 13 == 0 {
+        if seed.is_multiple_of(13) {
             data.extend_from_slice(b"    at needle.continuation(Trace.java:12)\n");
         }
         i += 1;
@@ -482,11 +483,11 @@ fn cache_key_covers_parameters_window_and_file_state() {
     let path = fx.write("logs/app.log", b"2026-11-23T10:00:00Z x\n");
     let core = fx.core(SVC_PLAIN);
     let now = Utc::now();
-    let k1 = core.plan(&req("app", "x"), now).unwrap().cache_key();
-    assert_eq!(k1, core.plan(&req("app", "x"), now).unwrap().cache_key());
-    assert_ne!(k1, core.plan(&req("app", "y"), now).unwrap().cache_key());
+    let k1 = keys::answer(&core.plan(&req("app", "x"), now).unwrap());
+    assert_eq!(k1, keys::answer(&core.plan(&req("app", "x"), now).unwrap()));
+    assert_ne!(k1, keys::answer(&core.plan(&req("app", "y"), now).unwrap()));
     std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"more\n").unwrap();
-    assert_ne!(k1, core.plan(&req("app", "x"), now).unwrap().cache_key());
+    assert_ne!(k1, keys::answer(&core.plan(&req("app", "x"), now).unwrap()));
 
     // Relative windows: a bound that cuts into the files' time range is in
     // the key; one outside it selects nothing different and is left out.
@@ -498,13 +499,16 @@ fn cache_key_covers_parameters_window_and_file_state() {
     let later = now + chrono::Duration::seconds(1);
     let mut r = req("app", "x");
     r.minutes_back = Some(5);
-    assert_ne!(core.plan(&r, now).unwrap().cache_key(), core.plan(&r, later).unwrap().cache_key(), "the start cuts into the file");
+    assert_ne!(keys::answer(&core.plan(&r, now).unwrap()), keys::answer(&core.plan(&r, later).unwrap()), "the start cuts into the file");
     r.minutes_back = Some(60);
-    assert_eq!(core.plan(&r, now).unwrap().cache_key(), core.plan(&r, later).unwrap().cache_key(), "both bounds outside the file");
+    assert_eq!(keys::answer(&core.plan(&r, now).unwrap()), keys::answer(&core.plan(&r, later).unwrap()), "both bounds outside the file");
 }
 
 /// What a caller sees of an answer (matches with context, counts).
-fn answer_view(r: &SearchResponse) -> (Vec<(u64, String, Option<String>, Vec<ContextLine>, Vec<ContextLine>)>, u64, u32, u32) {
+/// A match as a caller sees it: line, text, stamp, context before and after.
+type MatchView = (u64, String, Option<String>, Vec<ContextLine>, Vec<ContextLine>);
+
+fn answer_view(r: &SearchResponse) -> (Vec<MatchView>, u64, u32, u32) {
     let ms = r.matches.iter().map(|m| (m.line_number, m.text.clone(), m.timestamp.clone(), m.before.clone(), m.after.clone())).collect();
     (ms, r.total_matches, r.files_matched, r.files_searched)
 }
@@ -548,8 +552,8 @@ fn a_growing_log_asked_again_scans_only_the_new_bytes_and_is_never_stale() {
     // Asked again 90 s later: the window moved, so the oldest matches fall out.
     let t1 = t0 + chrono::Duration::seconds(90);
     let plan2 = core.plan(&r, t1).unwrap();
-    assert_eq!(plan2.tail_key(), plan1.tail_key(), "same request over the same files");
-    assert_ne!(plan2.cache_key(), plan1.cache_key(), "the file grew");
+    assert_eq!(keys::tail(&plan2), keys::tail(&plan1), "same request over the same files");
+    assert_ne!(keys::answer(&plan2), keys::answer(&plan1), "the file grew");
     let second = core.execute_resumable(&plan2, Some(&tail), &ctl(), 10_000);
     assert!(second.resumed, "resumed from the tail");
     let next_tail = second.tail.expect("a tail for the next one");
@@ -837,7 +841,7 @@ fn latest_is_the_latest_stamp_of_the_tail_when_the_last_lines_are_out_of_order()
     let until = |u: &str| SearchRequest { until: Some(u.into()), ..req("app", "writer") };
     let (p53, p54) =
         (core.plan(&until("2026-11-23T10:00:53Z"), Utc::now()).unwrap(), core.plan(&until("2026-11-23T10:00:54Z"), Utc::now()).unwrap());
-    assert_ne!(p53.cache_key(), p54.cache_key());
+    assert_ne!(keys::answer(&p53), keys::answer(&p54));
     assert_eq!(run(&core, &until("2026-11-23T10:00:53Z"), Utc::now()).total_matches, 1);
     assert_eq!(run(&core, &until("2026-11-23T10:00:54Z"), Utc::now()).total_matches, 2);
 }
@@ -874,9 +878,9 @@ fn chunked_parallel_search_equals_a_sequential_scan() {
     let mut i: u64 = 0;
     while data.len() < 6 * 1024 * 1024 {
         let t = base + i as i64 * 1000;
-        let word = if i % 5 == 0 { "needle" } else { "hay" };
+        let word = if i.is_multiple_of(5) { "needle" } else { "hay" };
         data.extend_from_slice(format!("{} {word} request {i}\n", format_ms(t)).as_bytes());
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             data.extend_from_slice(b"    at needle.continuation(Trace.java:12)\n");
         }
         i += 1;
@@ -1018,7 +1022,7 @@ fn a_truncated_answer_is_shared_whole_and_presented_under_each_callers_max_resul
     let mut r2 = r.clone();
     r2.max_results = 500;
     let now = Utc::now();
-    assert_eq!(core.plan(&r, now).unwrap().cache_key(), core.plan(&r2, now).unwrap().cache_key());
+    assert_eq!(keys::answer(&core.plan(&r, now).unwrap()), keys::answer(&core.plan(&r2, now).unwrap()));
 }
 
 #[test]
@@ -1055,7 +1059,7 @@ fn a_narrower_question_cut_from_a_covering_answer_equals_its_own_search() {
     let wide_plan = core.plan(&with(&|r| r.context = 3), now).unwrap();
     let wide = core.execute(&wide_plan, &ctl()).unwrap();
     assert!(!wide.truncated && wide.total_matches > 1000);
-    let cover = wide_plan.coverage(&wide_plan.cache_key());
+    let cover = wide_plan.coverage(&keys::answer(&wide_plan));
 
     let narrower: Vec<(&str, SearchRequest)> = vec![
         ("no window, no context", with(&|_| {})),
@@ -1091,7 +1095,7 @@ fn a_narrower_question_cut_from_a_covering_answer_equals_its_own_search() {
     ];
     for (what, r) in &narrower {
         let plan = core.plan(r, now).unwrap();
-        let mine = plan.coverage(&plan.cache_key());
+        let mine = plan.coverage(&keys::answer(&plan));
         assert!(cover.contains(&mine), "{what}: covered");
         let direct = core.execute(&plan, &ctl()).unwrap();
         assert_eq!(direct.total_matches == 0, what.contains("no needles"), "{what}: {} matches", direct.total_matches);
@@ -1124,6 +1128,6 @@ fn a_narrower_question_cut_from_a_covering_answer_equals_its_own_search() {
     // Another question is listed under another key; the same question over
     // any window or context under the same one.
     let other_window = core.plan(&with(&|r| (r.date, r.max_results, r.context) = (Some("2026-11-21".into()), 7, 1)), now).unwrap();
-    assert_eq!(wide_plan.question_key(), other_window.question_key());
-    assert_ne!(wide_plan.question_key(), core.plan(&req("app", "hay"), now).unwrap().question_key());
+    assert_eq!(keys::question(&wide_plan), keys::question(&other_window));
+    assert_ne!(keys::question(&wide_plan), keys::question(&core.plan(&req("app", "hay"), now).unwrap()));
 }

@@ -1,7 +1,8 @@
 //! `logai serve` and friends: wires the rooms together. The search path
 //! (rate limit → cache → permit → search core → cache store) lives in
-//! [`gateway`]; tool-call spans and metrics in [`instrument`]; everything
-//! else here is construction and shutdown order.
+//! [`crate::lookup`]; [`gateway`] wires it to the coordinator for the
+//! plugins; tool-call spans and metrics in [`instrument`]; everything else
+//! here is construction and shutdown order.
 //!
 //! Start-up is on every agent's critical path: Redis connects and exporter
 //! components load in the background; only the tool plugins (precompiled)
