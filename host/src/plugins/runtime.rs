@@ -40,6 +40,8 @@ struct Inner {
     /// tool name -> (plugin index, tool index in that plugin)
     index: HashMap<String, (usize, usize)>,
     allocator: Allocator,
+    /// The operator's search limits, in every call's context.
+    limits: wt::SearchLimits,
 }
 
 struct Plugin {
@@ -194,6 +196,7 @@ impl Runtime {
         let engine = shared.engine.clone();
         let cache = Arc::new(ArtifactCache::open(config, &engine));
         let linker = Arc::new(tool_linker(&engine).map_err(|e| PluginError::Engine(format!("cannot link host imports: {e:#}")))?);
+        let limits = spec::search_limits(config);
 
         let mut pending = Vec::new();
         for p in config.plugin.iter().filter(|p| p.enabled) {
@@ -201,7 +204,7 @@ impl Runtime {
             let path = config.resolve(&p.component);
             let (engine, cache, linker, services) = (engine.clone(), cache.clone(), linker.clone(), services.clone());
             let name = p.name.clone();
-            pending.push(tokio::spawn(async move { prepare(&engine, &cache, &linker, services, name, path, sandbox).await }));
+            pending.push(tokio::spawn(async move { prepare(&engine, &cache, &linker, services, name, path, sandbox, limits).await }));
         }
         let mut plugins = Vec::new();
         for task in pending {
@@ -234,7 +237,7 @@ impl Runtime {
                 p.component.display()
             );
         }
-        Ok(Runtime { inner: Arc::new(Inner { services, plugins, tools, index, allocator: shared.allocator }) })
+        Ok(Runtime { inner: Arc::new(Inner { services, plugins, tools, index, allocator: shared.allocator, limits }) })
     }
 
     /// Names of the loaded plugins, in manifest order.
@@ -301,6 +304,7 @@ impl Inner {
             client: scope.client.clone(),
             traceparent: scope.traceparent.clone(),
             deadline_ms: limit.as_millis() as u64,
+            limits: self.limits,
         };
         let name_for_guest = name.clone();
         let args_text = if arguments.is_null() { "{}".to_string() } else { arguments.to_string() };
@@ -564,7 +568,8 @@ fn blob(i: usize, b: &wt::Blob, prefix: &str) -> Result<String, String> {
 }
 
 /// Load one plugin: component (cache or compile, on a blocking thread),
-/// link, tool list (cache or one instantiation), checked specs.
+/// link, tool list for `limits` (cache or one instantiation), checked specs.
+#[allow(clippy::too_many_arguments)]
 async fn prepare(
     engine: &Engine,
     cache: &Arc<ArtifactCache>,
@@ -573,6 +578,7 @@ async fn prepare(
     name: String,
     path: PathBuf,
     sandbox: Sandbox,
+    limits: wt::SearchLimits,
 ) -> Result<Plugin, PluginError> {
     let started = Instant::now();
     let loaded = {
@@ -585,7 +591,10 @@ async fn prepare(
     let pre = linker.instantiate_pre(&loaded.component).map_err(|e| link_error(&name, &e))?;
     let pre = tb::ToolPluginPre::new(pre)
         .map_err(|e| PluginError::load(&name, format!("does not export logai:plugin/tools (build it against world tool-plugin): {e:#}")))?;
-    let raw: Vec<RawToolSpec> = match loaded.tools.clone() {
+    let list_key = spec::list_key(&limits);
+    let cached = loaded.tools.clone().filter(|_| loaded.tools_for.as_deref() == Some(list_key.as_str()));
+    let listed_now = cached.is_none();
+    let raw: Vec<RawToolSpec> = match cached {
         Some(t) => t,
         None => {
             let limit = Duration::from_millis(sandbox.timeout_ms);
@@ -593,7 +602,7 @@ async fn prepare(
             let pre = &pre;
             let (ended, watch) = run_guest(prepared, limit, None, |mut store| async move {
                 let inst = pre.instantiate_async(&mut store).await?;
-                inst.logai_plugin_tools().call_list(&mut store).await
+                inst.logai_plugin_tools().call_list(&mut store, limits).await
             })
             .await;
             let what = "listing its tools";
@@ -614,18 +623,10 @@ async fn prepare(
             specs.into_iter().map(RawToolSpec::from).collect()
         }
     };
-    let mut tools = Vec::with_capacity(raw.len());
-    let mut seen = std::collections::HashSet::new();
-    for r in &raw {
-        let t = spec::check(&name, r).map_err(|m| PluginError::load(&name, m))?;
-        if !seen.insert(t.descriptor.name.clone()) {
-            return Err(PluginError::load(&name, format!("declares tool '{}' twice", t.descriptor.name)));
-        }
-        tools.push(t);
-    }
-    if loaded.tools.is_none() {
+    let tools = spec::check_all(&name, &raw).map_err(|problems| PluginError::Specs { plugin: name.clone(), problems })?;
+    if listed_now {
         if let Some(entry) = &loaded.entry {
-            cache.record_tools(entry, &raw);
+            cache.record_tools(entry, &list_key, &raw);
         }
     }
     let artifact = loaded.entry.as_ref().map(|e| e.artifact.clone());
@@ -652,7 +653,8 @@ async fn prepare_entry(
     p: &crate::config::PluginConfig,
 ) -> Result<Plugin, String> {
     let sandbox = Sandbox::new(config, &p.name, &p.grants).map_err(|e| e.to_string())?;
-    prepare(engine, cache, linker, Arc::new(NoHostServices), p.name.clone(), config.resolve(&p.component), sandbox)
+    let limits = spec::search_limits(config);
+    prepare(engine, cache, linker, Arc::new(NoHostServices), p.name.clone(), config.resolve(&p.component), sandbox, limits)
         .await
         .map_err(|e| e.to_string())
 }

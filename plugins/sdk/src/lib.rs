@@ -90,8 +90,8 @@ pub use typed::{schema_of, IntoCallResult, Json, Structured, Tool};
 pub use schemars;
 
 pub use bindings::logai::plugin::types::{
-    Blob, CallContext, CallResult, ContentBlock, EmbeddedResource, InvalidArgument, ResourceLink, SearchLimits, ToolAnnotations,
-    ToolError, ToolSpec,
+    Blob, CallContext, CallResult, ContentBlock, EmbeddedResource, InvalidArgument, ResourceLink, SearchLimits, ToolAnnotations, ToolError,
+    ToolSpec,
 };
 
 /// One tool with a hand-written spec (name, JSON Schema of the arguments,

@@ -65,6 +65,10 @@ impl<T: Tool> RawTool for T {
             Some(Value::String(d)) => d,
             _ => String::new(),
         };
+        // Some clients insist on `properties` in an object schema, even empty.
+        if let Some(o) = input.as_object_mut() {
+            o.entry("properties").or_insert_with(|| Value::Object(Map::new()));
+        }
         let mut spec = ToolSpec::new(T::NAME, description, input);
         spec.output_schema = T::Output::output_schema().map(|s| s.to_string());
         <T as Tool>::spec(spec, limits)
