@@ -300,3 +300,35 @@ fn a_broken_tool_spec_is_refused_at_start() {
     let err = refused_start(&m);
     assert!(err.contains("plugin 'broken'") && err.contains("tool 'broken'") && err.contains("input schema"), "stderr: {err}");
 }
+
+/// The same mistakes, caught before any session: `logai config check` loads
+/// every plugin and reports every broken tool with its plugin, and fails;
+/// `logai plugins list` fails when a tool is unavailable.
+#[test]
+fn config_check_and_plugins_list_report_every_broken_tool_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), &[entry("hello", "hello-plugin.wasm", ""), entry("broken", "test-badspec.wasm", "")]);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(logai_e2e::logai_bin()).args(args).arg("--config").arg(&m).output().unwrap();
+        (out.status, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (status, out) = run(&["config", "check"]);
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("plugin hello: ok (3 tools: hello, word_count, echo_json)"), "{out}");
+    for line in [
+        "plugin broken: FAILED: 3 broken tool specs:",
+        "  - tool 'broken': input schema is not valid JSON",
+        "  - tool 'not_a_schema': input schema is not a valid JSON Schema: at /properties/n/type",
+        "  - tool 'bad_output': output schema must have \"type\": \"object\"",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
+    let (status, out) = run(&["plugins", "list"]);
+    assert!(!status.success() && out.contains("tools: unavailable: plugin 'broken': 3 broken tool specs"), "{out}");
+
+    let good = manifest(dir.path(), &[entry("hello", "hello-plugin.wasm", "")]);
+    for args in [&["config", "check"][..], &["plugins", "list"][..]] {
+        let out = std::process::Command::new(logai_e2e::logai_bin()).args(args).arg("--config").arg(&good).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+}

@@ -80,6 +80,28 @@ pub mod search {
         raw::read_overflow(reference, offset, limit)
     }
 
+    impl Default for SearchResponse {
+        /// No matches, nothing searched (for test fixtures: set what matters
+        /// and `..Default::default()` the rest).
+        fn default() -> Self {
+            SearchResponse {
+                matches: Vec::new(),
+                total_matches: 0,
+                files_searched: 0,
+                files_matched: 0,
+                bytes_scanned: 0,
+                truncated: false,
+                partial: false,
+                partial_reason: None,
+                duration_ms: 0,
+                overflow: None,
+                cached: false,
+                window_start: None,
+                window_end: None,
+            }
+        }
+    }
+
     impl SearchRequest {
         /// A request for `pattern` (a Rust regex) in `service`, no time
         /// window, no context, up to 100 inline matches. Set the other
