@@ -248,6 +248,17 @@ fn granted_access_works_and_stays_within_the_grant() {
     assert_eq!(text(&c.call_tool_ok("read_env", json!({"name": "LOGAI_E2E_GRANTED"}))), "LOGAI_E2E_GRANTED=yes");
     call_error(&mut c, "read_env", json!({"name": "LOGAI_E2E_SECRET"}), &["(1 variables visible)"], Duration::from_secs(5));
     assert_eq!(text(&c.call_tool_ok("read_file", json!({"path": "/logs/app.log"}))), "granted line\n");
+    // Through the SDK's helpers: granted reads work; a path or variable
+    // outside the grants says which grant to add.
+    assert_eq!(
+        text(&c.call_tool_ok("sdk_read", json!({"path": "/logs/app.log", "name": "LOGAI_E2E_GRANTED"}))),
+        "granted line\n\nLOGAI_E2E_GRANTED=yes"
+    );
+    assert_eq!(
+        text(&c.call_tool_ok("sdk_read", json!({"path": "/etc/passwd", "name": "LOGAI_E2E_SECRET"}))),
+        "/etc/passwd is outside the directories granted to this plugin; to allow it, add dirs = [\"/etc\"] to the plugin's [[plugin]] entry in the logai manifest\n\
+         environment variable LOGAI_E2E_SECRET is not visible to this plugin (not granted, or not set where logai runs); to allow it, add env = [\"LOGAI_E2E_SECRET\"] to the plugin's [[plugin]] entry in the logai manifest"
+    );
     call_error(&mut c, "write_file", json!({"path": "/logs/x"}), &["cannot write /logs/x"], Duration::from_secs(5));
     assert!(!logs.join("x").exists());
     assert_eq!(

@@ -153,4 +153,33 @@ fn http_get(_authority: &str) -> Result<u16, String> {
     Err("only in a component".into())
 }
 
-export_tools!(ReadFile, ListDir, WriteFile, ReadEnv, Connect, UdpSend, HttpGet);
+/// Reads a file and a variable through the SDK's helpers, which name the
+/// grant a denied access needs (the host never sees such attempts).
+pub struct SdkRead;
+impl RawTool for SdkRead {
+    fn spec() -> ToolSpec {
+        ToolSpec::new(
+            "sdk_read",
+            "Reads a file and an environment variable through the SDK.",
+            json!({"type": "object", "properties": {"path": {"type": "string"}, "name": {"type": "string"}}}),
+        )
+    }
+    fn call(ctx: &Context) -> Result<CallResult, ToolError> {
+        let mut out = Vec::new();
+        if let Some(path) = ctx.arg::<String>("path")? {
+            out.push(match logai_plugin_sdk::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => e.to_string(),
+            });
+        }
+        if let Some(name) = ctx.arg::<String>("name")? {
+            out.push(match logai_plugin_sdk::env::var(&name) {
+                Ok(v) => format!("{name}={v}"),
+                Err(e) => e.to_string(),
+            });
+        }
+        Ok(CallResult::text(out.join("\n")))
+    }
+}
+
+export_tools!(ReadFile, ListDir, WriteFile, ReadEnv, Connect, UdpSend, HttpGet, SdkRead);
