@@ -162,11 +162,10 @@ pub fn list_plugins(config: &Config) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for p in &listings {
         println!(
-            "{} {} ({}) {}\n  component: {}\n  grants: {}",
+            "{} {} ({})\n  component: {}\n  grants: {}",
             p.kind,
             p.name,
             if p.enabled { "enabled" } else { "disabled" },
-            "",
             p.component.display(),
             p.grants
         );

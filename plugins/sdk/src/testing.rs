@@ -46,6 +46,7 @@ use crate::{CallContext, CallResult, ContentBlock, Context, Plugin, RawTool, Sea
 
 type Fixture<A, R> = Box<dyn Fn(A) -> R>;
 type SearchFixture = Box<dyn Fn(&SearchRequest) -> Result<SearchResponse, SearchError>>;
+type OverflowFixture = Fixture<(String, u64, u32), Result<OverflowPage, SearchError>>;
 
 /// One captured log record.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,7 +76,7 @@ struct State {
     searches: Vec<SearchRequest>,
     search: Option<SearchFixture>,
     services: Option<Fixture<(), Result<Vec<ServiceInfo>, SearchError>>>,
-    overflow: Option<Fixture<(String, u64, u32), Result<OverflowPage, SearchError>>>,
+    overflow: Option<OverflowFixture>,
     metrics: Option<Snapshot>,
     dirs: Vec<(String, PathBuf)>,
     env: HashMap<String, String>,

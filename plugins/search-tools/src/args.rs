@@ -37,7 +37,7 @@ pub fn check_date(s: &str) -> Result<(), String> {
     if !(1..=12).contains(&m) {
         return Err(format!("'{s}' has month {m}; months run 01 to 12"));
     }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][(m - 1) as usize];
     if d < 1 || d > days {
         return Err(format!("'{s}' is not a day of that month (it has {days} days)"));

@@ -365,6 +365,7 @@ mod tests {
     use super::*;
     use logai_plugin_sdk::search::{SearchError, SearchMatch, SearchResponse, ServiceInfo};
     use logai_plugin_sdk::testing::TestHost;
+    use logai_plugin_sdk::Value;
 
     fn failed_text(e: Error) -> String {
         match e {
