@@ -248,6 +248,17 @@ fn granted_access_works_and_stays_within_the_grant() {
     assert_eq!(text(&c.call_tool_ok("read_env", json!({"name": "LOGAI_E2E_GRANTED"}))), "LOGAI_E2E_GRANTED=yes");
     call_error(&mut c, "read_env", json!({"name": "LOGAI_E2E_SECRET"}), &["(1 variables visible)"], Duration::from_secs(5));
     assert_eq!(text(&c.call_tool_ok("read_file", json!({"path": "/logs/app.log"}))), "granted line\n");
+    // Through the SDK's helpers: granted reads work; a path or variable
+    // outside the grants says which grant to add.
+    assert_eq!(
+        text(&c.call_tool_ok("sdk_read", json!({"path": "/logs/app.log", "name": "LOGAI_E2E_GRANTED"}))),
+        "granted line\n\nLOGAI_E2E_GRANTED=yes"
+    );
+    assert_eq!(
+        text(&c.call_tool_ok("sdk_read", json!({"path": "/etc/passwd", "name": "LOGAI_E2E_SECRET"}))),
+        "/etc/passwd is outside the directories granted to this plugin; to allow it, add dirs = [\"/etc\"] to the plugin's [[plugin]] entry in the logai manifest\n\
+         environment variable LOGAI_E2E_SECRET is not visible to this plugin (not granted, or not set where logai runs); to allow it, add env = [\"LOGAI_E2E_SECRET\"] to the plugin's [[plugin]] entry in the logai manifest"
+    );
     call_error(&mut c, "write_file", json!({"path": "/logs/x"}), &["cannot write /logs/x"], Duration::from_secs(5));
     assert!(!logs.join("x").exists());
     assert_eq!(
@@ -299,4 +310,36 @@ fn a_broken_tool_spec_is_refused_at_start() {
     let m = manifest(dir.path(), &[entry("hello", "hello-plugin.wasm", ""), entry("broken", "test-badspec.wasm", "")]);
     let err = refused_start(&m);
     assert!(err.contains("plugin 'broken'") && err.contains("tool 'broken'") && err.contains("input schema"), "stderr: {err}");
+}
+
+/// The same mistakes, caught before any session: `logai config check` loads
+/// every plugin and reports every broken tool with its plugin, and fails;
+/// `logai plugins list` fails when a tool is unavailable.
+#[test]
+fn config_check_and_plugins_list_report_every_broken_tool_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), &[entry("hello", "hello-plugin.wasm", ""), entry("broken", "test-badspec.wasm", "")]);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(logai_e2e::logai_bin()).args(args).arg("--config").arg(&m).output().unwrap();
+        (out.status, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (status, out) = run(&["config", "check"]);
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("plugin hello: ok (3 tools: hello, word_count, echo_json)"), "{out}");
+    for line in [
+        "plugin broken: FAILED: 3 broken tool specs:",
+        "  - tool 'broken': input schema is not valid JSON",
+        "  - tool 'not_a_schema': input schema is not a valid JSON Schema: at /properties/n/type",
+        "  - tool 'bad_output': output schema must have \"type\": \"object\"",
+    ] {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
+    let (status, out) = run(&["plugins", "list"]);
+    assert!(!status.success() && out.contains("tools: unavailable: plugin 'broken': 3 broken tool specs"), "{out}");
+
+    let good = manifest(dir.path(), &[entry("hello", "hello-plugin.wasm", "")]);
+    for args in [&["config", "check"][..], &["plugins", "list"][..]] {
+        let out = std::process::Command::new(logai_e2e::logai_bin()).args(args).arg("--config").arg(&good).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    }
 }

@@ -59,7 +59,7 @@ enum PluginsCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Check the manifest; print errors with file, line and column, or the effective configuration.
+    /// Check the manifest (errors with file, line and column) and load every enabled plugin (every broken tool spec, with its plugin and tool); or print the effective configuration.
     Check {
         #[command(flatten)]
         config: ConfigArg,
@@ -141,6 +141,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config.plugin.iter().filter(|p| p.enabled).count(),
                     config.exporter.iter().filter(|x| x.enabled).count()
                 );
+                // Every plugin loaded as `serve` would, every problem reported.
+                return logai::serve::check_plugins(&config);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,49 +1,40 @@
 //! An example logai tool plugin, written the way a team would write its own:
-//! three tools, each a [`Tool`] impl with a JSON Schema for its arguments.
+//! three typed tools, each a struct of arguments (its JSON Schema derived)
+//! and a `call`.
 //!
 //! - `hello`: greets someone (the smallest possible tool);
 //! - `word_count`: counts lines, words and characters of a text, with a
-//!   structured result matching a declared output schema;
+//!   structured result whose output schema is derived from `Counts`;
 //! - `echo_json`: returns its `value` argument as structured content (handy
 //!   to check what a client sends).
 //!
 //! Build: `cargo build --release --target wasm32-wasip2 -p hello-plugin`.
+//! Test natively: `cargo test -p hello-plugin`.
 
-use logai_plugin_sdk::{export_tools, json, log, CallResult, Context, Tool, ToolError, ToolSpec};
+use logai_plugin_sdk::schemars::{self, JsonSchema};
+use logai_plugin_sdk::{export_tools, log, Context, Error, Json, SearchLimits, Structured, Tool, ToolSpec, Value};
 use serde::{Deserialize, Serialize};
 
-/// `hello`: a greeting.
-pub struct Hello;
-
-#[derive(Deserialize)]
-struct HelloArgs {
+/// Greet someone by name. Returns one line of text.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// Who to greet.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
+    /// Greet in capitals.
     #[serde(default)]
     shout: bool,
 }
 
 impl Tool for Hello {
-    fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "hello",
-            "Greet someone by name. Returns one line of text.",
-            json!({
-                "type": "object",
-                "properties": {
-                    "name": { "type": "string", "minLength": 1, "maxLength": 200, "description": "Who to greet." },
-                    "shout": { "type": "boolean", "description": "Greet in capitals.", "default": false }
-                },
-                "required": ["name"],
-                "additionalProperties": false
-            }),
-        )
-        .title("Say hello")
-        .read_only()
+    const NAME: &'static str = "hello";
+    type Output = String;
+    fn call(self, _ctx: &Context) -> Result<String, Error> {
+        Ok(greeting(&self.name, self.shout))
     }
-
-    fn call(ctx: &Context) -> Result<CallResult, ToolError> {
-        let args: HelloArgs = ctx.args()?;
-        Ok(CallResult::text(greeting(&args.name, args.shout)))
+    fn spec(spec: ToolSpec, _: &SearchLimits) -> ToolSpec {
+        spec.title("Say hello").read_only()
     }
 }
 
@@ -58,31 +49,43 @@ pub fn greeting(name: &str, shout: bool) -> String {
     }
 }
 
-/// `word_count`: lines, words and characters of a text.
-pub struct WordCount;
-
-#[derive(Deserialize)]
-struct WordCountArgs {
+/// Count the lines, words, characters and bytes of a text, and list its most frequent words.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WordCount {
+    /// The text to count.
     text: String,
-    #[serde(default)]
-    top: Option<usize>,
+    /// How many of the most frequent words to list.
+    #[serde(default = "five")]
+    #[schemars(range(max = 100))]
+    top: u32,
+}
+
+fn five() -> u32 {
+    5
 }
 
 /// The structured result of `word_count`.
-#[derive(Serialize, Debug, PartialEq)]
+#[derive(Serialize, JsonSchema, Debug, PartialEq)]
 pub struct Counts {
+    /// Lines in the text.
     pub lines: usize,
+    /// Whitespace-separated words.
     pub words: usize,
+    /// Unicode characters.
     pub chars: usize,
+    /// UTF-8 bytes.
     pub bytes: usize,
     /// The most frequent words (lowercased), most frequent first.
     pub top_words: Vec<WordFreq>,
 }
 
 /// One word and how often it occurs.
-#[derive(Serialize, Debug, PartialEq)]
+#[derive(Serialize, JsonSchema, Debug, PartialEq)]
 pub struct WordFreq {
+    /// The word, lowercased.
     pub word: String,
+    /// How often it occurs.
     pub count: usize,
 }
 
@@ -104,81 +107,51 @@ pub fn count(text: &str, top: usize) -> Counts {
 }
 
 impl Tool for WordCount {
-    fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "word_count",
-            "Count the lines, words, characters and bytes of a text, and list its most frequent words.",
-            json!({
-                "type": "object",
-                "properties": {
-                    "text": { "type": "string", "description": "The text to count." },
-                    "top": { "type": "integer", "minimum": 0, "maximum": 100, "default": 5,
-                             "description": "How many of the most frequent words to list." }
-                },
-                "required": ["text"],
-                "additionalProperties": false
-            }),
-        )
-        .title("Count words")
-        .output_schema(json!({
-            "type": "object",
-            "properties": {
-                "lines": { "type": "integer" },
-                "words": { "type": "integer" },
-                "chars": { "type": "integer" },
-                "bytes": { "type": "integer" },
-                "top_words": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": { "word": { "type": "string" }, "count": { "type": "integer" } },
-                        "required": ["word", "count"]
-                    }
-                }
-            },
-            "required": ["lines", "words", "chars", "bytes", "top_words"]
-        }))
-        .read_only()
-    }
-
-    fn call(ctx: &Context) -> Result<CallResult, ToolError> {
-        let args: WordCountArgs = ctx.args()?;
-        let counts = count(&args.text, args.top.unwrap_or(5));
+    const NAME: &'static str = "word_count";
+    type Output = Structured<Counts>;
+    fn call(self, ctx: &Context) -> Result<Structured<Counts>, Error> {
+        let counts = count(&self.text, self.top as usize);
         log::debug(format!("word_count: {} words for {}", counts.words, ctx.user()));
         let text = format!("{} lines, {} words, {} characters, {} bytes", counts.lines, counts.words, counts.chars, counts.bytes);
-        CallResult::structured(text, &counts)
+        Ok(Structured::new(text, counts))
+    }
+    fn spec(spec: ToolSpec, _: &SearchLimits) -> ToolSpec {
+        spec.title("Count words").read_only()
     }
 }
 
-/// `echo_json`: returns `value` as structured content.
-pub struct EchoJson;
+/// Return the `value` argument unchanged, as structured content and as JSON text.
+#[derive(Deserialize, JsonSchema)]
+pub struct EchoJson {
+    /// Any JSON value.
+    value: Value,
+}
+
+/// What `echo_json` returns.
+#[derive(Serialize, JsonSchema)]
+pub struct Echoed {
+    /// The value as sent.
+    value: Value,
+}
 
 impl Tool for EchoJson {
-    fn spec() -> ToolSpec {
-        ToolSpec::new(
-            "echo_json",
-            "Return the `value` argument unchanged, as structured content and as JSON text.",
-            json!({
-                "type": "object",
-                "properties": { "value": { "description": "Any JSON value." } },
-                "required": ["value"]
-            }),
-        )
-        .title("Echo JSON")
-        .read_only()
+    const NAME: &'static str = "echo_json";
+    type Output = Json<Echoed>;
+    fn call(self, _ctx: &Context) -> Result<Json<Echoed>, Error> {
+        Ok(Json(Echoed { value: self.value }))
     }
-
-    fn call(ctx: &Context) -> Result<CallResult, ToolError> {
-        let value = ctx.raw_args().get("value").cloned().unwrap_or_default();
-        CallResult::json(&json!({ "value": value }))
+    fn spec(spec: ToolSpec, _: &SearchLimits) -> ToolSpec {
+        spec.title("Echo JSON").read_only()
     }
 }
 
-export_tools!(Hello, WordCount, EchoJson);
+export_tools!(HelloPlugin = Hello, WordCount, EchoJson);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logai_plugin_sdk::testing::TestHost;
+    use logai_plugin_sdk::{json, ToolError};
 
     #[test]
     fn counts() {
@@ -190,7 +163,52 @@ mod tests {
 
     #[test]
     fn greets() {
-        assert!(greeting("Ada", false).starts_with("Hello, Ada!"));
-        assert!(greeting("Ada", true).starts_with("HELLO, ADA!"));
+        let host = TestHost::new();
+        let r = host.call::<Hello>(json!({"name": "Ada", "shout": true})).unwrap();
+        assert!(TestHost::text(&r).starts_with("HELLO, ADA!"));
+        match host.call::<Hello>(json!({"name": 5})) {
+            Err(ToolError::InvalidArguments(a)) => assert_eq!(a.path, "$.name"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `word_count` logs through the host import; natively the test host
+    /// captures it (before the SDK's doubles, this aborted the test binary).
+    #[test]
+    fn word_count_logs_and_answers_structured() {
+        let host = TestHost::new();
+        let r = host.call_plugin::<HelloPlugin>("word_count", json!({"text": "a b a", "top": 1})).unwrap();
+        assert_eq!(TestHost::text(&r), "1 lines, 3 words, 5 characters, 5 bytes");
+        assert_eq!(TestHost::structured(&r).unwrap()["top_words"], json!([{"word": "a", "count": 2}]));
+        assert_eq!(host.logs()[0].message, "word_count: 3 words for test@local");
+    }
+
+    #[test]
+    fn schemas_are_the_documented_ones() {
+        let specs = TestHost::new().list::<HelloPlugin>();
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["hello", "word_count", "echo_json"]);
+        let hello: Value = serde_json::from_str(&specs[0].input_schema).unwrap();
+        assert_eq!(
+            hello,
+            json!({
+                "type": "object",
+                "properties": {
+                    "name": { "type": "string", "minLength": 1, "maxLength": 200, "description": "Who to greet." },
+                    "shout": { "type": "boolean", "description": "Greet in capitals.", "default": false }
+                },
+                "required": ["name"],
+                "additionalProperties": false
+            })
+        );
+        assert_eq!(specs[0].description, "Greet someone by name. Returns one line of text.");
+        let wc: Value = serde_json::from_str(&specs[1].input_schema).unwrap();
+        assert_eq!(
+            wc["properties"]["top"],
+            json!({"type": "integer", "minimum": 0, "maximum": 100, "default": 5, "description": "How many of the most frequent words to list."})
+        );
+        let out: Value = serde_json::from_str(specs[1].output_schema.as_deref().unwrap()).unwrap();
+        assert_eq!(out["required"], json!(["lines", "words", "chars", "bytes", "top_words"]));
+        assert_eq!(out["properties"]["top_words"]["items"]["required"], json!(["word", "count"]));
     }
 }

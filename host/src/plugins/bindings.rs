@@ -1,9 +1,9 @@
-//! Host bindings generated from `wit/plugin.wit`, and conversions between
+//! Host bindings generated from `plugins/sdk/wit/plugin.wit` (the SDK carries the one copy), and conversions between
 //! the generated types and the host's own (`search::api`, `coord`, `call`).
 
 pub(crate) mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../plugins/sdk/wit",
         world: "tool-plugin",
         imports: {
             "logai:plugin/search": async,
@@ -15,7 +15,7 @@ pub(crate) mod tool {
 
 pub(crate) mod exporter {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../plugins/sdk/wit",
         world: "exporter-plugin",
         exports: { default: async },
         with: {

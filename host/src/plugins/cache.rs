@@ -61,6 +61,10 @@ struct Meta {
     /// The component's `tools.list` answer, once known (tool plugins only).
     #[serde(default)]
     tools: Option<Vec<RawToolSpec>>,
+    /// What the list was made for (the search limits it was given; see
+    /// `spec::list_key`): a list made for other limits is not reused.
+    #[serde(default)]
+    tools_for: Option<String>,
 }
 
 /// How a component was obtained.
@@ -87,14 +91,16 @@ impl std::fmt::Display for CacheOutcome {
     }
 }
 
-/// A valid artifact and its cached tool list.
-type Hit = (Component, Option<Vec<RawToolSpec>>);
+/// A valid artifact, its cached tool list and what the list was made for.
+type Hit = (Component, Option<Vec<RawToolSpec>>, Option<String>);
 
 pub(crate) struct Loaded {
     pub component: Component,
     pub outcome: CacheOutcome,
     /// Cached tool list, on a hit.
     pub tools: Option<Vec<RawToolSpec>>,
+    /// What the cached list was made for (`spec::list_key`).
+    pub tools_for: Option<String>,
     /// Where its artifact is (when cached), to record the tool list.
     pub entry: Option<Entry>,
 }
@@ -142,7 +148,7 @@ impl ArtifactCache {
             Ok(d) => d,
             Err(why) => {
                 let component = compile(engine, &read()?, path)?;
-                return Ok(Loaded { component, outcome: CacheOutcome::Uncached(why.clone()), tools: None, entry: None });
+                return Ok(Loaded { component, outcome: CacheOutcome::Uncached(why.clone()), tools: None, tools_for: None, entry: None });
             }
         };
         // The component's sha256: remembered per path and file identity
@@ -166,7 +172,9 @@ impl ArtifactCache {
             engine: self.engine_digest.clone(),
         };
         let rejected = match self.try_hit(engine, &entry) {
-            Ok(Some((component, tools))) => return Ok(Loaded { component, outcome: CacheOutcome::Hit, tools, entry: Some(entry) }),
+            Ok(Some((component, tools, tools_for))) => {
+                return Ok(Loaded { component, outcome: CacheOutcome::Hit, tools, tools_for, entry: Some(entry) })
+            }
             Ok(None) => None,
             Err(why) => Some(why),
         };
@@ -200,7 +208,7 @@ impl ArtifactCache {
             }
         };
         let entry = matches!(outcome, CacheOutcome::Compiled | CacheOutcome::Replaced(_)).then_some(entry);
-        Ok(Loaded { component, outcome, tools: None, entry })
+        Ok(Loaded { component, outcome, tools: None, tools_for: None, entry })
     }
 
     /// `Ok(None)`: no entry; `Err(why)`: an entry that must not be used.
@@ -236,7 +244,7 @@ impl ArtifactCache {
         // and the use, and a later change to the file cannot reach a running
         // process.
         let component = unsafe { Component::deserialize(engine, &artifact) }.map_err(|err| format!("deserialize failed: {err:#}"))?;
-        Ok(Some((component, meta.tools)))
+        Ok(Some((component, meta.tools, meta.tools_for)))
     }
 
     fn write(&self, e: &Entry, component: &Component, tools: Option<Vec<RawToolSpec>>) -> Result<(), String> {
@@ -249,17 +257,20 @@ impl ArtifactCache {
             artifact_sha256: hex::encode(Sha256::digest(&artifact)),
             artifact_bytes: artifact.len() as u64,
             tools,
+            tools_for: None,
         };
         write_atomic(&e.artifact, &artifact)?;
         write_atomic(&e.meta, &serde_json::to_vec_pretty(&meta).map_err(|err| err.to_string())?)
     }
 
-    /// Record a component's tool list beside its artifact.
-    pub fn record_tools(&self, e: &Entry, tools: &[RawToolSpec]) {
+    /// Record a component's tool list, and what it was made for, beside
+    /// its artifact.
+    pub fn record_tools(&self, e: &Entry, tools_for: &str, tools: &[RawToolSpec]) {
         let result = (|| -> Result<(), String> {
             let text = fs::read(&e.meta).map_err(|err| err.to_string())?;
             let mut meta: Meta = serde_json::from_slice(&text).map_err(|err| err.to_string())?;
             meta.tools = Some(tools.to_vec());
+            meta.tools_for = Some(tools_for.to_string());
             write_atomic(&e.meta, &serde_json::to_vec_pretty(&meta).map_err(|err| err.to_string())?)
         })();
         if let Err(err) = result {

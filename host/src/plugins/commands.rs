@@ -27,7 +27,8 @@ pub(super) async fn prepare_entry(
     p: &crate::config::PluginConfig,
 ) -> Result<Plugin, String> {
     let sandbox = Sandbox::new(config, &p.name, &p.grants).map_err(|e| e.to_string())?;
-    prepare(engine, cache, linker, Arc::new(NoHostServices), p.name.clone(), config.resolve(&p.component), sandbox)
+    let src = super::runtime::Source { name: p.name.clone(), path: config.resolve(&p.component), sandbox, limits: super::spec::search_limits(config) };
+    prepare(engine, cache, linker, Arc::new(NoHostServices), src)
         .await
         .map_err(|e| e.to_string())
 }

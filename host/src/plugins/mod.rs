@@ -117,6 +117,10 @@ pub enum PluginError {
     /// or declared an invalid tool.
     #[error("plugin '{plugin}': {message}")]
     Load { plugin: String, message: String },
+    /// A plugin declared tools with broken specs: every problem, each
+    /// naming its tool.
+    #[error("plugin '{plugin}': {} broken tool spec{}:{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, problems.iter().map(|p| format!("\n  - {p}")).collect::<String>())]
+    Specs { plugin: String, problems: Vec<String> },
     /// A grant in the manifest is malformed (bad address, missing directory, ...).
     #[error("plugin '{plugin}': invalid grant: {message}")]
     Grant { plugin: String, message: String },

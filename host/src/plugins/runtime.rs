@@ -40,6 +40,8 @@ struct Inner {
     /// tool name -> (plugin index, tool index in that plugin)
     index: HashMap<String, (usize, usize)>,
     allocator: Allocator,
+    /// The operator's search limits, in every call's context.
+    limits: wt::SearchLimits,
 }
 
 pub(super) struct Plugin {
@@ -65,6 +67,7 @@ impl Runtime {
         let engine = shared.engine.clone();
         let cache = Arc::new(ArtifactCache::open(config, &engine));
         let linker = Arc::new(tool_linker(&engine).map_err(|e| PluginError::Engine(format!("cannot link host imports: {e:#}")))?);
+        let limits = spec::search_limits(config);
 
         let mut pending = Vec::new();
         for p in config.plugin.iter().filter(|p| p.enabled) {
@@ -72,7 +75,7 @@ impl Runtime {
             let path = config.resolve(&p.component);
             let (engine, cache, linker, services) = (engine.clone(), cache.clone(), linker.clone(), services.clone());
             let name = p.name.clone();
-            pending.push(tokio::spawn(async move { prepare(&engine, &cache, &linker, services, name, path, sandbox).await }));
+            pending.push(tokio::spawn(async move { prepare(&engine, &cache, &linker, services, Source { name, path, sandbox, limits }).await }));
         }
         let mut plugins = Vec::new();
         for task in pending {
@@ -105,7 +108,7 @@ impl Runtime {
                 p.component.display()
             );
         }
-        Ok(Runtime { inner: Arc::new(Inner { services, plugins, tools, index, allocator: shared.allocator }) })
+        Ok(Runtime { inner: Arc::new(Inner { services, plugins, tools, index, allocator: shared.allocator, limits }) })
     }
 
     /// Names of the loaded plugins, in manifest order.
@@ -154,6 +157,7 @@ impl Inner {
             client: scope.client.clone(),
             traceparent: scope.traceparent.clone(),
             deadline_ms: limit.as_millis() as u64,
+            limits: self.limits,
         };
         let name_for_guest = name.clone();
         let args_text = if arguments.is_null() { "{}".to_string() } else { arguments.to_string() };
@@ -241,17 +245,25 @@ fn failure(plugin: &str, tool: &str, message: String) -> ToolOutput {
     ToolOutput::error_text(message)
 }
 
+/// One `[[plugin]]` entry to load: its name, component, sandbox and the
+/// search limits its tool list is made for.
+pub(super) struct Source {
+    pub name: String,
+    pub path: PathBuf,
+    pub sandbox: Sandbox,
+    pub limits: wt::SearchLimits,
+}
+
 /// Load one plugin: component (cache or compile, on a blocking thread),
-/// link, tool list (cache or one instantiation), checked specs.
+/// link, tool list for its limits (cache or one instantiation), checked specs.
 pub(super) async fn prepare(
     engine: &Engine,
     cache: &Arc<ArtifactCache>,
     linker: &Arc<wasmtime::component::Linker<PluginState>>,
     services: Arc<dyn HostServices>,
-    name: String,
-    path: PathBuf,
-    sandbox: Sandbox,
+    src: Source,
 ) -> Result<Plugin, PluginError> {
+    let Source { name, path, sandbox, limits } = src;
     let started = Instant::now();
     let loaded = {
         let (engine, cache, p) = (engine.clone(), cache.clone(), path.clone());
@@ -263,7 +275,10 @@ pub(super) async fn prepare(
     let pre = linker.instantiate_pre(&loaded.component).map_err(|e| link_error(&name, &e))?;
     let pre = tb::ToolPluginPre::new(pre)
         .map_err(|e| PluginError::load(&name, format!("does not export logai:plugin/tools (build it against world tool-plugin): {e:#}")))?;
-    let raw: Vec<RawToolSpec> = match loaded.tools.clone() {
+    let list_key = spec::list_key(&limits);
+    let cached = loaded.tools.clone().filter(|_| loaded.tools_for.as_deref() == Some(list_key.as_str()));
+    let listed_now = cached.is_none();
+    let raw: Vec<RawToolSpec> = match cached {
         Some(t) => t,
         None => {
             let limit = Duration::from_millis(sandbox.timeout_ms);
@@ -271,7 +286,7 @@ pub(super) async fn prepare(
             let pre = &pre;
             let (ended, watch) = run_guest(prepared, limit, None, |mut store| async move {
                 let inst = pre.instantiate_async(&mut store).await?;
-                inst.logai_plugin_tools().call_list(&mut store).await
+                inst.logai_plugin_tools().call_list(&mut store, limits).await
             })
             .await;
             let what = "listing its tools";
@@ -292,18 +307,10 @@ pub(super) async fn prepare(
             specs.into_iter().map(RawToolSpec::from).collect()
         }
     };
-    let mut tools = Vec::with_capacity(raw.len());
-    let mut seen = std::collections::HashSet::new();
-    for r in &raw {
-        let t = spec::check(&name, r).map_err(|m| PluginError::load(&name, m))?;
-        if !seen.insert(t.descriptor.name.clone()) {
-            return Err(PluginError::load(&name, format!("declares tool '{}' twice", t.descriptor.name)));
-        }
-        tools.push(t);
-    }
-    if loaded.tools.is_none() {
+    let tools = spec::check_all(&name, &raw).map_err(|problems| PluginError::Specs { plugin: name.clone(), problems })?;
+    if listed_now {
         if let Some(entry) = &loaded.entry {
-            cache.record_tools(entry, &raw);
+            cache.record_tools(entry, &list_key, &raw);
         }
     }
     let artifact = loaded.entry.as_ref().map(|e| e.artifact.clone());

@@ -6,6 +6,24 @@ use serde_json::{json, Map, Value};
 
 use super::bindings::tool::logai::plugin::types as wt;
 use crate::call::ToolDescriptor;
+use crate::config::Config;
+
+/// The operator's search limits, as plugins get them (`tools.list` and
+/// every call's context): one number each in the manifest, no grants to
+/// keep in sync.
+pub(crate) fn search_limits(config: &Config) -> wt::SearchLimits {
+    wt::SearchLimits {
+        default_max_results: config.limits.default_max_results,
+        max_results_cap: config.limits.max_results_cap,
+        max_context_lines: config.limits.max_context_lines,
+    }
+}
+
+/// What a tool list was made for, recorded with it in the cache: a list
+/// made for other limits is listed again.
+pub(crate) fn list_key(l: &wt::SearchLimits) -> String {
+    format!("limits {}/{}/{}", l.default_max_results, l.max_results_cap, l.max_context_lines)
+}
 
 /// A plugin's `tool-spec`, as stored in the cache's tool list.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -67,15 +85,20 @@ pub(crate) fn check(plugin: &str, raw: &RawToolSpec) -> Result<CheckedTool, Stri
     if raw.description.trim().is_empty() {
         return Err(format!("tool '{tool}' has an empty description"));
     }
-    let input_schema = schema(&raw.input_schema).map_err(|e| format!("tool '{tool}': input schema {e}"))?;
-    jsonschema::validator_for(&input_schema).map_err(|e| format!("tool '{tool}': input schema is not a valid JSON Schema: {e}"))?;
-    let (output_schema, output) = match &raw.output_schema {
-        None => (None, None),
-        Some(text) => {
-            let s = schema(text).map_err(|e| format!("tool '{tool}': output schema {e}"))?;
-            let v = jsonschema::validator_for(&s).map_err(|e| format!("tool '{tool}': output schema is not a valid JSON Schema: {e}"))?;
-            (Some(s), Some(v))
-        }
+    // Both schemas are checked, and both reported when both are wrong.
+    let input = schema(&raw.input_schema)
+        .map_err(|e| format!("input schema {e}"))
+        .and_then(|s| compile(&s).map(|_| s).map_err(|e| format!("input schema is not a valid JSON Schema: {e}")));
+    let output = match &raw.output_schema {
+        None => Ok((None, None)),
+        Some(text) => schema(text)
+            .map_err(|e| format!("output schema {e}"))
+            .and_then(|s| compile(&s).map(|v| (Some(s), Some(v))).map_err(|e| format!("output schema is not a valid JSON Schema: {e}"))),
+    };
+    let (input_schema, (output_schema, output)) = match (input, output) {
+        (Ok(i), Ok(o)) => (i, o),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(format!("tool '{tool}': {e}")),
+        (Err(i), Err(o)) => return Err(format!("tool '{tool}': {i}; {o}")),
     };
     let annotations = raw.annotations.as_ref().map(|a| {
         let mut m = Map::new();
@@ -102,6 +125,53 @@ pub(crate) fn check(plugin: &str, raw: &RawToolSpec) -> Result<CheckedTool, Stri
             plugin: plugin.to_string(),
         },
         output,
+    })
+}
+
+/// Check every spec of plugin `plugin`: the checked tools, or every
+/// problem found (each naming its tool), not only the first.
+pub(crate) fn check_all(plugin: &str, raw: &[RawToolSpec]) -> Result<Vec<CheckedTool>, Vec<String>> {
+    let mut tools = Vec::with_capacity(raw.len());
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in raw {
+        if !seen.insert(r.name.as_str()) {
+            errors.push(format!("declares tool '{}' twice", r.name));
+            continue;
+        }
+        match check(plugin, r) {
+            Ok(t) => tools.push(t),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(tools)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Compile a schema, or say everything wrong with it: every meta-schema
+/// violation with where it is, else the compiler's own message.
+fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(schema).map_err(|first| {
+        let meta = jsonschema::draft202012::meta::validator();
+        let all: Vec<String> = meta
+            .iter_errors(schema)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("at {at}: {e}")
+                }
+            })
+            .collect();
+        if all.is_empty() {
+            first.to_string()
+        } else {
+            all.join("; ")
+        }
     })
 }
 

@@ -200,6 +200,11 @@ async fn bad_specs_and_duplicate_tools_are_refused_at_load() {
         .unwrap()
         .to_string();
     assert!(e.contains("plugin 'broken'") && e.contains("tool 'broken'") && e.contains("not valid JSON"), "{e}");
+    // Every broken tool is reported, not only the first; the good one is not.
+    assert!(e.contains("3 broken tool specs"), "{e}");
+    assert!(e.contains("tool 'not_a_schema': input schema is not a valid JSON Schema: at /properties/n/type"), "{e}");
+    assert!(e.contains("tool 'bad_output': output schema must have"), "{e}");
+    assert!(!e.contains("tool 'fine'"), "{e}");
 
     let two = plugin("hello", "hello-plugin.wasm", "") + &plugin("hello-again", "hello-plugin.wasm", "");
     let e = Runtime::load(&manifest(&two, cache.path()), Arc::new(NoHostServices)).await.err().unwrap().to_string();
@@ -500,6 +505,8 @@ async fn start_time() {
 #[derive(Default)]
 struct FakeServices {
     asked: parking_lot::Mutex<Vec<String>>,
+    /// `max_results` of each search, as the plugin asked.
+    max_results: parking_lot::Mutex<Vec<u32>>,
 }
 
 impl HostServices for FakeServices {
@@ -509,6 +516,7 @@ impl HostServices for FakeServices {
         req: search::SearchRequest,
     ) -> futures_util::future::BoxFuture<'static, Result<search::SearchResponse, search::SearchError>> {
         self.asked.lock().push(format!("search {} {} {:?} {} by {}", req.service, req.pattern, req.hours_back, req.context, scope.user));
+        self.max_results.lock().push(req.max_results);
         let r = if req.service == "nope" {
             Err(search::SearchError::invalid("service", "no service named 'nope'"))
         } else {
@@ -631,4 +639,30 @@ async fn host_imports_reach_the_call_scope_and_the_host_services() {
             "overflow ref-1 5 10".to_string()
         ]
     );
+}
+
+/// The operator's `[limits]` reach search-tools through `tools.list` (its
+/// schemas say them) and the call context (its defaults follow them), with
+/// no grants; a tool list cached for other limits is listed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_limits_reach_the_plugin_without_grants() {
+    let cache = tempfile::tempdir().unwrap();
+    let entry = plugin("search-tools", "search-tools.wasm", "");
+    let schema_of = |rt: &Runtime| rt.tools().into_iter().find(|t| t.name == "search_logs").unwrap().input_schema;
+
+    let defaults = Runtime::load(&manifest(&entry, cache.path()), Arc::new(NoHostServices)).await.unwrap();
+    assert_eq!(schema_of(&defaults)["properties"]["max_results"]["maximum"], json!(1000));
+
+    let limits = "[limits]\ndefault_max_results = 25\nmax_results_cap = 400\nmax_context_lines = 4\n";
+    let config = manifest(&format!("{limits}\n{entry}"), cache.path());
+    let services = Arc::new(FakeServices::default());
+    let rt = Runtime::load(&config, services.clone()).await.unwrap();
+    assert_eq!(rt.cache_outcomes()[0].1, CacheOutcome::Hit, "the component is reused, its list is not");
+    let s = schema_of(&rt);
+    assert_eq!(s["properties"]["max_results"]["maximum"], json!(400));
+    assert_eq!(s["properties"]["max_results"]["default"], json!(25));
+    assert_eq!(s["properties"]["context"]["maximum"], json!(4));
+    let out = call(&rt, "search_logs", json!({"service": "app", "pattern": "ERROR"})).await;
+    assert!(!out.is_error, "{}", text(&out));
+    assert_eq!(*services.max_results.lock(), vec![25]);
 }

@@ -154,16 +154,19 @@ pub fn precompile(config: &Config) -> anyhow::Result<ExitCode> {
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `logai plugins list`.
+/// `logai plugins list`. Exits non-zero when an enabled plugin's tools are
+/// unavailable (it would not load) or two plugins declare the same tool:
+/// `logai serve` would refuse to start.
 pub fn list_plugins(config: &Config) -> anyhow::Result<ExitCode> {
     let _log = init_logging(config)?;
-    for p in crate::plugins::list(config)? {
+    let listings = crate::plugins::list(config)?;
+    let mut failed = 0;
+    for p in &listings {
         println!(
-            "{} {} ({}) {}\n  component: {}\n  grants: {}",
+            "{} {} ({})\n  component: {}\n  grants: {}",
             p.kind,
             p.name,
             if p.enabled { "enabled" } else { "disabled" },
-            "",
             p.component.display(),
             p.grants
         );
@@ -174,10 +177,62 @@ pub fn list_plugins(config: &Config) -> anyhow::Result<ExitCode> {
                     println!("  tool {}: {}", t.name, t.description.lines().next().unwrap_or(""));
                 }
             }
-            Err(e) => println!("  tools: unavailable: {e}"),
+            Err(e) => {
+                println!("  tools: unavailable: {e}");
+                failed += usize::from(p.enabled);
+            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    for d in duplicate_tools(&listings) {
+        println!("error: {d}");
+        failed += 1;
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `logai config check`, past the manifest itself: load every enabled tool
+/// plugin as `serve` would (compile it, list its tools for the manifest's
+/// limits, check every schema) and report every problem, each naming its
+/// plugin and tool. Failure when any plugin would not load.
+pub fn check_plugins(config: &Config) -> anyhow::Result<ExitCode> {
+    let listings = crate::plugins::list(config)?;
+    let mut failed = 0;
+    for p in listings.iter().filter(|p| p.kind == "plugin" && p.enabled) {
+        match &p.tools {
+            Ok(tools) => {
+                let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+                println!("plugin {}: ok ({} tools: {})", p.name, names.len(), names.join(", "));
+            }
+            Err(e) => {
+                failed += 1;
+                // The loader's message names the plugin already.
+                let e = e.strip_prefix(&format!("plugin '{}': ", p.name)).unwrap_or(e);
+                println!("plugin {}: FAILED: {e}", p.name);
+            }
+        }
+    }
+    for d in duplicate_tools(&listings) {
+        failed += 1;
+        println!("error: {d}");
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Tools declared by more than one loadable plugin, as `serve` words the refusal.
+fn duplicate_tools(listings: &[crate::plugins::PluginListing]) -> Vec<String> {
+    let mut first: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for p in listings.iter().filter(|p| p.enabled) {
+        for t in p.tools.iter().flatten() {
+            if let Some(other) = first.insert(&t.name, &p.name) {
+                out.push(
+                    crate::plugins::PluginError::DuplicateTool { tool: t.name.clone(), first: other.into(), second: p.name.clone() }
+                        .to_string(),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// `logai search`: the same core, without MCP or plugins.

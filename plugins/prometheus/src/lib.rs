@@ -12,7 +12,7 @@ pub mod render;
 mod component {
     wit_bindgen::generate!({
         world: "exporter-plugin",
-        path: "../../wit",
+        path: "../sdk/wit",
     });
 
     use exports::logai::plugin::exporter::Guest;

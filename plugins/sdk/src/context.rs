@@ -3,7 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{CallContext, ToolError};
+use crate::{CallContext, SearchLimits, ToolError};
 
 /// One call: the tool name, the arguments and what the host says about the
 /// request (ids, user, deadline).
@@ -16,13 +16,13 @@ pub struct Context {
 
 impl Context {
     /// A context built by hand, for unit-testing tools natively (outside a
-    /// component). Host imports are not available there.
+    /// component); [`testing::TestHost`](crate::testing) builds one for you.
     pub fn new(tool: impl Into<String>, args: Value, call: CallContext) -> Self {
         Context { tool: tool.into(), args, call }
     }
 
-    /// A context for unit tests: the given arguments, placeholder ids and a
-    /// 10 s deadline.
+    /// A context for unit tests: the given arguments, placeholder ids, a
+    /// 10 s deadline and the default search limits.
     pub fn for_test(tool: impl Into<String>, args: Value) -> Self {
         Context::new(
             tool,
@@ -35,6 +35,7 @@ impl Context {
                 client: None,
                 traceparent: None,
                 deadline_ms: 10_000,
+                limits: SearchLimits::default(),
             },
         )
     }
@@ -89,6 +90,12 @@ impl Context {
     /// host stops the instance.
     pub fn deadline_ms(&self) -> u64 {
         self.call.deadline_ms
+    }
+
+    /// The operator's search limits (`[limits]` in the manifest): the
+    /// default and the cap of inline matches, the most context lines.
+    pub fn limits(&self) -> &SearchLimits {
+        &self.call.limits
     }
 }
 

@@ -1,17 +1,22 @@
-//! Safe wrappers of the host imports. They only work inside a component
-//! run by logai (calling them in a native unit test panics or fails to link).
+//! Safe wrappers of the host imports. Inside a component they call the
+//! host; compiled natively (unit tests) they call the test doubles in
+//! [`testing`](crate::testing), so a tool's code runs unchanged in both.
+
+/// The host, or natively its test double.
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::logai::plugin as host;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::double as host;
 
 /// Logging into the host's log (stderr or its log file, via `tracing`),
 /// attributed to your plugin. Use this rather than `println!`: a plugin's
 /// stdout is discarded and its stderr is only kept for panic messages.
 pub mod log {
-    use crate::bindings::logai::plugin::log as raw;
-
-    pub use raw::Level;
+    pub use crate::bindings::logai::plugin::log::Level;
 
     /// Write one record at `level`.
     pub fn write(level: Level, message: impl AsRef<str>) {
-        raw::write(level, message.as_ref())
+        super::host::log::write(level, message.as_ref())
     }
     /// Write at `trace`.
     pub fn trace(message: impl AsRef<str>) {
@@ -41,22 +46,22 @@ pub mod progress {
     /// Report `progress` (increasing from one report to the next) out of an
     /// optional `total`, with an optional short status message.
     pub fn report(progress: f64, total: Option<f64>, message: Option<&str>) {
-        crate::bindings::logai::plugin::progress::report(progress, total, message)
+        super::host::progress::report(progress, total, message)
     }
 }
 
 /// True once the client cancelled this call (or the host is shutting
 /// down). Long loops should poll it and stop early.
 pub fn cancelled() -> bool {
-    crate::bindings::logai::plugin::cancelled::is_cancelled()
+    host::cancelled::is_cancelled()
 }
 
 /// The host's native log search (rate limits, shared cache and permits
 /// apply, as for the built-in tools).
 pub mod search {
-    use crate::bindings::logai::plugin::search as raw;
+    use super::host::search as raw;
 
-    pub use raw::{
+    pub use crate::bindings::logai::plugin::search::{
         ContextLine, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch, SearchRequest, SearchResponse, ServiceInfo,
     };
 
@@ -73,6 +78,28 @@ pub mod search {
     /// A page of a search's overflow, by the reference the search returned.
     pub fn read_overflow(reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
         raw::read_overflow(reference, offset, limit)
+    }
+
+    impl Default for SearchResponse {
+        /// No matches, nothing searched (for test fixtures: set what matters
+        /// and `..Default::default()` the rest).
+        fn default() -> Self {
+            SearchResponse {
+                matches: Vec::new(),
+                total_matches: 0,
+                files_searched: 0,
+                files_matched: 0,
+                bytes_scanned: 0,
+                truncated: false,
+                partial: false,
+                partial_reason: None,
+                duration_ms: 0,
+                overflow: None,
+                cached: false,
+                window_start: None,
+                window_end: None,
+            }
+        }
     }
 
     impl SearchRequest {
@@ -102,9 +129,9 @@ pub mod search {
 /// The shared metrics snapshot (all sessions' counters, gauges and
 /// histograms).
 pub mod metrics {
-    use crate::bindings::logai::plugin::metrics as raw;
+    use super::host::metrics as raw;
 
-    pub use raw::{Counter, Gauge, Histogram, Label, Snapshot};
+    pub use crate::bindings::logai::plugin::metrics::{Counter, Gauge, Histogram, Label, Snapshot};
 
     /// The current snapshot.
     pub fn read() -> Snapshot {

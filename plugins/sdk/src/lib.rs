@@ -1,35 +1,48 @@
 //! # logai plugin SDK
 //!
 //! Write a logai tool plugin (a WebAssembly component for `wasm32-wasip2`)
-//! as a trait implementation plus a JSON Schema. The SDK owns the WIT
-//! bindings (`wit/plugin.wit`, world `tool-plugin`), turns your Rust types
-//! into the contract's types, and wraps the host imports (`log`, `progress`,
-//! `cancelled`, `search`, `metrics`) in safe functions.
+//! as Rust types and a function. A tool's arguments are a struct: its JSON
+//! Schema is derived from the type (`schemars`), the host validates calls
+//! against it, and the call arrives deserialized (a mismatch names the JSON
+//! path at fault). The struct's doc comment is the tool's description; its
+//! fields' doc comments describe the arguments.
 //!
 //! ```ignore
-//! use logai_plugin_sdk::{export_tools, json, CallResult, Context, Tool, ToolError, ToolSpec};
+//! use logai_plugin_sdk::{export_tools, Context, Error, Tool};
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
 //!
-//! #[derive(serde::Deserialize)]
-//! struct HelloArgs { name: String }
-//!
-//! struct Hello;
+//! /// Greet someone by name.
+//! #[derive(Deserialize, JsonSchema)]
+//! struct Hello {
+//!     /// Who to greet.
+//!     name: String,
+//! }
 //!
 //! impl Tool for Hello {
-//!     fn spec() -> ToolSpec {
-//!         ToolSpec::new("hello", "Greet someone by name.", json!({
-//!             "type": "object",
-//!             "properties": { "name": { "type": "string" } },
-//!             "required": ["name"]
-//!         }))
-//!     }
-//!     fn call(ctx: &Context) -> Result<CallResult, ToolError> {
-//!         let args: HelloArgs = ctx.args()?;
-//!         Ok(CallResult::text(format!("Hello, {}!", args.name)))
+//!     const NAME: &'static str = "hello";
+//!     type Output = String;
+//!     fn call(self, _ctx: &Context) -> Result<String, Error> {
+//!         Ok(format!("Hello, {}!", self.name))
 //!     }
 //! }
 //!
 //! export_tools!(Hello);
 //! ```
+//!
+//! A tool answers with text (`String`), with data whose output schema is
+//! derived too ([`Json`], or [`Structured`] for data plus a readable text),
+//! or with a [`CallResult`] built by hand. It fails with an [`Error`]:
+//! [`Error::failed`] for an answer the model should read and act on
+//! (`isError: true`), [`ToolError`] (via `?`) for protocol-level failures.
+//!
+//! Tools with a hand-written schema implement [`RawTool`] instead; a plugin
+//! whose tool list is dynamic implements [`Plugin`].
+//!
+//! The host imports ([`log`], [`progress`], [`cancelled`], [`search`],
+//! [`metrics`]) and the sandboxed [`fs`] and [`env`] helpers work in native
+//! unit tests too: see [`testing`] (log records captured, progress recorded,
+//! search and metrics answered by the test's fixtures, grants emulated).
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` in
 //! `target/wasm32-wasip2/release/` is the component to name in the manifest.
@@ -38,14 +51,15 @@
 //! A panic traps the instance; the host reports it to the client as a tool
 //! error naming your plugin, with the panic message.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
-/// The raw bindings generated from `wit/plugin.wit` (world `tool-plugin`).
-/// Prefer the wrappers in this crate; these are here for anything they miss.
+/// The raw bindings generated from `wit/plugin.wit` (world `tool-plugin`;
+/// the file ships inside this crate). Prefer the wrappers in this crate:
+/// called natively (in unit tests), the raw imports abort.
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "tool-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_tool_plugin_bindings",
@@ -53,25 +67,47 @@ pub mod bindings {
     });
 }
 
+mod access;
 mod context;
+mod error;
 mod imports;
 mod result;
 mod spec;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+mod typed;
 
+pub use access::{env, fs, Denied};
 pub use context::Context;
+pub use error::Error;
 pub use imports::{cancelled, log, metrics, progress, search};
 pub use serde_json::{json, Value};
+pub use typed::{schema_of, IntoCallResult, Json, Structured, Tool};
+
+/// The derive and attribute crate for argument and output types
+/// (`#[derive(JsonSchema)]`), re-exported so plugins use the SDK's pinned
+/// version.
+pub use schemars;
 
 pub use bindings::logai::plugin::types::{
-    Blob, CallContext, CallResult, ContentBlock, EmbeddedResource, InvalidArgument, ResourceLink, ToolAnnotations, ToolError, ToolSpec,
+    Blob, CallContext, CallResult, ContentBlock, EmbeddedResource, InvalidArgument, ResourceLink, SearchLimits, ToolAnnotations, ToolError,
+    ToolSpec,
 };
 
-/// One tool: its description (name, JSON Schema of the arguments, ...) and
-/// what it does. List tools with [`export_tools!`].
-pub trait Tool {
+/// One tool with a hand-written spec (name, JSON Schema of the arguments,
+/// ...). Typed tools ([`Tool`]) get this for free; implement it yourself
+/// only to write the schema by hand. List tools with [`export_tools!`].
+pub trait RawTool {
     /// The tool's spec. The host calls `tools.list` once at load time;
     /// build the same spec every time.
     fn spec() -> ToolSpec;
+
+    /// The spec for the operator's search limits (the default ignores
+    /// them and returns [`RawTool::spec`]).
+    fn spec_for(limits: &SearchLimits) -> ToolSpec {
+        let _ = limits;
+        Self::spec()
+    }
 
     /// Run the tool. The arguments were validated against the spec's input
     /// schema by the host before this runs; read them with
@@ -82,18 +118,35 @@ pub trait Tool {
     /// return `Err(ToolError)` for protocol-level failures (bad arguments,
     /// internal errors), which the client sees as JSON-RPC errors.
     fn call(ctx: &Context) -> Result<CallResult, ToolError>;
+
+    /// Whether this tool is called `name` (typed tools compare their
+    /// `NAME` without building the spec).
+    #[doc(hidden)]
+    fn __is_named(name: &str) -> bool {
+        Self::spec().name == name
+    }
 }
 
 /// A whole plugin: every tool it offers and a dispatcher. Implement this
 /// directly when the tool list is dynamic or shares set-up; otherwise list
-/// [`Tool`] types with [`export_tools!`], which implements it for you.
+/// [`Tool`] and [`RawTool`] types with [`export_tools!`], which implements
+/// it for you.
 pub trait Plugin {
-    /// Every tool, in the order clients should see them.
-    fn tools() -> Vec<ToolSpec>;
+    /// Every tool, in the order clients should see them, for the
+    /// operator's search limits.
+    fn tools(limits: &SearchLimits) -> Vec<ToolSpec>;
 
     /// Run the tool named `name`. Return
     /// `Err(ToolError::UnknownTool(name))` for names you do not offer.
     fn call(name: &str, ctx: &Context) -> Result<CallResult, ToolError>;
+}
+
+impl Default for SearchLimits {
+    /// The manifest's defaults: 100 matches inline by default, at most
+    /// 1000, at most 10 context lines.
+    fn default() -> Self {
+        SearchLimits { default_max_results: 100, max_results_cap: 1000, max_context_lines: 10 }
+    }
 }
 
 /// Export a type implementing [`Plugin`] as this component's `tools`
@@ -110,8 +163,8 @@ macro_rules! export_plugin {
         const _: () = {
             struct __LogaiPluginExport;
             impl $crate::bindings::exports::logai::plugin::tools::Guest for __LogaiPluginExport {
-                fn list() -> ::std::vec::Vec<$crate::ToolSpec> {
-                    $crate::__private::list::<$plugin>()
+                fn list(limits: $crate::SearchLimits) -> ::std::vec::Vec<$crate::ToolSpec> {
+                    $crate::__private::list::<$plugin>(limits)
                 }
                 fn call(
                     name: ::std::string::String,
@@ -126,35 +179,43 @@ macro_rules! export_plugin {
     };
 }
 
-/// Export a list of [`Tool`] types as this component's tools: implements
-/// [`Plugin`] (dispatching by the name in each tool's spec) and exports it.
-/// Use once per crate.
+/// Export a list of tool types ([`Tool`] or [`RawTool`]) as this
+/// component's tools: implements [`Plugin`] (dispatching by each tool's
+/// name) and exports it. Use once per crate.
 ///
 /// ```ignore
 /// logai_plugin_sdk::export_tools!(Hello, WordCount);
 /// ```
+///
+/// `export_tools!(Name = Hello, WordCount)` also names the generated
+/// [`Plugin`] type, for tests that call tools by name
+/// ([`testing::TestHost::call_plugin`]).
 #[macro_export]
 macro_rules! export_tools {
+    ($plugin:ident = $($tool:ty),+ $(,)?) => {
+        /// Every tool of this plugin (generated by `export_tools!`).
+        pub struct $plugin;
+        impl $crate::Plugin for $plugin {
+            fn tools(limits: &$crate::SearchLimits) -> ::std::vec::Vec<$crate::ToolSpec> {
+                ::std::vec![$(<$tool as $crate::RawTool>::spec_for(limits)),+]
+            }
+            fn call(
+                name: &str,
+                ctx: &$crate::Context,
+            ) -> ::std::result::Result<$crate::CallResult, $crate::ToolError> {
+                $(
+                    if <$tool as $crate::RawTool>::__is_named(name) {
+                        return <$tool as $crate::RawTool>::call(ctx);
+                    }
+                )+
+                ::std::result::Result::Err($crate::ToolError::UnknownTool(name.to_string()))
+            }
+        }
+        $crate::export_plugin!($plugin);
+    };
     ($($tool:ty),+ $(,)?) => {
         const _: () = {
-            struct __LogaiTools;
-            impl $crate::Plugin for __LogaiTools {
-                fn tools() -> ::std::vec::Vec<$crate::ToolSpec> {
-                    ::std::vec![$(<$tool as $crate::Tool>::spec()),+]
-                }
-                fn call(
-                    name: &str,
-                    ctx: &$crate::Context,
-                ) -> ::std::result::Result<$crate::CallResult, $crate::ToolError> {
-                    $(
-                        if <$tool as $crate::Tool>::spec().name == name {
-                            return <$tool as $crate::Tool>::call(ctx);
-                        }
-                    )+
-                    ::std::result::Result::Err($crate::ToolError::UnknownTool(name.to_string()))
-                }
-            }
-            $crate::export_plugin!(__LogaiTools);
+            $crate::export_tools!(__LogaiTools = $($tool),+);
         };
     };
 }
@@ -164,8 +225,8 @@ macro_rules! export_tools {
 pub mod __private {
     use super::*;
 
-    pub fn list<P: Plugin>() -> Vec<ToolSpec> {
-        P::tools()
+    pub fn list<P: Plugin>(limits: SearchLimits) -> Vec<ToolSpec> {
+        P::tools(&limits)
     }
 
     pub fn call<P: Plugin>(name: String, arguments: String, context: CallContext) -> Result<CallResult, ToolError> {

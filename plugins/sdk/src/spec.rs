@@ -19,6 +19,25 @@ impl ToolSpec {
         }
     }
 
+    /// Replace the description (for one that depends on the limits).
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Edit the input schema in place (a bound that depends on the
+    /// operator's limits, a keyword the derive cannot express).
+    pub fn edit_input_schema(mut self, edit: impl FnOnce(&mut Value)) -> Self {
+        self.input_schema = edit_text(&self.input_schema, edit);
+        self
+    }
+
+    /// Edit the output schema in place, when there is one.
+    pub fn edit_output_schema(mut self, edit: impl FnOnce(&mut Value)) -> Self {
+        self.output_schema = self.output_schema.as_deref().map(|s| edit_text(s, edit));
+        self
+    }
+
     /// A human-readable display name.
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
@@ -48,4 +67,10 @@ impl ToolSpec {
             open_world_hint: Some(false),
         })
     }
+}
+
+fn edit_text(text: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    edit(&mut v);
+    v.to_string()
 }

@@ -13,48 +13,113 @@
 
 mod args;
 mod render;
-mod schema;
 
-use logai_plugin_sdk::bindings::logai::plugin::search as host;
-use logai_plugin_sdk::{CallContext, CallResult, ContentBlock, Context, Plugin, ToolAnnotations, ToolError, ToolSpec};
+use logai_plugin_sdk::schemars::{self, JsonSchema};
+use logai_plugin_sdk::search::{self as host, SearchErrorKind};
+use logai_plugin_sdk::{export_tools, json, Context, Error, SearchLimits, Structured, Tool, ToolSpec};
+use serde::Deserialize;
 
 use render::{Match, Overflow, PageOutput, SearchFlags, SearchOutput, Service, ServicesOutput};
-use schema::Limits;
 
-struct SearchTools;
+export_tools!(SearchTools = ListServices, SearchLogs, ReadSearchFile);
 
-logai_plugin_sdk::export_plugin!(SearchTools);
-
-const LIST_SERVICES: &str = "list_services";
-const SEARCH_LOGS: &str = "search_logs";
-const READ_SEARCH_FILE: &str = "read_search_file";
-
-fn read_only() -> Option<ToolAnnotations> {
-    Some(ToolAnnotations {
-        read_only_hint: Some(true),
-        destructive_hint: Some(false),
-        idempotent_hint: Some(true),
-        open_world_hint: Some(false),
-    })
+/// Timestamps the tools take: RFC 3339.
+fn date_time(schema: &mut logai_plugin_sdk::schemars::Schema) {
+    schema.insert("format".into(), "date-time".into());
 }
 
-pub(crate) fn specs(limits: &Limits) -> Vec<(String, Option<String>, String, serde_json::Value, serde_json::Value)> {
-    vec![
-        (
-            LIST_SERVICES.into(),
-            Some("List log services".into()),
-            "List the services whose logs can be searched on this machine: name, description, log format, \
-             number of files, total size and the time range the logs cover (earliest and latest timestamps). \
-             Call this first: search_logs needs a service name from this list, and the time range tells you \
-             which dates and windows hold data."
-                .into(),
-            schema::list_services_input(),
-            schema::list_services_output(),
-        ),
-        (
-            SEARCH_LOGS.into(),
-            Some("Search logs".into()),
-            format!(
+/// List the services whose logs can be searched on this machine: name, description, log format, number of files, total size and the time range the logs cover (earliest and latest timestamps). Call this first: search_logs needs a service name from this list, and the time range tells you which dates and windows hold data.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListServices {}
+
+impl Tool for ListServices {
+    const NAME: &'static str = "list_services";
+    type Output = Structured<ServicesOutput>;
+    fn call(self, _ctx: &Context) -> Result<Self::Output, Error> {
+        let out = services_output(host::list_services().map_err(|e| search_error(Self::NAME, &e, None))?);
+        Ok(Structured::new(render::services_text(&out), out))
+    }
+    fn spec(spec: ToolSpec, _: &SearchLimits) -> ToolSpec {
+        spec.title("List log services").read_only()
+    }
+}
+
+/// The log formats `log_format` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Syslog,
+    Json,
+    Plain,
+}
+
+impl LogFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Auto => "auto",
+            LogFormat::Syslog => "syslog",
+            LogFormat::Json => "json",
+            LogFormat::Plain => "plain",
+        }
+    }
+}
+
+/// Search one service's logs (the description, which states the operator's limits, is written in `spec`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchLogs {
+    /// Which service's logs to search, exactly as list_services names it (e.g. "payments").
+    #[schemars(length(min = 1, max = 128))]
+    pub service: String,
+    /// What to look for: a Rust regex (e.g. "timeout|timed out", "status=5\\d\\d"), matched against each line. Set fixed_strings=true to search for the text literally.
+    #[schemars(length(min = 1, max = 4096))]
+    pub pattern: String,
+    /// Treat pattern as literal text, not a regex (like grep -F). Use it for text full of regex characters such as "[ERROR]" or "a.b(c)".
+    #[serde(default)]
+    pub fixed_strings: bool,
+    /// Match regardless of letter case (like grep -i).
+    #[serde(default)]
+    pub case_insensitive: bool,
+    /// Time window: only lines stamped within the last N minutes. Use at most ONE of minutes_back, hours_back, date, or since/until; none searches the whole history.
+    #[schemars(range(min = 1, max = 525600))]
+    pub minutes_back: Option<u32>,
+    /// Time window: only lines stamped within the last N hours. Use at most ONE of minutes_back, hours_back, date, or since/until.
+    #[schemars(range(min = 1, max = 87600))]
+    pub hours_back: Option<u32>,
+    /// Time window: only lines stamped on this calendar day (YYYY-MM-DD, in the service's timezone). Use at most ONE of minutes_back, hours_back, date, or since/until.
+    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"))]
+    pub date: Option<String>,
+    /// Time window start, inclusive, RFC 3339 (e.g. "2026-11-20T14:00:00Z"). May be combined with until; not with minutes_back, hours_back or date.
+    #[schemars(transform = date_time)]
+    pub since: Option<String>,
+    /// Time window end, exclusive, RFC 3339 (e.g. "2026-11-20T15:00:00Z"). May be combined with since; not with minutes_back, hours_back or date.
+    #[schemars(transform = date_time)]
+    pub until: Option<String>,
+    /// Only search the service's files whose name matches this glob (e.g. "*.gz", "app.log*"). It filters the service's configured files; it cannot reach other files.
+    #[schemars(length(min = 1, max = 256))]
+    pub file_pattern: Option<String>,
+    /// How to read timestamps, overriding the service's configured format. Rarely needed.
+    pub log_format: Option<LogFormat>,
+    /// Lines of context to show before and after each match (like grep -C); the most is the operator's limit.
+    #[serde(default)]
+    pub context: u32,
+    /// Matches returned in this answer; the default and the most are the operator's limits.
+    #[schemars(range(min = 1))]
+    pub max_results: Option<u32>,
+}
+
+impl Tool for SearchLogs {
+    const NAME: &'static str = "search_logs";
+    type Output = Structured<SearchOutput>;
+    fn call(self, ctx: &Context) -> Result<Self::Output, Error> {
+        search_logs(self, ctx)
+    }
+    fn spec(spec: ToolSpec, l: &SearchLimits) -> ToolSpec {
+        spec.title("Search logs")
+            .read_only()
+            .with_description(format!(
                 "Search one service's log files (rotated and gzipped ones included) for lines matching a regex \
                  (Rust regex syntax) or, with fixed_strings=true, a literal text. Narrow it with ONE time window \
                  (minutes_back, hours_back, date=YYYY-MM-DD, or since/until as RFC 3339), a file_pattern glob, \
@@ -64,62 +129,64 @@ pub(crate) fn specs(limits: &Limits) -> Vec<(String, Option<String>, String, ser
                  when there are more, the answer says so and gives an overflow reference to page through all \
                  of them with read_search_file. Unstamped lines (stack traces) belong to the stamped line above \
                  them for time windows.",
-                limits.default_max_results, limits.max_results_cap
-            ),
-            schema::search_logs_input(limits),
-            schema::search_logs_output(),
-        ),
-        (
-            READ_SEARCH_FILE.into(),
-            Some("Read more search results".into()),
-            "Page through every match of an earlier search_logs call whose answer was truncated. Pass the \
-             overflow reference it gave and an offset (the answer's next_offset to continue where it stopped); \
-             returns up to `limit` matches in the same form as search_logs, and says whether more remain. \
-             References belong to this session only and are not file paths."
-                .into(),
-            schema::read_search_file_input(limits),
-            schema::read_search_file_output(),
-        ),
-    ]
-}
-
-impl Plugin for SearchTools {
-    fn tools() -> Vec<ToolSpec> {
-        let limits = Limits::from_env();
-        specs(&limits)
-            .into_iter()
-            .map(|(name, title, description, input, output)| ToolSpec {
-                name,
-                title,
-                description,
-                input_schema: input.to_string(),
-                output_schema: Some(output.to_string()),
-                annotations: read_only(),
+                l.default_max_results, l.max_results_cap
+            ))
+            .edit_input_schema(|s| {
+                let p = &mut s["properties"];
+                p["context"]["maximum"] = json!(l.max_context_lines);
+                p["context"]["description"] = json!(format!(
+                    "Lines of context to show before and after each match (like grep -C), 0 to {}.",
+                    l.max_context_lines
+                ));
+                p["max_results"]["maximum"] = json!(l.max_results_cap);
+                p["max_results"]["default"] = json!(default_max_results(l));
+                p["max_results"]["description"] = json!(format!(
+                    "Matches returned in this answer (default {}, at most {}). When there are more, the answer says so and gives an overflow reference to page through the rest with read_search_file.",
+                    default_max_results(l), l.max_results_cap
+                ));
             })
-            .collect()
-    }
-
-    fn call(name: &str, ctx: &Context) -> Result<CallResult, ToolError> {
-        let limits = Limits::from_env();
-        let arguments = ctx.raw_args().to_string();
-        let context = ctx.call_context();
-        match name {
-            LIST_SERVICES => Ok(list_services(&arguments)),
-            SEARCH_LOGS => Ok(search_logs(&arguments, &limits, context)),
-            READ_SEARCH_FILE => Ok(read_search_file(&arguments, &limits)),
-            other => Err(ToolError::UnknownTool(format!(
-                "search-tools offers {LIST_SERVICES}, {SEARCH_LOGS} and {READ_SEARCH_FILE}, not '{other}'"
-            ))),
-        }
     }
 }
 
-fn text_result(text: String, structured: Option<serde_json::Value>, is_error: bool) -> CallResult {
-    CallResult { content: vec![ContentBlock::Text(text)], structured_content: structured.map(|v| v.to_string()), is_error }
+/// Page through every match of an earlier search_logs call whose answer was truncated. Pass the overflow reference it gave and an offset (the answer's next_offset to continue where it stopped); returns up to `limit` matches in the same form as search_logs, and says whether more remain. References belong to this session only and are not file paths.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadSearchFile {
+    /// The overflow reference a truncated search_logs answer gave (overflow.reference). It is not a file path.
+    #[schemars(length(min = 1, max = 256))]
+    pub reference: String,
+    /// Index of the first match to return (0-based; search_logs gives overflow.next_offset to continue after what it showed).
+    #[serde(default)]
+    pub offset: u64,
+    /// How many matches to return; the default and the most follow the operator's limits.
+    #[schemars(range(min = 1))]
+    pub limit: Option<u32>,
 }
 
-fn arg_error(tool: &str, e: args::ArgError) -> CallResult {
-    text_result(format!("{tool}: invalid argument {}: {}", e.path, e.message), None, true)
+impl Tool for ReadSearchFile {
+    const NAME: &'static str = "read_search_file";
+    type Output = Structured<PageOutput>;
+    fn call(self, ctx: &Context) -> Result<Self::Output, Error> {
+        read_search_file(self, ctx)
+    }
+    fn spec(spec: ToolSpec, l: &SearchLimits) -> ToolSpec {
+        spec.title("Read more search results").read_only().edit_input_schema(|s| {
+            let p = &mut s["properties"]["limit"];
+            p["maximum"] = json!(l.max_results_cap);
+            p["default"] = json!(default_page(l));
+            p["description"] = json!(format!("How many matches to return (default {}, at most {}).", default_page(l), l.max_results_cap));
+        })
+    }
+}
+
+/// Inline matches when a search does not say (never above the cap).
+fn default_max_results(l: &SearchLimits) -> u32 {
+    l.default_max_results.min(l.max_results_cap).max(1)
+}
+
+/// Matches per overflow page when a read does not say.
+fn default_page(l: &SearchLimits) -> u32 {
+    100.min(l.max_results_cap).max(1)
 }
 
 fn kind_label(k: host::SearchErrorKind) -> &'static str {
@@ -136,7 +203,7 @@ fn kind_label(k: host::SearchErrorKind) -> &'static str {
 }
 
 /// The text an agent reads when the host refuses a search or a page.
-fn search_error(tool: &str, e: &host::SearchError, extra: Option<String>) -> CallResult {
+fn search_error(tool: &str, e: &host::SearchError, extra: Option<String>) -> Error {
     use host::SearchErrorKind as K;
     let mut t = format!("{tool} failed ({}", kind_label(e.kind));
     if let Some(f) = &e.field {
@@ -163,7 +230,7 @@ fn search_error(tool: &str, e: &host::SearchError, extra: Option<String>) -> Cal
         t.push('\n');
         t.push_str(h);
     }
-    text_result(t, None, true)
+    Error::failed(t)
 }
 
 fn convert_match(m: host::SearchMatch) -> Match {
@@ -194,29 +261,17 @@ fn services_output(list: Vec<host::ServiceInfo>) -> ServicesOutput {
     }
 }
 
-fn list_services(arguments: &str) -> CallResult {
-    if let Err(e) = args::parse_none(arguments) {
-        return arg_error(LIST_SERVICES, e);
-    }
-    match host::list_services() {
-        Ok(list) => {
-            let out = services_output(list);
-            let text = render::services_text(&out);
-            text_result(text, Some(serde_json::to_value(&out).expect("serializable")), false)
-        }
-        Err(e) => search_error(LIST_SERVICES, &e, None),
-    }
+fn arg_error(tool: &str, e: args::ArgError) -> Error {
+    Error::failed(format!("{tool}: invalid argument {}: {}", e.path, e.message))
 }
 
-fn search_logs(arguments: &str, limits: &Limits, ctx: &CallContext) -> CallResult {
-    let a = match args::parse_search(arguments, limits) {
-        Ok(a) => a,
-        Err(e) => return arg_error(SEARCH_LOGS, e),
-    };
+fn search_logs(a: SearchLogs, ctx: &Context) -> Result<Structured<SearchOutput>, Error> {
+    const TOOL: &str = SearchLogs::NAME;
+    args::check_search(&a).map_err(|e| arg_error(TOOL, e))?;
     if logai_plugin_sdk::cancelled() {
-        return text_result(format!("{SEARCH_LOGS}: the call was cancelled before the search started"), None, true);
+        return Err(Error::failed(format!("{TOOL}: the call was cancelled before the search started")));
     }
-    logai_plugin_sdk::log::debug(format!("search_logs request={} service={} pattern={:?}", ctx.request_id, a.service, a.pattern));
+    logai_plugin_sdk::log::debug(format!("search_logs request={} service={} pattern={:?}", ctx.request_id(), a.service, a.pattern));
     let req = host::SearchRequest {
         service: a.service.clone(),
         pattern: a.pattern.clone(),
@@ -228,56 +283,46 @@ fn search_logs(arguments: &str, limits: &Limits, ctx: &CallContext) -> CallResul
         since: a.since.clone(),
         until: a.until.clone(),
         file_pattern: a.file_pattern.clone(),
-        log_format: a.log_format.clone(),
+        log_format: a.log_format.map(|f| f.as_str().to_string()),
         context: a.context,
-        max_results: a.max_results,
+        max_results: a.max_results.unwrap_or_else(|| default_max_results(ctx.limits())),
     };
-    match host::search(&req) {
-        Ok(r) => {
-            let matches: Vec<Match> = r.matches.into_iter().map(convert_match).collect();
-            let returned = matches.len() as u64;
-            let overflow = r.overflow.map(|o| Overflow {
-                next_offset: render::next_offset(r.total_matches, o.total, returned),
-                reference: o.reference,
-                total: o.total,
-            });
-            let out = SearchOutput {
-                service: a.service.clone(),
-                pattern: a.pattern.clone(),
-                matches,
-                returned,
-                total_matches: r.total_matches,
-                files_searched: r.files_searched,
-                files_matched: r.files_matched,
-                bytes_scanned: r.bytes_scanned,
-                truncated: r.truncated,
-                partial: r.partial,
-                partial_reason: r.partial_reason,
-                duration_ms: r.duration_ms,
-                cached: r.cached,
-                window_start: r.window_start,
-                window_end: r.window_end,
-                overflow,
-            };
-            let text = render::search_text(
-                &out,
-                &SearchFlags {
-                    fixed_strings: a.fixed_strings,
-                    case_insensitive: a.case_insensitive,
-                    file_pattern: a.file_pattern.as_deref(),
-                },
-            );
-            text_result(text, Some(serde_json::to_value(&out).expect("serializable")), false)
-        }
-        Err(e) => {
-            let extra = if e.field.as_deref() == Some("service") && e.kind == host::SearchErrorKind::InvalidRequest {
-                valid_services_note(&e.message)
-            } else {
-                None
-            };
-            search_error(SEARCH_LOGS, &e, extra)
-        }
-    }
+    let r = host::search(&req).map_err(|e| {
+        let extra = if e.field.as_deref() == Some("service") && e.kind == SearchErrorKind::InvalidRequest {
+            valid_services_note(&e.message)
+        } else {
+            None
+        };
+        search_error(TOOL, &e, extra)
+    })?;
+    let matches: Vec<Match> = r.matches.into_iter().map(convert_match).collect();
+    let returned = matches.len() as u64;
+    let overflow = r.overflow.map(|o| Overflow {
+        next_offset: render::next_offset(r.total_matches, o.total, returned),
+        reference: o.reference,
+        total: o.total,
+    });
+    let out = SearchOutput {
+        service: a.service,
+        pattern: a.pattern,
+        matches,
+        returned,
+        total_matches: r.total_matches,
+        files_searched: r.files_searched,
+        files_matched: r.files_matched,
+        bytes_scanned: r.bytes_scanned,
+        truncated: r.truncated,
+        partial: r.partial,
+        partial_reason: r.partial_reason,
+        duration_ms: r.duration_ms,
+        cached: r.cached,
+        window_start: r.window_start,
+        window_end: r.window_end,
+        overflow,
+    };
+    let flags =
+        SearchFlags { fixed_strings: a.fixed_strings, case_insensitive: a.case_insensitive, file_pattern: a.file_pattern.as_deref() };
+    Ok(Structured::new(render::search_text(&out, &flags), out))
 }
 
 /// For an unknown service: the valid names, unless the host's message
@@ -293,71 +338,174 @@ fn valid_services_note(message: &str) -> Option<String> {
     Some(format!("Valid services: {}.", names.join(", ")))
 }
 
-fn read_search_file(arguments: &str, limits: &Limits) -> CallResult {
-    let a = match args::parse_page(arguments, limits) {
-        Ok(a) => a,
-        Err(e) => return arg_error(READ_SEARCH_FILE, e),
+fn read_search_file(a: ReadSearchFile, ctx: &Context) -> Result<Structured<PageOutput>, Error> {
+    let limit = a.limit.unwrap_or_else(|| default_page(ctx.limits()));
+    let p = host::read_overflow(&a.reference, a.offset, limit).map_err(|e| {
+        let extra = (e.kind == SearchErrorKind::NotFound).then(|| {
+            "References come from a truncated search_logs answer in this same session (they are not file paths); run the search again to get a fresh one.".to_string()
+        });
+        search_error(ReadSearchFile::NAME, &e, extra)
+    })?;
+    let matches: Vec<Match> = p.matches.into_iter().map(convert_match).collect();
+    let returned = matches.len() as u64;
+    let out = PageOutput {
+        reference: a.reference,
+        offset: p.offset,
+        returned,
+        total: p.total,
+        eof: p.eof,
+        next_offset: if p.eof { None } else { Some(p.offset + returned) },
+        matches,
     };
-    match host::read_overflow(&a.reference, a.offset, a.limit) {
-        Ok(p) => {
-            let matches: Vec<Match> = p.matches.into_iter().map(convert_match).collect();
-            let returned = matches.len() as u64;
-            let out = PageOutput {
-                reference: a.reference.clone(),
-                offset: p.offset,
-                returned,
-                total: p.total,
-                eof: p.eof,
-                next_offset: if p.eof { None } else { Some(p.offset + returned) },
-                matches,
-            };
-            let text = render::page_text(&out);
-            text_result(text, Some(serde_json::to_value(&out).expect("serializable")), false)
-        }
-        Err(e) => {
-            let extra = (e.kind == host::SearchErrorKind::NotFound).then(|| {
-                "References come from a truncated search_logs answer in this same session (they are not file paths); run the search again to get a fresh one.".to_string()
-            });
-            search_error(READ_SEARCH_FILE, &e, extra)
-        }
-    }
+    Ok(Structured::new(render::page_text(&out), out))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logai_plugin_sdk::search::{SearchError, SearchMatch, SearchResponse, ServiceInfo};
+    use logai_plugin_sdk::testing::TestHost;
+    use logai_plugin_sdk::Value;
 
-    #[test]
-    fn schemas_are_objects_with_no_extra_properties() {
-        for (name, _, desc, input, output) in specs(&Limits::default()) {
-            assert!(!desc.is_empty(), "{name}");
-            assert_eq!(input["type"], "object", "{name}");
-            assert_eq!(input["additionalProperties"], false, "{name}");
-            assert_eq!(output["type"], "object", "{name}");
-            assert_eq!(output["additionalProperties"], false, "{name}");
+    fn failed_text(e: Error) -> String {
+        match e {
+            Error::Failed(t) => t,
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
+    fn schemas_are_objects_with_no_extra_properties_and_state_the_limits() {
+        let l = SearchLimits { default_max_results: 50, max_results_cap: 500, max_context_lines: 3 };
+        let specs = TestHost::new().limits(l).list::<SearchTools>();
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["list_services", "search_logs", "read_search_file"]);
+        for s in &specs {
+            let input: Value = serde_json::from_str(&s.input_schema).unwrap();
+            let output: Value = serde_json::from_str(s.output_schema.as_deref().unwrap()).unwrap();
+            assert!(!s.description.is_empty(), "{}", s.name);
+            assert_eq!(input["type"], "object", "{}", s.name);
+            assert_eq!(input["additionalProperties"], false, "{}", s.name);
+            assert_eq!(output["type"], "object", "{}", s.name);
+            assert_eq!(output["additionalProperties"], false, "{}", s.name);
+            assert!(input.get("description").is_none() && input.get("$schema").is_none(), "{}", s.name);
+        }
+        let search: Value = serde_json::from_str(&specs[1].input_schema).unwrap();
+        let p = &search["properties"];
+        assert_eq!((p["max_results"]["maximum"].clone(), p["max_results"]["default"].clone()), (json!(500), json!(50)));
+        assert_eq!(p["context"]["maximum"], json!(3));
+        assert_eq!(p["log_format"]["enum"], json!(["auto", "syslog", "json", "plain"]));
+        assert_eq!(p["since"], json!({"type": "string", "format": "date-time", "description": p["since"]["description"].clone()}));
+        assert_eq!(search["required"], json!(["service", "pattern"]));
+        assert!(specs[1].description.contains("default 50, up to 500"), "{}", specs[1].description);
+        let page: Value = serde_json::from_str(&specs[2].input_schema).unwrap();
+        assert_eq!(page["properties"]["limit"]["maximum"], json!(500));
+        let out: Value = serde_json::from_str(specs[1].output_schema.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            out["required"],
+            json!([
+                "service",
+                "pattern",
+                "matches",
+                "returned",
+                "total_matches",
+                "files_searched",
+                "files_matched",
+                "bytes_scanned",
+                "truncated",
+                "partial",
+                "duration_ms",
+                "cached"
+            ])
+        );
+        assert_eq!(out["properties"]["matches"]["items"]["properties"]["line_number"]["minimum"], json!(1));
+        assert_eq!(out["properties"]["window_start"]["format"], json!("date-time"));
+    }
+
+    #[test]
     fn search_errors_read_as_sentences_naming_the_argument() {
-        let e = host::SearchError {
-            kind: host::SearchErrorKind::NotFound,
+        let e = SearchError {
+            kind: SearchErrorKind::NotFound,
             message: "no overflow \"x\" in this session (references are valid only in the session that produced them)".into(),
             field: Some("reference".into()),
         };
-        let r = search_error(READ_SEARCH_FILE, &e, Some("Run the search again.".into()));
-        assert!(r.is_error);
-        let ContentBlock::Text(t) = &r.content[0] else { panic!("text block expected") };
+        let t = failed_text(search_error(ReadSearchFile::NAME, &e, Some("Run the search again.".into())));
         assert_eq!(
             t,
             "read_search_file failed (not found, argument `reference`): no overflow \"x\" in this session \
              (references are valid only in the session that produced them). Run the search again."
         );
-        let e = host::SearchError { kind: host::SearchErrorKind::RateLimited, message: "retry in 3 s".into(), field: None };
-        let r = search_error(SEARCH_LOGS, &e, None);
-        let ContentBlock::Text(t) = &r.content[0] else { panic!("text block expected") };
+        let e = SearchError { kind: SearchErrorKind::RateLimited, message: "retry in 3 s".into(), field: None };
+        let t = failed_text(search_error(SearchLogs::NAME, &e, None));
         assert!(t.starts_with("search_logs failed (rate limited): retry in 3 s\nWait"), "{t}");
-        assert!(r.structured_content.is_none());
+    }
+
+    fn hit(file: &str, n: u64, text: &str) -> SearchMatch {
+        SearchMatch { file: file.into(), line_number: n, timestamp: None, text: text.into(), before: vec![], after: vec![] }
+    }
+
+    /// The whole tool natively: the test host answers the search import,
+    /// records the request (limits from the call context), captures the log.
+    #[test]
+    fn search_logs_runs_natively_against_a_fixture() {
+        let host =
+            TestHost::new().limits(SearchLimits { default_max_results: 7, max_results_cap: 50, max_context_lines: 2 }).on_search(|req| {
+                Ok(SearchResponse {
+                    matches: vec![hit("/var/log/p.log", 3, &format!("{} here", req.pattern))],
+                    total_matches: 1,
+                    files_searched: 2,
+                    files_matched: 1,
+                    bytes_scanned: 100,
+                    truncated: false,
+                    partial: false,
+                    partial_reason: None,
+                    duration_ms: 1,
+                    overflow: None,
+                    cached: false,
+                    window_start: None,
+                    window_end: None,
+                })
+            });
+        let r = host.call_plugin::<SearchTools>("search_logs", json!({"service": "payments", "pattern": "timeout"})).unwrap();
+        assert!(!r.is_error, "{}", TestHost::text(&r));
+        assert!(TestHost::text(&r).contains("3:timeout here"), "{}", TestHost::text(&r));
+        let s = TestHost::structured(&r).unwrap();
+        assert_eq!((s["returned"].clone(), s["matches"][0]["line_number"].clone()), (json!(1), json!(3)));
+        let req = &host.searches()[0];
+        assert_eq!((req.service.as_str(), req.max_results), ("payments", 7));
+        assert!(host.logs()[0].message.starts_with("search_logs request=1 service=payments"));
+        // An unknown service: the host's refusal plus the valid names.
+        let host = TestHost::new()
+            .on_search(|_| {
+                Err(SearchError {
+                    kind: SearchErrorKind::InvalidRequest,
+                    message: "unknown service 'x'".into(),
+                    field: Some("service".into()),
+                })
+            })
+            .services(vec![ServiceInfo {
+                name: "payments".into(),
+                description: String::new(),
+                format: "json".into(),
+                file_count: 1,
+                total_bytes: 1,
+                earliest: None,
+                latest: None,
+            }]);
+        let r = host.call::<SearchLogs>(json!({"service": "x", "pattern": "p"})).unwrap();
+        assert!(r.is_error);
+        assert_eq!(
+            TestHost::text(&r),
+            "search_logs failed (invalid request, argument `service`): unknown service 'x'. Valid services: payments."
+        );
+        // Two windows: refused before any search.
+        let r = host.call::<SearchLogs>(json!({"service": "x", "pattern": "p", "hours_back": 1, "minutes_back": 5})).unwrap();
+        assert!(
+            TestHost::text(&r).starts_with("search_logs: invalid argument $.hours_back: give one time window"),
+            "{}",
+            TestHost::text(&r)
+        );
+        assert_eq!(host.searches().len(), 1);
     }
 
     #[test]
@@ -381,7 +529,7 @@ mod tests {
             overflow: None,
         };
         let v = serde_json::to_value(&out).unwrap();
-        let schema = schema::search_logs_output();
+        let schema = logai_plugin_sdk::schema_of::<SearchOutput>(logai_plugin_sdk::schemars::generate::Contract::Serialize);
         for r in schema["required"].as_array().unwrap() {
             assert!(v.get(r.as_str().unwrap()).is_some(), "missing {r}");
         }

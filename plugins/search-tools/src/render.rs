@@ -1,90 +1,136 @@
-//! The tools' answers: `structuredContent` (serde types matching the output
-//! schemas in `schema.rs`) and the readable text block (rg-like lines).
+//! The tools' answers: `structuredContent` (serde types; the output schemas
+//! are derived from them) and the readable text block (rg-like lines).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use logai_plugin_sdk::schemars::{self, JsonSchema, Schema};
 use serde::Serialize;
 
 /// Longest line shown in the text block; the structured content carries the
 /// line as the core returned it.
 pub const TEXT_LINE_LIMIT: usize = 2000;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// RFC 3339 timestamps in the output schemas.
+fn date_time(schema: &mut Schema) {
+    schema.insert("format".into(), "date-time".into());
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ContextLine {
+    #[schemars(range(min = 1))]
     pub line_number: u64,
     pub text: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Match {
+    /// Absolute path of the log file.
     pub file: String,
+    /// 1-based line number in the (decompressed) file.
+    #[schemars(range(min = 1))]
     pub line_number: u64,
+    /// When the line was logged (RFC 3339); for unstamped lines such as stack traces, the stamp of the entry they belong to. Absent when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = date_time)]
     pub timestamp: Option<String>,
+    /// The matching line.
     pub text: String,
+    /// Context lines before the match, in order.
     pub before: Vec<ContextLine>,
+    /// Context lines after the match, in order.
     pub after: Vec<ContextLine>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Overflow {
+    /// Pass as `reference` to read_search_file.
     pub reference: String,
+    /// Matches held by the overflow.
     pub total: u64,
+    /// Pass as `offset` to read_search_file to continue after the matches shown.
     pub next_offset: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchOutput {
     pub service: String,
     pub pattern: String,
+    /// Matches in time order of files, line order within a file.
     pub matches: Vec<Match>,
+    /// Matches in `matches`.
     pub returned: u64,
+    /// All matches found (inline and overflow).
     pub total_matches: u64,
     pub files_searched: u32,
     pub files_matched: u32,
     pub bytes_scanned: u64,
+    /// More matches exist than were returned inline; see `overflow`.
     pub truncated: bool,
+    /// The search stopped early (deadline or cancellation); counts cover what was searched.
     pub partial: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partial_reason: Option<String>,
     pub duration_ms: u64,
+    /// The answer came from the shared result cache.
     pub cached: bool,
+    /// Effective window start (inclusive), when a window was given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = date_time)]
     pub window_start: Option<String>,
+    /// Effective window end (exclusive), when a window was given.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = date_time)]
     pub window_end: Option<String>,
+    /// Present when truncated: where every match of this search can be paged with read_search_file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overflow: Option<Overflow>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PageOutput {
     pub reference: String,
     pub offset: u64,
     pub returned: u64,
+    /// Matches held by the overflow.
     pub total: u64,
+    /// This page reaches the end of the overflow.
     pub eof: bool,
+    /// Offset of the next page; absent at the end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_offset: Option<u64>,
     pub matches: Vec<Match>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Service {
+    /// Pass this as `service` to search_logs.
     pub name: String,
     pub description: String,
+    /// Log format: syslog, json, plain or auto.
     pub format: String,
     pub file_count: u32,
     pub total_bytes: u64,
+    /// Earliest timestamp in the logs (RFC 3339), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = date_time)]
     pub earliest: Option<String>,
+    /// Latest timestamp in the logs (RFC 3339), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = date_time)]
     pub latest: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServicesOutput {
+    /// Every service that can be searched, in manifest order.
     pub services: Vec<Service>,
 }
 

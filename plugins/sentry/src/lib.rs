@@ -21,7 +21,7 @@ use logai_exporter_kit::wasi_http;
 mod component {
     wit_bindgen::generate!({
         world: "exporter-plugin",
-        path: "../../wit",
+        path: "../sdk/wit",
     });
 
     use std::sync::Mutex;

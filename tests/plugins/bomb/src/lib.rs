@@ -1,9 +1,9 @@
 //! Misbehaves by allocating without bound.
-use logai_plugin_sdk::{export_tools, json, CallResult, Context, Tool, ToolError, ToolSpec};
+use logai_plugin_sdk::{export_tools, json, CallResult, Context, RawTool, ToolError, ToolSpec};
 
 /// Allocates 1 MiB chunks (touching every page) until something stops it.
 pub struct Alloc;
-impl Tool for Alloc {
+impl RawTool for Alloc {
     fn spec() -> ToolSpec {
         ToolSpec::new("alloc", "Allocates memory without bound.", json!({"type": "object", "properties": {"mb": {"type": "integer"}}}))
     }

@@ -14,7 +14,7 @@
 //! failure until the WIT grows one.
 
 use logai_plugin_sdk::{
-    export_tools, json, progress, Blob, CallResult, ContentBlock, Context, EmbeddedResource, Tool, ToolError, ToolSpec,
+    export_tools, json, progress, Blob, CallResult, ContentBlock, Context, EmbeddedResource, RawTool, ToolError, ToolSpec,
 };
 
 /// A 1×1 red PNG.
@@ -31,7 +31,7 @@ fn image() -> ContentBlock {
 }
 
 struct SimpleText;
-impl Tool for SimpleText {
+impl RawTool for SimpleText {
     fn spec() -> ToolSpec {
         ToolSpec::new("test_simple_text", "Returns a simple text response (conformance: tools-call-simple-text).", no_args()).read_only()
     }
@@ -41,7 +41,7 @@ impl Tool for SimpleText {
 }
 
 struct ImageContent;
-impl Tool for ImageContent {
+impl RawTool for ImageContent {
     fn spec() -> ToolSpec {
         ToolSpec::new("test_image_content", "Returns a 1x1 red PNG (conformance: tools-call-image).", no_args()).read_only()
     }
@@ -51,7 +51,7 @@ impl Tool for ImageContent {
 }
 
 struct AudioContent;
-impl Tool for AudioContent {
+impl RawTool for AudioContent {
     fn spec() -> ToolSpec {
         ToolSpec::new("test_audio_content", "Returns 10 ms of silence as WAV (conformance: tools-call-audio).", no_args()).read_only()
     }
@@ -62,7 +62,7 @@ impl Tool for AudioContent {
 }
 
 struct MultipleContentTypes;
-impl Tool for MultipleContentTypes {
+impl RawTool for MultipleContentTypes {
     fn spec() -> ToolSpec {
         ToolSpec::new(
             "test_multiple_content_types",
@@ -83,7 +83,7 @@ impl Tool for MultipleContentTypes {
 }
 
 struct EmbeddedResourceTool;
-impl Tool for EmbeddedResourceTool {
+impl RawTool for EmbeddedResourceTool {
     fn spec() -> ToolSpec {
         ToolSpec::new("test_embedded_resource", "Returns an embedded text resource (conformance: tools-call-embedded-resource).", no_args())
             .read_only()
@@ -100,7 +100,7 @@ impl Tool for EmbeddedResourceTool {
 }
 
 struct ErrorHandling;
-impl Tool for ErrorHandling {
+impl RawTool for ErrorHandling {
     fn spec() -> ToolSpec {
         ToolSpec::new("test_error_handling", "Always fails with a tool error (conformance: tools-call-error).", no_args()).read_only()
     }
@@ -110,7 +110,7 @@ impl Tool for ErrorHandling {
 }
 
 struct WithProgress;
-impl Tool for WithProgress {
+impl RawTool for WithProgress {
     fn spec() -> ToolSpec {
         ToolSpec::new(
             "test_tool_with_progress",
@@ -131,7 +131,7 @@ impl Tool for WithProgress {
 }
 
 struct JsonSchema202012;
-impl Tool for JsonSchema202012 {
+impl RawTool for JsonSchema202012 {
     fn spec() -> ToolSpec {
         ToolSpec::new(
             "json_schema_2020_12_tool",

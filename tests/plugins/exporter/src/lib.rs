@@ -3,7 +3,7 @@
 //! and renders its count. `configure` fails for `{"fail": true}`.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../plugins/sdk/wit",
     world: "exporter-plugin",
 });
 

@@ -1,6 +1,6 @@
 //! Calls every host import through the SDK and reports what came back.
 use logai_plugin_sdk::search::{self, SearchRequest};
-use logai_plugin_sdk::{cancelled, export_tools, json, log, metrics, progress, CallResult, Context, Tool, ToolError, ToolSpec, Value};
+use logai_plugin_sdk::{cancelled, export_tools, json, log, metrics, progress, CallResult, Context, RawTool, ToolError, ToolSpec, Value};
 
 fn obj(props: Value) -> Value {
     json!({"type": "object", "properties": props})
@@ -8,7 +8,7 @@ fn obj(props: Value) -> Value {
 
 /// Reports progress `steps` times and logs at every level.
 pub struct Progress;
-impl Tool for Progress {
+impl RawTool for Progress {
     fn spec() -> ToolSpec {
         ToolSpec::new("progress", "Reports progress.", obj(json!({"steps": {"type": "integer"}})))
     }
@@ -31,7 +31,7 @@ impl Tool for Progress {
 
 /// Runs a search and returns the response as JSON.
 pub struct Search;
-impl Tool for Search {
+impl RawTool for Search {
     fn spec() -> ToolSpec {
         ToolSpec::new("search", "Searches.", obj(json!({"service": {"type": "string"}, "pattern": {"type": "string"}})))
     }
@@ -55,7 +55,7 @@ impl Tool for Search {
 
 /// Lists services and reads an overflow page.
 pub struct Services;
-impl Tool for Services {
+impl RawTool for Services {
     fn spec() -> ToolSpec {
         ToolSpec::new("services", "Lists services and reads an overflow.", obj(json!({})))
     }
@@ -71,7 +71,7 @@ impl Tool for Services {
 
 /// Reads the metrics snapshot.
 pub struct Metrics;
-impl Tool for Metrics {
+impl RawTool for Metrics {
     fn spec() -> ToolSpec {
         ToolSpec::new("metrics", "Reads metrics.", obj(json!({})))
     }

@@ -1,5 +1,5 @@
 //! Misbehaves by never returning.
-use logai_plugin_sdk::{cancelled, export_tools, json, CallResult, Context, Tool, ToolError, ToolSpec};
+use logai_plugin_sdk::{cancelled, export_tools, json, CallResult, Context, RawTool, ToolError, ToolSpec};
 
 fn no_args() -> serde_json::Value {
     json!({"type": "object", "properties": {}})
@@ -7,7 +7,7 @@ fn no_args() -> serde_json::Value {
 
 /// Spins forever (pure CPU, no host calls).
 pub struct Spin;
-impl Tool for Spin {
+impl RawTool for Spin {
     fn spec() -> ToolSpec {
         ToolSpec::new("spin", "Loops forever.", no_args())
     }
@@ -21,7 +21,7 @@ impl Tool for Spin {
 
 /// Sleeps for `ms` milliseconds (blocked in a host call, not spinning).
 pub struct Sleep;
-impl Tool for Sleep {
+impl RawTool for Sleep {
     fn spec() -> ToolSpec {
         ToolSpec::new("sleep", "Sleeps.", json!({"type": "object", "properties": {"ms": {"type": "integer"}}}))
     }
@@ -34,7 +34,7 @@ impl Tool for Sleep {
 
 /// Loops until the host says the call was cancelled, then says so.
 pub struct UntilCancelled;
-impl Tool for UntilCancelled {
+impl RawTool for UntilCancelled {
     fn spec() -> ToolSpec {
         ToolSpec::new("until_cancelled", "Loops until cancelled.", no_args())
     }
@@ -50,7 +50,7 @@ impl Tool for UntilCancelled {
 
 /// Returns at once (a good tool beside the bad ones).
 pub struct Quick;
-impl Tool for Quick {
+impl RawTool for Quick {
     fn spec() -> ToolSpec {
         ToolSpec::new("quick", "Returns at once.", no_args())
     }

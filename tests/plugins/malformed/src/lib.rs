@@ -1,5 +1,5 @@
 //! Misbehaves by returning results the host must refuse.
-use logai_plugin_sdk::{export_tools, json, Blob, CallResult, ContentBlock, Context, Tool, ToolError, ToolSpec};
+use logai_plugin_sdk::{export_tools, json, Blob, CallResult, ContentBlock, Context, RawTool, ToolError, ToolSpec};
 
 fn no_args() -> serde_json::Value {
     json!({"type": "object", "properties": {}})
@@ -7,7 +7,7 @@ fn no_args() -> serde_json::Value {
 
 /// Structured content that is not JSON.
 pub struct NotJson;
-impl Tool for NotJson {
+impl RawTool for NotJson {
     fn spec() -> ToolSpec {
         ToolSpec::new("not_json", "Returns structured content that is not JSON.", no_args())
     }
@@ -18,7 +18,7 @@ impl Tool for NotJson {
 
 /// Structured content that does not match the declared output schema.
 pub struct WrongShape;
-impl Tool for WrongShape {
+impl RawTool for WrongShape {
     fn spec() -> ToolSpec {
         ToolSpec::new("wrong_shape", "Returns structured content that breaks its output schema.", no_args()).output_schema(json!({
             "type": "object",
@@ -33,7 +33,7 @@ impl Tool for WrongShape {
 
 /// An image block whose data is not base64.
 pub struct BadImage;
-impl Tool for BadImage {
+impl RawTool for BadImage {
     fn spec() -> ToolSpec {
         ToolSpec::new("bad_image", "Returns an image that is not base64.", no_args())
     }
@@ -45,7 +45,7 @@ impl Tool for BadImage {
 
 /// A good tool beside the bad ones, with a valid structured result.
 pub struct Fine;
-impl Tool for Fine {
+impl RawTool for Fine {
     fn spec() -> ToolSpec {
         ToolSpec::new("fine", "Returns a valid structured result.", no_args())
             .output_schema(json!({"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]}))

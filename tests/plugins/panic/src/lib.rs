@@ -1,9 +1,9 @@
 //! Misbehaves by panicking or trapping.
-use logai_plugin_sdk::{export_tools, json, CallResult, Context, Tool, ToolError, ToolSpec};
+use logai_plugin_sdk::{export_tools, json, CallResult, Context, RawTool, ToolError, ToolSpec};
 
 /// Panics with a message.
 pub struct Boom;
-impl Tool for Boom {
+impl RawTool for Boom {
     fn spec() -> ToolSpec {
         ToolSpec::new("boom", "Panics.", json!({"type": "object", "properties": {}}))
     }
@@ -14,7 +14,7 @@ impl Tool for Boom {
 
 /// Executes `unreachable` (no panic message).
 pub struct Unreachable;
-impl Tool for Unreachable {
+impl RawTool for Unreachable {
     fn spec() -> ToolSpec {
         ToolSpec::new("unreachable", "Traps.", json!({"type": "object", "properties": {}}))
     }
@@ -28,7 +28,7 @@ impl Tool for Unreachable {
 
 /// Recurses until the stack overflows.
 pub struct Deep;
-impl Tool for Deep {
+impl RawTool for Deep {
     fn spec() -> ToolSpec {
         ToolSpec::new("deep", "Overflows its stack.", json!({"type": "object", "properties": {}}))
     }
@@ -46,7 +46,7 @@ impl Tool for Deep {
 /// always 1.
 pub struct Counter;
 static mut CALLS: u64 = 0;
-impl Tool for Counter {
+impl RawTool for Counter {
     fn spec() -> ToolSpec {
         ToolSpec::new("counter", "Counts its calls in a static.", json!({"type": "object", "properties": {}}))
     }

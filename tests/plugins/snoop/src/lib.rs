@@ -1,7 +1,7 @@
 //! Tries to reach what it was not granted: files, environment variables,
 //! sockets and HTTP hosts. Each tool reports what happened as text
 //! (`is_error` when access was refused), so tests see the guest's view.
-use logai_plugin_sdk::{export_tools, json, log, CallResult, Context, Tool, ToolError, ToolSpec};
+use logai_plugin_sdk::{export_tools, json, log, CallResult, Context, RawTool, ToolError, ToolSpec};
 
 fn one_string(field: &str) -> serde_json::Value {
     json!({"type": "object", "properties": {field: {"type": "string"}}, "required": [field]})
@@ -9,7 +9,7 @@ fn one_string(field: &str) -> serde_json::Value {
 
 /// Reads a file.
 pub struct ReadFile;
-impl Tool for ReadFile {
+impl RawTool for ReadFile {
     fn spec() -> ToolSpec {
         ToolSpec::new("read_file", "Reads a file.", one_string("path"))
     }
@@ -24,7 +24,7 @@ impl Tool for ReadFile {
 
 /// Lists a directory.
 pub struct ListDir;
-impl Tool for ListDir {
+impl RawTool for ListDir {
     fn spec() -> ToolSpec {
         ToolSpec::new("list_dir", "Lists a directory.", one_string("path"))
     }
@@ -43,7 +43,7 @@ impl Tool for ListDir {
 
 /// Writes a file (read-only grants must refuse it).
 pub struct WriteFile;
-impl Tool for WriteFile {
+impl RawTool for WriteFile {
     fn spec() -> ToolSpec {
         ToolSpec::new("write_file", "Writes a file.", one_string("path"))
     }
@@ -58,7 +58,7 @@ impl Tool for WriteFile {
 
 /// Reads an environment variable.
 pub struct ReadEnv;
-impl Tool for ReadEnv {
+impl RawTool for ReadEnv {
     fn spec() -> ToolSpec {
         ToolSpec::new("read_env", "Reads an environment variable.", one_string("name"))
     }
@@ -74,7 +74,7 @@ impl Tool for ReadEnv {
 
 /// Opens a TCP connection and reads a line.
 pub struct Connect;
-impl Tool for Connect {
+impl RawTool for Connect {
     fn spec() -> ToolSpec {
         ToolSpec::new("connect", "Opens a TCP connection.", one_string("addr"))
     }
@@ -97,7 +97,7 @@ impl Tool for Connect {
 
 /// Sends one UDP datagram.
 pub struct UdpSend;
-impl Tool for UdpSend {
+impl RawTool for UdpSend {
     fn spec() -> ToolSpec {
         ToolSpec::new("udp_send", "Sends a UDP datagram.", one_string("addr"))
     }
@@ -113,7 +113,7 @@ impl Tool for UdpSend {
 
 /// Makes an HTTP GET through wasi:http.
 pub struct HttpGet;
-impl Tool for HttpGet {
+impl RawTool for HttpGet {
     fn spec() -> ToolSpec {
         ToolSpec::new("http_get", "GETs http://{authority}/.", one_string("authority"))
     }
@@ -153,4 +153,33 @@ fn http_get(_authority: &str) -> Result<u16, String> {
     Err("only in a component".into())
 }
 
-export_tools!(ReadFile, ListDir, WriteFile, ReadEnv, Connect, UdpSend, HttpGet);
+/// Reads a file and a variable through the SDK's helpers, which name the
+/// grant a denied access needs (the host never sees such attempts).
+pub struct SdkRead;
+impl RawTool for SdkRead {
+    fn spec() -> ToolSpec {
+        ToolSpec::new(
+            "sdk_read",
+            "Reads a file and an environment variable through the SDK.",
+            json!({"type": "object", "properties": {"path": {"type": "string"}, "name": {"type": "string"}}}),
+        )
+    }
+    fn call(ctx: &Context) -> Result<CallResult, ToolError> {
+        let mut out = Vec::new();
+        if let Some(path) = ctx.arg::<String>("path")? {
+            out.push(match logai_plugin_sdk::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => e.to_string(),
+            });
+        }
+        if let Some(name) = ctx.arg::<String>("name")? {
+            out.push(match logai_plugin_sdk::env::var(&name) {
+                Ok(v) => format!("{name}={v}"),
+                Err(e) => e.to_string(),
+            });
+        }
+        Ok(CallResult::text(out.join("\n")))
+    }
+}
+
+export_tools!(ReadFile, ListDir, WriteFile, ReadEnv, Connect, UdpSend, HttpGet, SdkRead);
