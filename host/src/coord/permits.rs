@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::link::{Failure, OnTimeout};
-use super::metrics::names;
+use super::names::{self, label, ErrorKind, PermitOutcome, RedisOp};
 use super::slots::{self, SlotWait};
 use super::{Coordinator, Inner};
 
@@ -320,8 +320,8 @@ impl Inner {
         };
         // A lease left behind holds a turn (not a slot) until it expires:
         // when the call path cannot release it, background work does.
-        if self.link.run("permit_release", release).await.is_none() && self.link.configured() {
-            self.link.run_background("permit_release", release).await;
+        if self.link.run(RedisOp::PermitRelease, release).await.is_none() && self.link.configured() {
+            self.link.run_background(RedisOp::PermitRelease, release).await;
         }
         self.released.notify_waiters();
     }
@@ -340,7 +340,7 @@ impl Inner {
         let channel = self.keys.released_channel.clone();
         let reply: Vec<i64> = self
             .link
-            .call("permit_acquire", on_timeout, |mut con| async move {
+            .call(RedisOp::PermitAcquire, on_timeout, |mut con| async move {
                 let mut inv = ACQUIRE.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
@@ -402,12 +402,12 @@ impl Coordinator {
         }
         let result = self.acquire_inner(service, cancel, on_wait, started, deadline).await;
         let outcome = match &result {
-            Ok(_) => "granted",
-            Err(PermitError::Busy { .. }) => "busy",
-            Err(PermitError::Cancelled) => "cancelled",
+            Ok(_) => PermitOutcome::Granted,
+            Err(PermitError::Busy { .. }) => PermitOutcome::Busy,
+            Err(PermitError::Cancelled) => PermitOutcome::Cancelled,
         };
-        inner.metrics.incr(names::PERMITS_TOTAL, &[("service", service), ("outcome", outcome)], 1.0);
-        inner.metrics.observe(names::PERMIT_WAIT_MS, &[("service", service)], started.elapsed().as_secs_f64() * 1000.0);
+        inner.metrics.incr(names::PERMITS_TOTAL, &[(label::SERVICE, service), (label::OUTCOME, outcome.as_str())], 1.0);
+        inner.metrics.observe(names::PERMIT_WAIT_MS, &[(label::SERVICE, service)], started.elapsed().as_secs_f64() * 1000.0);
         result
     }
 
@@ -455,7 +455,7 @@ impl Coordinator {
                 // The slot directory broke after start (removed, disk
                 // full): say so loudly and run on the turn alone.
                 warn!(dir = %slots.root().display(), error = %e, "search slots unusable: this search is capped by its turn only");
-                inner.metrics.incr(names::ERRORS_TOTAL, &[("kind", "slots_unusable")], 1.0);
+                inner.metrics.incr(names::ERRORS_TOTAL, &[(label::KIND, ErrorKind::SlotsUnusable.as_str())], 1.0);
                 Ok(PermitGuard::new(turn, None, service))
             }
         }
@@ -608,7 +608,7 @@ impl Inner {
         let lease = self.limits.permit_lease_ms.max(100);
         let readded = self
             .link
-            .run_background("permit_renew", |mut con| async move {
+            .run_background(RedisOp::PermitRenew, |mut con| async move {
                 let mut inv = RENEW.prepare_invoke();
                 inv.key(&global).arg(&svc_prefix).arg(lease);
                 for (h, s) in &held {

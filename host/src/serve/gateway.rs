@@ -24,7 +24,8 @@ use tracing::Instrument;
 
 use crate::call::CallScope;
 use crate::config::Config;
-use crate::coord::{names, Coordinator, MetricsSnapshot, PermitError};
+use crate::coord::names::{self, label, CacheOp, CacheVia, Cached};
+use crate::coord::{Coordinator, MetricsSnapshot, PermitError};
 use crate::search::cover::Coverage;
 use crate::search::tail::Tail;
 use crate::search::{
@@ -126,12 +127,12 @@ impl Gateway {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &result {
             Ok(resp) => {
-                let cached = if resp.cached { "true" } else { "false" };
-                coord.metrics().incr(names::SEARCHES_TOTAL, &[("service", &service), ("cached", cached)], 1.0);
-                coord.metrics().observe(names::SEARCH_DURATION_MS, &[("service", &service)], elapsed_ms);
+                let cached = Cached::of(resp.cached).as_str();
+                coord.metrics().incr(names::SEARCHES_TOTAL, &[(label::SERVICE, &service), (label::CACHED, cached)], 1.0);
+                coord.metrics().observe(names::SEARCH_DURATION_MS, &[(label::SERVICE, &service)], elapsed_ms);
             }
             Err(e) => {
-                coord.metrics().incr(names::ERRORS_TOTAL, &[("kind", crate::telemetry::spans::error_kind(e.kind))], 1.0);
+                coord.metrics().incr(names::ERRORS_TOTAL, &[(label::KIND, crate::telemetry::spans::error_kind(e.kind).as_str())], 1.0);
             }
         }
         result
@@ -167,11 +168,11 @@ impl Gateway {
             let looked = coord.cache_get_or_claim(&key, max_wait).instrument(span.clone()).await;
             span.record("hit", looked.is_ok());
             let ms = t.elapsed().as_secs_f64() * 1000.0;
-            coord.metrics().observe(names::CACHE_OP_DURATION_MS, &[("op", "get")], ms);
+            coord.metrics().observe(names::CACHE_OP_DURATION_MS, &[(label::OP, CacheOp::Get.as_str())], ms);
             match looked {
                 Ok(bytes) => {
                     if let Ok(mut resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
-                        coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "key")], 1.0);
+                        coord.metrics().incr(names::CACHE_HITS_TOTAL, &[(label::VIA, CacheVia::Key.as_str())], 1.0);
                         // What this call did (nothing scanned), not what the
                         // search that stored it did: as a narrowed hit.
                         resp.mark_cache_hit();
@@ -195,7 +196,7 @@ impl Gateway {
                     // window or with more context holds this one.
                     let (question, coverage) = listing.insert((plan.question_key(), plan.coverage(&key)));
                     if let Some(resp) = self.from_covering(coord, &plan, question, coverage).await {
-                        coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "narrowed")], 1.0);
+                        coord.metrics().incr(names::CACHE_HITS_TOTAL, &[(label::VIA, CacheVia::Narrowed.as_str())], 1.0);
                         // Dropping the claim lets the waiters read what was just stored.
                         drop(c);
                         return resp;
@@ -264,7 +265,7 @@ impl Gateway {
         drop(permit);
         let answer = result?;
         if answer.resumed {
-            coord.metrics().incr(names::SEARCH_RESUMED_TOTAL, &[("service", &service)], 1.0);
+            coord.metrics().incr(names::SEARCH_RESUMED_TOTAL, &[(label::SERVICE, &service)], 1.0);
         }
         let resp = answer.response?;
 
