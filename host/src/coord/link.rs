@@ -338,7 +338,9 @@ fn connection_level(e: &RedisError) -> bool {
             k,
             ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown | ServerErrorKind::TryAgain | ServerErrorKind::ClusterDown
         ),
-        ErrorKind::UnexpectedReturnType | ErrorKind::Parse => false,
+        // An error reply with a code redis-rs does not name (`OOM` when
+        // Redis refuses a write at maxmemory): Redis answered, it is up.
+        ErrorKind::UnexpectedReturnType | ErrorKind::Parse | ErrorKind::Extension => false,
         _ => true,
     }
 }

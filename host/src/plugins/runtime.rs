@@ -360,9 +360,7 @@ impl Inner {
             Ended::Done(Err(e)) => Ok(failure(&plugin.name, &name, describe_trap(&who, &plugin.sandbox, &what, &e, &watch, which))),
             Ended::Setup(m) => Ok(failure(&plugin.name, &name, m)),
             Ended::TimedOut => Ok(failure(&plugin.name, &name, timeout_message(&who, &plugin.sandbox, &what, which))),
-            Ended::Cancelled => {
-                Ok(failure(&plugin.name, &name, format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name)))
-            }
+            Ended::Cancelled => Ok(ToolOutput::error_text(format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name))),
         };
         let guest_stderr = watch.stderr.text();
         if !guest_stderr.is_empty() {
@@ -375,7 +373,8 @@ impl Inner {
 
 fn failure(plugin: &str, tool: &str, message: String) -> ToolOutput {
     tracing::warn!(plugin, tool, "{message}");
-    ToolOutput::error_text(message)
+    // (ops) counted as outcome "internal": the host failed this call.
+    ToolOutput::host_failure(message)
 }
 
 /// A fresh store for one guest invocation, from the plugin's grants.
@@ -550,7 +549,7 @@ fn convert(tool: &CheckedTool, r: wt::CallResult) -> Result<ToolOutput, String> 
             }
         }
     }
-    Ok(ToolOutput { content, structured_content, is_error: r.is_error })
+    Ok(ToolOutput { content, structured_content, is_error: r.is_error, ..Default::default() })
 }
 
 fn blob(i: usize, b: &wt::Blob, prefix: &str) -> Result<String, String> {

@@ -41,11 +41,16 @@ pub fn tool_call(tool: &str, plugin: &str, scope: &CallScope) -> Span {
 pub fn record_tool_outcome(span: &Span, result: &Result<ToolOutput, ToolCallError>) {
     span.record("outcome", tool_outcome(result).as_str());
     match result {
-        Ok(out) if out.is_error => {
+        Ok(out) if out.is_error && !out.failed_in_host => {
             // A tool-level error is for the model to read, not an ops error:
             // no error event (a failing search inside reports its own).
             let text: String = out.content.iter().filter_map(|c| c.get("text").and_then(|t| t.as_str())).collect::<Vec<_>>().join(" ");
             span.record("tool_error", text.chars().take(500).collect::<String>().as_str());
+        }
+        Ok(out) if out.failed_in_host => {
+            // The host failed the call: an ops error (an error event).
+            let text: String = out.content.iter().filter_map(|c| c.get("text").and_then(|t| t.as_str())).collect::<Vec<_>>().join(" ");
+            span.record("error", text.chars().take(500).collect::<String>().as_str());
         }
         Ok(_) => {}
         Err(e) => {
@@ -57,6 +62,7 @@ pub fn record_tool_outcome(span: &Span, result: &Result<ToolOutput, ToolCallErro
 /// How a tool call ended (`outcome` of the span and of `logai_tool_calls_total`).
 pub fn tool_outcome(result: &Result<ToolOutput, ToolCallError>) -> ToolOutcome {
     match result {
+        Ok(out) if out.failed_in_host => ToolOutcome::Internal,
         Ok(out) if !out.is_error => ToolOutcome::Ok,
         Ok(_) => ToolOutcome::ToolError,
         Err(ToolCallError::UnknownTool(_)) => ToolOutcome::UnknownTool,
