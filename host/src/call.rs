@@ -114,12 +114,22 @@ pub struct ToolOutput {
     pub content: Vec<Value>,
     pub structured_content: Option<Value>,
     pub is_error: bool,
+    /// The host failed the call (the component trapped, ran out of time,
+    /// could not be set up, or answered malformed): still an `isError`
+    /// result for the model, but `outcome = "internal"` for operators, not
+    /// a tool-level error like a bad regex.
+    pub failed_in_host: bool,
 }
 
 impl ToolOutput {
     /// A tool-level error the model should read (`isError: true`).
     pub fn error_text(text: impl Into<String>) -> Self {
-        ToolOutput { content: vec![serde_json::json!({"type": "text", "text": text.into()})], structured_content: None, is_error: true }
+        ToolOutput { content: vec![serde_json::json!({"type": "text", "text": text.into()})], is_error: true, ..Default::default() }
+    }
+
+    /// An `isError` result for a call the host failed ([`ToolOutput::failed_in_host`]).
+    pub fn host_failure(text: impl Into<String>) -> Self {
+        ToolOutput { failed_in_host: true, ..ToolOutput::error_text(text) }
     }
 }
 

@@ -10,7 +10,8 @@
 //!       metrics) and print `DONE <count> mode=<mode>`; any failed call
 //!       exits 1.
 //!
-//! Limits come from COORD_GLOBAL, COORD_SERVICE, COORD_LEASE_MS, COORD_WAIT_MS.
+//! Limits come from COORD_GLOBAL, COORD_SERVICE, COORD_LEASE_MS, COORD_WAIT_MS;
+//! the Redis key prefix from COORD_PREFIX (default `e2e`).
 
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -40,7 +41,7 @@ async fn main() {
     };
     let redis = RedisConfig {
         url: Some(url),
-        key_prefix: "e2e".into(),
+        key_prefix: std::env::var("COORD_PREFIX").unwrap_or_else(|_| "e2e".into()),
         op_timeout_ms: 250,
         connect_timeout_ms: 500,
         max_backoff_ms: env_num("COORD_MAX_BACKOFF_MS", 500),

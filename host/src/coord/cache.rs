@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::metrics::names;
+use super::names::{self, RedisOp};
 use super::Coordinator;
 
 /// Marks a stored value as LZ4-compressed (a block with the raw length
@@ -171,7 +171,7 @@ impl Coordinator {
         let rkey = inner.keys.cache(&hash);
         let from_redis = inner
             .link
-            .run("cache_get", |mut con| async move { redis::cmd("GET").arg(&rkey).query_async::<Option<Vec<u8>>>(&mut con).await })
+            .run(RedisOp::CacheGet, |mut con| async move { redis::cmd("GET").arg(&rkey).query_async::<Option<Vec<u8>>>(&mut con).await })
             .await;
         let stored = match from_redis {
             Some(v) => v,
@@ -204,7 +204,7 @@ impl Coordinator {
         let ttl_ms = ttl.as_millis() as u64;
         let reply = inner
             .link
-            .run("cache_put", |mut con| async move {
+            .run(RedisOp::CachePut, |mut con| async move {
                 CACHE_PUT
                     .key(&rkey)
                     .key(&sizes)
@@ -253,7 +253,7 @@ impl Coordinator {
         let ttl_ms = ttl.as_millis() as u64;
         let added = inner
             .link
-            .run("cache_index_add", |mut con| async move {
+            .run(RedisOp::CacheIndexAdd, |mut con| async move {
                 INDEX_ADD.key(&rkey).arg(now_us).arg(member).arg(keep).arg(ttl_ms).invoke_async::<i64>(&mut con).await
             })
             .await;
@@ -279,7 +279,7 @@ impl Coordinator {
         let rkey = inner.keys.cache(&hash);
         let from_redis = inner
             .link
-            .run("cache_index", |mut con| async move {
+            .run(RedisOp::CacheIndex, |mut con| async move {
                 redis::cmd("ZREVRANGE").arg(&rkey).arg(0).arg(-1).query_async::<Vec<String>>(&mut con).await
             })
             .await;
@@ -404,7 +404,10 @@ impl Drop for CacheClaim {
                     coord
                         .0
                         .link
-                        .run("cache_unlock", |mut con| async move { UNLOCK.key(&lock).arg(&token).invoke_async::<i64>(&mut con).await })
+                        .run(
+                            RedisOp::CacheUnlock,
+                            |mut con| async move { UNLOCK.key(&lock).arg(&token).invoke_async::<i64>(&mut con).await },
+                        )
                         .await;
                 });
             }
@@ -438,7 +441,7 @@ impl Coordinator {
         let (l2, t2) = (lock.clone(), token.clone());
         let got = inner
             .link
-            .run("cache_lock", |mut con| async move {
+            .run(RedisOp::CacheLock, |mut con| async move {
                 redis::cmd("SET").arg(&l2).arg(&t2).arg("NX").arg("PX").arg(lease_ms).query_async::<Option<String>>(&mut con).await
             })
             .await;
@@ -459,7 +462,7 @@ impl Coordinator {
             let (rk, lk) = (rkey.clone(), lock.clone());
             let state = inner
                 .link
-                .run("cache_wait", |mut con| async move {
+                .run(RedisOp::CacheWait, |mut con| async move {
                     redis::pipe().get(&rk).exists(&lk).query_async::<(Option<Vec<u8>>, bool)>(&mut con).await
                 })
                 .await;
@@ -493,7 +496,7 @@ impl Coordinator {
                 let (lk, tk) = (lock.clone(), token.clone());
                 let renewed = inner
                     .link
-                    .run("cache_lock_renew", |mut con| async move {
+                    .run(RedisOp::CacheLockRenew, |mut con| async move {
                         RENEW_LOCK.key(&lk).arg(&tk).arg(lease_ms).invoke_async::<i64>(&mut con).await
                     })
                     .await;

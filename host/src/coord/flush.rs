@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::names::RedisOp;
 use super::spool::{Spool, Spooled};
 use super::Inner;
 
@@ -69,7 +70,7 @@ impl Inner {
         let fresh = format!("{}-{:016x}", self.id, rand::random::<u64>());
         let reply = self
             .link
-            .run_background("metrics_flush", |mut con| async move {
+            .run_background(RedisOp::MetricsFlush, |mut con| async move {
                 let mut inv = FLUSH.prepare_invoke();
                 inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batches).key(&keys.metrics_epoch).key(&keys.metrics_seen);
                 inv.arg(n).arg(known).arg(&fresh).arg(deltas.len()).arg(process);

@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::metrics::{names, Metrics};
+use super::metrics::Metrics;
+use super::names::{self, label, ErrorKind as MetricErrorKind, RedisOp};
 use crate::config::RedisConfig;
 
 /// Shared by every clone of a `Coordinator`.
@@ -175,7 +176,7 @@ impl Link {
 
     /// Run one Redis operation under the operation timeout. `None` means
     /// "use local state for this operation" (Redis down, slow, or refusing).
-    pub(crate) async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Option<T>
+    pub(crate) async fn run<T, F, Fut>(&self, op: RedisOp, f: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
@@ -185,7 +186,7 @@ impl Link {
 
     /// [`Link::run`], telling why it failed and choosing what a timeout
     /// means: the permit path retries one before it calls Redis down.
-    pub(crate) async fn call<T, F, Fut>(&self, op: &'static str, on_timeout: OnTimeout, f: F) -> Result<T, Failure>
+    pub(crate) async fn call<T, F, Fut>(&self, op: RedisOp, on_timeout: OnTimeout, f: F) -> Result<T, Failure>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
@@ -196,32 +197,32 @@ impl Link {
         let con = self.conn.clone().ok_or(Failure::Unavailable)?;
         let started = Instant::now();
         let result = tokio::time::timeout(self.op_timeout, f(con)).await;
-        self.metrics.observe(names::REDIS_OP_DURATION_MS, &[("op", op)], started.elapsed().as_secs_f64() * 1000.0);
+        self.metrics.observe(names::REDIS_OP_DURATION_MS, &[(label::OP, op.as_str())], started.elapsed().as_secs_f64() * 1000.0);
         let timed_out = || format!("no answer within redis.op_timeout_ms = {} ms", self.op_timeout.as_millis());
         match result {
             Ok(Ok(v)) => Ok(v),
             // The connection manager's own response timeout (the same length).
             Ok(Err(e)) if e.is_timeout() => {
                 if on_timeout == OnTimeout::MarkDown {
-                    self.mark_unhealthy(op, &timed_out());
+                    self.mark_unhealthy(op.as_str(), &timed_out());
                 }
                 Err(Failure::TimedOut)
             }
             Ok(Err(e)) => {
                 if connection_level(&e) {
-                    self.mark_unhealthy(op, &e.to_string());
+                    self.mark_unhealthy(op.as_str(), &e.to_string());
                     Err(Failure::Unavailable)
                 } else {
                     // Redis answered with an error (e.g. OOM): it is up, but this
                     // operation uses local state.
-                    self.metrics.incr(names::ERRORS_TOTAL, &[("kind", "redis_reply")], 1.0);
-                    warn!(op, error = %e, "Redis refused an operation; using local state for it");
+                    self.metrics.incr(names::ERRORS_TOTAL, &[(label::KIND, MetricErrorKind::RedisReply.as_str())], 1.0);
+                    warn!(op = op.as_str(), error = %e, "Redis refused an operation; using local state for it");
                     Err(Failure::Refused)
                 }
             }
             Err(_) => {
                 if on_timeout == OnTimeout::MarkDown {
-                    self.mark_unhealthy(op, &timed_out());
+                    self.mark_unhealthy(op.as_str(), &timed_out());
                 }
                 Err(Failure::TimedOut)
             }
@@ -232,7 +233,7 @@ impl Link {
     /// path's health (a flush after an outage is how counts get back), bounded
     /// by [`background_timeout`], and never marks Redis unhealthy: only the
     /// call path and the reconnect probe decide where calls go.
-    pub(crate) async fn run_background<T, F, Fut>(&self, op: &'static str, f: F) -> Option<T>
+    pub(crate) async fn run_background<T, F, Fut>(&self, op: RedisOp, f: F) -> Option<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
@@ -240,22 +241,22 @@ impl Link {
         let con = self.background.clone()?;
         let started = Instant::now();
         let result = tokio::time::timeout(background_timeout(self.op_timeout), f(con)).await;
-        self.metrics.observe(names::REDIS_OP_DURATION_MS, &[("op", op)], started.elapsed().as_secs_f64() * 1000.0);
+        self.metrics.observe(names::REDIS_OP_DURATION_MS, &[(label::OP, op.as_str())], started.elapsed().as_secs_f64() * 1000.0);
         match result {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {
-                debug!(op, error = %e, "background Redis operation failed; retried later");
+                debug!(op = op.as_str(), error = %e, "background Redis operation failed; retried later");
                 None
             }
             Err(_) => {
-                debug!(op, "background Redis operation timed out; retried later");
+                debug!(op = op.as_str(), "background Redis operation timed out; retried later");
                 None
             }
         }
     }
 
     pub(crate) fn mark_unhealthy(&self, op: &str, why: &str) {
-        self.metrics.incr(names::ERRORS_TOTAL, &[("kind", "redis_unavailable")], 1.0);
+        self.metrics.incr(names::ERRORS_TOTAL, &[(label::KIND, MetricErrorKind::RedisUnavailable.as_str())], 1.0);
         if self.healthy.swap(false, Ordering::SeqCst) {
             warn!(redis = %self.target, op, error = %why, "Redis unavailable; using local state until it answers again");
             self.wake.notify_one();
@@ -337,7 +338,9 @@ fn connection_level(e: &RedisError) -> bool {
             k,
             ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown | ServerErrorKind::TryAgain | ServerErrorKind::ClusterDown
         ),
-        ErrorKind::UnexpectedReturnType | ErrorKind::Parse => false,
+        // An error reply with a code redis-rs does not name (`OOM` when
+        // Redis refuses a write at maxmemory): Redis answered, it is up.
+        ErrorKind::UnexpectedReturnType | ErrorKind::Parse | ErrorKind::Extension => false,
         _ => true,
     }
 }
@@ -405,7 +408,7 @@ mod tests {
         assert!(link.healthy());
         r.kill();
         let ping = |mut c: ConnectionManager| async move { redis::cmd("PING").query_async::<String>(&mut c).await };
-        assert!(link.run("ping", ping).await.is_none());
+        assert!(link.run(RedisOp::Ping, ping).await.is_none());
         assert!(!link.healthy());
         assert!(link.probe().await.is_err(), "Redis is down");
         // The reconnect attempt that probe started fails too (Redis is still

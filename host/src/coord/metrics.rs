@@ -7,54 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::metrics_types::{CounterValue, GaugeValue, HistogramValue, Labels, MetricsSnapshot};
-
-/// Metric names (Prometheus style) used across the host. The telemetry
-/// exporters render these; docs/coordination.md lists them.
-pub mod names {
-    /// Counter `{tool, outcome}`: tools/call results (`ok`, `tool_error`, `error`, `cancelled`, `timeout`).
-    pub const TOOL_CALLS_TOTAL: &str = "logai_tool_calls_total";
-    /// Histogram `{tool}`: tools/call duration.
-    pub const TOOL_DURATION_MS: &str = "logai_tool_duration_ms";
-    /// Counter `{service, cached}`: searches answered (`cached` = `true`/`false`).
-    pub const SEARCHES_TOTAL: &str = "logai_searches_total";
-    /// Histogram `{service}`: search duration (cache misses: the search core's time).
-    pub const SEARCH_DURATION_MS: &str = "logai_search_duration_ms";
-    /// Counter `{service}`: searches answered from a tail, scanning only appended bytes.
-    pub const SEARCH_RESUMED_TOTAL: &str = "logai_search_resumed_total";
-    /// Histogram `{service}`: time spent waiting for a permit.
-    pub const PERMIT_WAIT_MS: &str = "logai_permit_wait_ms";
-    /// Counter `{service, outcome}`: permit requests (`granted`, `busy`, `cancelled`).
-    pub const PERMITS_TOTAL: &str = "logai_permits_total";
-    /// Counter `{via}`: searches answered from the cache, by the exact key
-    /// (`key`) or cut from a covering answer to the same question (`narrowed`).
-    pub const CACHE_HITS_TOTAL: &str = "logai_cache_hits_total";
-    /// Counter: searches the cache could not answer (they ran).
-    pub const CACHE_MISSES_TOTAL: &str = "logai_cache_misses_total";
-    /// Counter: results not cached because they exceed `cache.max_entry_kb`
-    /// (or `cache.max_size_mb`).
-    pub const CACHE_SKIPPED_TOTAL: &str = "logai_cache_skipped_total";
-    /// Counter: cached results evicted from Redis to keep the cache within
-    /// `cache.max_size_mb` (logai's own accounting, oldest first).
-    pub const CACHE_EVICTED_TOTAL: &str = "logai_cache_evicted_total";
-    /// Counter `{user}`-free: calls refused by the per-user rate limit.
-    pub const RATE_LIMITED_TOTAL: &str = "logai_rate_limited_total";
-    /// Gauge `{scope="global"}` / `{scope="service", service}`.
-    pub const PERMITS_IN_USE: &str = "logai_permits_in_use";
-    /// Gauge `{scope}`.
-    pub const PERMITS_LIMIT: &str = "logai_permits_limit";
-    /// Gauge: sessions' searches waiting for a permit.
-    pub const PERMIT_QUEUE_LENGTH: &str = "logai_permit_queue_length";
-    /// Histogram `{op}`: Redis round trips as seen by this host.
-    pub const REDIS_OP_DURATION_MS: &str = "logai_redis_op_duration_ms";
-    /// Counter `{kind}`: errors by kind (`redis_unavailable`, `redis_reply`, `plugin_trap`, ...).
-    pub const ERRORS_TOTAL: &str = "logai_errors_total";
-    /// Counter: telemetry events dropped because the export queue was full.
-    pub const TELEMETRY_DROPPED_TOTAL: &str = "logai_telemetry_dropped_total";
-    /// Histogram `{op}`: cache get/put as seen by the search path.
-    pub const CACHE_OP_DURATION_MS: &str = "logai_cache_op_duration_ms";
-    /// Gauge: 1 when the sessions share state through Redis, 0 when local.
-    pub const REDIS_UP: &str = "logai_redis_up";
-}
+use super::names;
 
 /// The help text shown for a metric name.
 pub fn help(name: &str) -> &'static str {

@@ -17,6 +17,7 @@ mod flush;
 mod link;
 pub mod metrics;
 pub mod metrics_types;
+pub mod names;
 mod permits;
 mod rate;
 mod slots;
@@ -34,7 +35,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use cache::{cache_key_hash, CacheClaim};
-pub use metrics::{names, Metrics, BUCKET_BOUNDS_MS};
+pub use metrics::{Metrics, BUCKET_BOUNDS_MS};
 pub use metrics_types::*;
 pub use permits::{PermitError, PermitGuard, QueueStatus};
 pub use rate::RateLimited;
@@ -42,6 +43,7 @@ pub use rate::RateLimited;
 use crate::config::{CacheConfig, LimitsConfig, RedisConfig};
 use link::Link;
 use metrics::snapshot_from_fields;
+use names::{label, PermitScope, RedisOp};
 
 /// Key names. Every key shares the hash tag `{prefix}` so the Lua scripts
 /// that touch several of them stay in one slot (Redis Cluster); cache
@@ -249,7 +251,7 @@ impl Coordinator {
         let keys = inner.keys.clone();
         let shared = inner
             .link
-            .run("metrics_snapshot", |mut con| async move {
+            .run(RedisOp::MetricsSnapshot, |mut con| async move {
                 let (totals, gauges): (HashMap<String, f64>, HashMap<String, f64>) =
                     redis::pipe().hgetall(&keys.metrics).hgetall(&keys.gauges).query_async(&mut con).await?;
                 let stats: Vec<redis::Value> = permits::STATS
@@ -301,12 +303,12 @@ impl Coordinator {
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             value,
         };
-        snap.gauges.push(gauge(names::PERMITS_IN_USE, &[("scope", "global")], running));
+        snap.gauges.push(gauge(names::PERMITS_IN_USE, &[(label::SCOPE, PermitScope::Global.as_str())], running));
         for (svc, n) in &per_service {
-            snap.gauges.push(gauge(names::PERMITS_IN_USE, &[("scope", "service"), ("service", svc)], *n));
+            snap.gauges.push(gauge(names::PERMITS_IN_USE, &[(label::SCOPE, PermitScope::Service.as_str()), (label::SERVICE, svc)], *n));
         }
-        snap.gauges.push(gauge(names::PERMITS_LIMIT, &[("scope", "global")], lg));
-        snap.gauges.push(gauge(names::PERMITS_LIMIT, &[("scope", "service")], ls));
+        snap.gauges.push(gauge(names::PERMITS_LIMIT, &[(label::SCOPE, PermitScope::Global.as_str())], lg));
+        snap.gauges.push(gauge(names::PERMITS_LIMIT, &[(label::SCOPE, PermitScope::Service.as_str())], ls));
         snap.gauges.push(gauge(names::PERMIT_QUEUE_LENGTH, &[], queued));
         snap.gauges.push(gauge(names::REDIS_UP, &[], if snap.source == "redis" { 1.0 } else { 0.0 }));
         metrics::sort_snapshot(&mut snap);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::metrics::names;
+use super::names::{self, RedisOp};
 use super::Coordinator;
 
 static GCRA: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("lua/rate_gcra.lua")));
@@ -80,7 +80,7 @@ impl Coordinator {
         let key = inner.keys.rate.clone();
         let redis_answer = inner
             .link
-            .run("rate_check", |mut con| async move {
+            .run(RedisOp::RateCheck, |mut con| async move {
                 let (ok, retry_ms): (i64, String) =
                     GCRA.key(&key).arg(user).arg(g.interval_ms).arg(g.tolerance_ms).invoke_async(&mut con).await?;
                 Ok((ok, retry_ms))

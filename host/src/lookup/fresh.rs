@@ -31,7 +31,7 @@ impl Pending<'_> {
         drop(permit);
         let answer = result?;
         if answer.resumed {
-            self.coord.metrics().incr(names::SEARCH_RESUMED_TOTAL, &[("service", &self.plan.service)], 1.0);
+            self.coord.metrics().incr(names::SEARCH_RESUMED_TOTAL, &[(names::label::SERVICE, &self.plan.service)], 1.0);
         }
         let resp = answer.response?;
         if self.lookup.policy.cache_enabled && !resp.partial {

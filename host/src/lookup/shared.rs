@@ -31,7 +31,7 @@ impl Pending<'_> {
         match self.get_or_claim().await {
             Ok(bytes) => {
                 if let Ok(resp) = serde_json::from_slice::<SearchResponse>(&bytes) {
-                    self.coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "key")], 1.0);
+                    self.coord.metrics().incr(names::CACHE_HITS_TOTAL, &[(names::label::VIA, names::CacheVia::Key.as_str())], 1.0);
                     return Some(self.exact_hit(resp).await);
                 }
                 // Not an answer (written by another version?): search.
@@ -44,7 +44,7 @@ impl Pending<'_> {
                 // window or with more context holds this one.
                 let listing = self.listing();
                 if let Some(resp) = self.narrowed(&listing).await {
-                    self.coord.metrics().incr(names::CACHE_HITS_TOTAL, &[("via", "narrowed")], 1.0);
+                    self.coord.metrics().incr(names::CACHE_HITS_TOTAL, &[(names::label::VIA, names::CacheVia::Narrowed.as_str())], 1.0);
                     // Dropping the claim lets the waiters read what was just stored.
                     drop(claim);
                     return Some(resp);
@@ -66,7 +66,7 @@ impl Pending<'_> {
         let looked = self.coord.cache_get_or_claim(&self.key, max_wait).instrument(span.clone()).await;
         span.record("hit", looked.is_ok());
         let ms = t.elapsed().as_secs_f64() * 1000.0;
-        self.coord.metrics().observe(names::CACHE_OP_DURATION_MS, &[("op", "get")], ms);
+        self.coord.metrics().observe(names::CACHE_OP_DURATION_MS, &[(names::label::OP, names::CacheOp::Get.as_str())], ms);
         looked
     }
 

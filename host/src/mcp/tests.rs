@@ -91,6 +91,7 @@ impl ToolHost for TestHost {
                     content: vec![json!({"type": "text", "text": arguments.get("text").and_then(Value::as_str).unwrap_or("")})],
                     structured_content: None,
                     is_error: false,
+                    ..Default::default()
                 }),
                 "slow" => {
                     // Deliberately ignores the cancellation token: the server must
@@ -112,6 +113,7 @@ impl ToolHost for TestHost {
                         content: vec![],
                         structured_content: Some(if bad { json!({"count": "many"}) } else { json!({"count": 3}) }),
                         is_error: false,
+                        ..Default::default()
                     })
                 }
                 "fail" => match arguments.get("kind").and_then(Value::as_str).unwrap_or("") {

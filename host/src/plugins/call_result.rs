@@ -82,7 +82,7 @@ pub(super) fn convert(tool: &CheckedTool, r: wt::CallResult) -> Result<ToolOutpu
             }
         }
     }
-    Ok(ToolOutput { content, structured_content, is_error: r.is_error })
+    Ok(ToolOutput { content, structured_content, is_error: r.is_error, ..Default::default() })
 }
 
 pub(super) fn blob(i: usize, b: &wt::Blob, prefix: &str) -> Result<String, String> {

@@ -54,6 +54,7 @@ impl ToolHost for HelloNative {
                         content: vec![json!({"type": "text", "text": greeting(who, shout)})],
                         structured_content: None,
                         is_error: false,
+                        ..Default::default()
                     })
                 }
             }

@@ -236,13 +236,14 @@ fn outcome(
         Ended::Done(Err(e)) => Ok(failure(&plugin.name, name, describe_trap(&who, &plugin.sandbox, &what, &e, watch, which))),
         Ended::Setup(m) => Ok(failure(&plugin.name, name, m)),
         Ended::TimedOut => Ok(failure(&plugin.name, name, timeout_message(&who, &plugin.sandbox, &what, which))),
-        Ended::Cancelled => Ok(failure(&plugin.name, name, format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name))),
+        Ended::Cancelled => Ok(ToolOutput::error_text(format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name))),
     }
 }
 
 fn failure(plugin: &str, tool: &str, message: String) -> ToolOutput {
     tracing::warn!(plugin, tool, "{message}");
-    ToolOutput::error_text(message)
+    // Counted as outcome "internal": the host failed this call.
+    ToolOutput::host_failure(message)
 }
 
 /// One `[[plugin]]` entry to load: its name, component, sandbox and the

@@ -10,7 +10,8 @@ use tracing::Instrument;
 
 use crate::call::CallScope;
 use crate::config::Config;
-use crate::coord::{names, Coordinator, MetricsSnapshot};
+use crate::coord::names::{self, label, Cached};
+use crate::coord::{Coordinator, MetricsSnapshot};
 use crate::lookup::Lookup;
 use crate::search::{OverflowPage, SearchCore, SearchError, SearchRequest, SearchResponse, ServiceInfo};
 
@@ -65,12 +66,12 @@ impl Gateway {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &result {
             Ok(resp) => {
-                let cached = if resp.cached { "true" } else { "false" };
-                coord.metrics().incr(names::SEARCHES_TOTAL, &[("service", &service), ("cached", cached)], 1.0);
-                coord.metrics().observe(names::SEARCH_DURATION_MS, &[("service", &service)], elapsed_ms);
+                let cached = Cached::of(resp.cached).as_str();
+                coord.metrics().incr(names::SEARCHES_TOTAL, &[(label::SERVICE, &service), (label::CACHED, cached)], 1.0);
+                coord.metrics().observe(names::SEARCH_DURATION_MS, &[(label::SERVICE, &service)], elapsed_ms);
             }
             Err(e) => {
-                coord.metrics().incr(names::ERRORS_TOTAL, &[("kind", crate::telemetry::spans::error_kind(e.kind))], 1.0);
+                coord.metrics().incr(names::ERRORS_TOTAL, &[(label::KIND, crate::telemetry::spans::error_kind(e.kind).as_str())], 1.0);
             }
         }
         result

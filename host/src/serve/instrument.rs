@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use super::Gateway;
 use crate::call::{CallScope, ToolCallError, ToolDescriptor, ToolHost, ToolOutput};
-use crate::coord::names;
+use crate::coord::names::{self, label, ToolOutcome};
 use crate::telemetry::spans;
 
 pub struct Instrumented<H> {
@@ -44,13 +44,7 @@ impl<H: ToolHost> ToolHost for Instrumented<H> {
             let result = fut.await;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             spans::record_tool_outcome(&span, &result);
-            let outcome = match &result {
-                Ok(o) if !o.is_error => "ok",
-                Ok(_) => "tool_error",
-                Err(ToolCallError::InvalidArguments { .. }) => "invalid_arguments",
-                Err(ToolCallError::UnknownTool(_)) => "unknown_tool",
-                Err(ToolCallError::Internal(_)) => "internal",
-            };
+            let outcome = spans::tool_outcome(&result);
             // Counting is no part of the answer: once the coordinator is up it
             // happens after the answer is written (before the next request).
             if gateway.started_coordinator().is_some() {
@@ -67,7 +61,7 @@ impl<H: ToolHost> ToolHost for Instrumented<H> {
     }
 }
 
-fn count(metrics: &crate::coord::Metrics, tool: &str, outcome: &str, ms: f64) {
-    metrics.incr(names::TOOL_CALLS_TOTAL, &[("tool", tool), ("outcome", outcome)], 1.0);
-    metrics.observe(names::TOOL_DURATION_MS, &[("tool", tool)], ms);
+fn count(metrics: &crate::coord::Metrics, tool: &str, outcome: ToolOutcome, ms: f64) {
+    metrics.incr(names::TOOL_CALLS_TOTAL, &[(label::TOOL, tool), (label::OUTCOME, outcome.as_str())], 1.0);
+    metrics.observe(names::TOOL_DURATION_MS, &[(label::TOOL, tool)], ms);
 }

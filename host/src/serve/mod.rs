@@ -63,18 +63,19 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     let exporter_names: Vec<String> = telemetry::exporters::enabled(&config).iter().map(|e| e.name.clone()).collect();
     let telemetry = {
         let config = config.clone();
-        let gateway = gateway.clone();
         Telemetry::start_loading(
             &config.telemetry.clone(),
             exporter_names,
-            Box::pin(async move {
-                let sinks = telemetry::exporters::load(&config).await;
-                let metrics = if sinks.is_empty() { None } else { Some(gateway.coordinator().await.metrics().clone()) };
-                (sinks, metrics)
-            }),
+            Box::pin(async move { (telemetry::exporters::load(&config).await, None) }),
         )
     };
     telemetry.install();
+    // Drops are counted in the shared metrics from the first one, whether
+    // or not (or however slowly) the exporters load.
+    if telemetry.is_enabled() {
+        let (telemetry, gateway) = (telemetry.clone(), gateway.clone());
+        tokio::spawn(async move { telemetry.count_drops_in(gateway.coordinator().await.metrics().clone()) });
+    }
 
     let services: Arc<dyn HostServices> = Arc::new(GatewayServices(gateway.clone()));
     let plugins = match Runtime::load(&config, services).await {

@@ -206,6 +206,11 @@ async fn datadog_exporter_sends_dogstatsd_and_traces_to_a_real_trace_agent() {
             .args(["--web-ui-port", &free_port().to_string()])
             .args(["--snapshot-dir", snapshots.to_str().unwrap(), "--snapshot-ci-mode", ci_mode])
             // Values that differ per run (our attributes) are not part of the tree's shape.
+            // Every check the agent has, not only the default ones.
+            .env(
+                "ENABLED_CHECKS",
+                "trace_count_header,meta_tracer_version_header,trace_content_length,trace_stall,trace_peer_service,meta_events_is_valid_json,trace_dd_service",
+            )
             .env("SNAPSHOT_IGNORED_ATTRS", "span_id,trace_id,parent_id,duration,start,meta._dd.p.tid,meta.release,meta.user")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(std::env::temp_dir().join(format!("ddapm-test-agent-{agent_port}.log"))).unwrap())

@@ -28,7 +28,7 @@ pub mod spans;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TelemetryConfig;
+use crate::coord::names::{self, label, DropReason};
 use crate::coord::Metrics;
 
 pub use layer::TelemetryLayer;
@@ -105,9 +106,9 @@ struct Inner {
     dropped: AtomicU64,
     lanes: Vec<(String, Arc<LaneCounters>)>,
     breadcrumbs: Mutex<VecDeque<Breadcrumb>>,
-    /// Set once the shared metrics are reachable (the coordinator may still
-    /// be connecting when the pipeline starts).
-    metrics: Arc<OnceLock<Metrics>>,
+    /// Drops, counted in the shared metrics from the first one (held here
+    /// until the coordinator is up).
+    drops: Arc<Drops>,
     stop: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -149,7 +150,7 @@ impl Telemetry {
             dropped: AtomicU64::new(0),
             lanes: Vec::new(),
             breadcrumbs: Mutex::new(VecDeque::new()),
-            metrics: Arc::new(OnceLock::new()),
+            drops: Arc::new(Drops::default()),
             stop: CancellationToken::new(),
             task: Mutex::new(None),
         }))
@@ -166,7 +167,7 @@ impl Telemetry {
         let names = sinks.iter().map(|s| s.name().to_string()).collect();
         let t = Telemetry::start_loading(cfg, names, Box::pin(async move { (sinks, None) }));
         if let Some(m) = metrics {
-            let _ = t.0.metrics.set(m);
+            t.count_drops_in(m);
         }
         t
     }
@@ -190,7 +191,7 @@ impl Telemetry {
         let (tx, rx) = mpsc::channel(capacity);
         let lanes: Vec<(String, Arc<LaneCounters>)> = names.into_iter().map(|n| (n, Arc::new(LaneCounters::default()))).collect();
         let stop = CancellationToken::new();
-        let metrics = Arc::new(OnceLock::new());
+        let drops = Arc::new(Drops::default());
         let inner = Arc::new(Inner {
             tx: Some(tx),
             cfg: cfg.clone(),
@@ -198,7 +199,7 @@ impl Telemetry {
             dropped: AtomicU64::new(0),
             lanes: lanes.clone(),
             breadcrumbs: Mutex::new(VecDeque::new()),
-            metrics: metrics.clone(),
+            drops: drops.clone(),
             stop: stop.clone(),
             task: Mutex::new(None),
         });
@@ -206,13 +207,20 @@ impl Telemetry {
         let task = tokio::spawn(async move {
             let (sinks, m) = loading.await;
             if let Some(m) = m {
-                let _ = metrics.set(m);
+                drops.count_in(m);
             }
-            dispatch(rx, sinks, lanes, batching, stop, metrics).await
+            dispatch(rx, sinks, lanes, batching, stop, drops).await
         });
         *inner.task.lock() = Some(task);
         tracing::debug!(exporters = ?inner.lanes.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), capacity, "telemetry pipeline started");
         Telemetry(inner)
+    }
+
+    /// Count drops in these shared metrics from now on, with the ones
+    /// counted before (`logai_telemetry_dropped_total`): a session calls it
+    /// as soon as its coordinator is up, whether or not the exporters loaded.
+    pub fn count_drops_in(&self, metrics: Metrics) {
+        self.0.drops.count_in(metrics);
     }
 
     /// Make this the pipeline the tracing layer feeds.
@@ -249,9 +257,7 @@ impl Telemetry {
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let n = self.0.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if let Some(m) = self.0.metrics.get() {
-                    m.incr(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "queue_full")], 1.0);
-                }
+                self.0.drops.add(DropReason::QueueFull, "", 1);
                 if n.is_power_of_two() {
                     tracing::warn!(
                         dropped = n,
@@ -345,6 +351,45 @@ impl Telemetry {
     }
 }
 
+/// Dropped events as `logai_telemetry_dropped_total{reason, exporter}`.
+/// Until the shared metrics are reachable (a session's coordinator connects
+/// in the background) they are held here, then added at once: no drop goes
+/// uncounted, however early.
+#[derive(Default)]
+struct Drops(Mutex<DropsState>);
+
+#[derive(Default)]
+struct DropsState {
+    metrics: Option<Metrics>,
+    held: Vec<(DropReason, String, u64)>,
+}
+
+impl Drops {
+    fn add(&self, reason: DropReason, exporter: &str, n: u64) {
+        let mut s = self.0.lock();
+        match &s.metrics {
+            Some(m) => record_drops(m, reason, exporter, n),
+            None => s.held.push((reason, exporter.to_string(), n)),
+        }
+    }
+
+    fn count_in(&self, metrics: Metrics) {
+        let mut s = self.0.lock();
+        for (reason, exporter, n) in std::mem::take(&mut s.held) {
+            record_drops(&metrics, reason, &exporter, n);
+        }
+        s.metrics = Some(metrics);
+    }
+}
+
+fn record_drops(m: &Metrics, reason: DropReason, exporter: &str, n: u64) {
+    if exporter.is_empty() {
+        m.incr(names::TELEMETRY_DROPPED_TOTAL, &[(label::REASON, reason.as_str())], n as f64);
+    } else {
+        m.incr(names::TELEMETRY_DROPPED_TOTAL, &[(label::REASON, reason.as_str()), (label::EXPORTER, exporter)], n as f64);
+    }
+}
+
 struct Batching {
     size: usize,
     interval: Duration,
@@ -356,7 +401,7 @@ async fn dispatch(
     all_lanes: Vec<(String, Arc<LaneCounters>)>,
     batching: Batching,
     stop: CancellationToken,
-    metrics: Arc<OnceLock<Metrics>>,
+    drops: Arc<Drops>,
 ) {
     let Batching { size: batch_size, interval } = batching;
     // An exporter that did not load keeps no lane: its share of each batch
@@ -371,7 +416,7 @@ async fn dispatch(
         let (tx, mut rx) = mpsc::channel::<Arc<Vec<Event>>>(EXPORTER_LANE_BATCHES);
         let lane_counters = counters.clone();
         let counters = counters.clone();
-        let metrics = metrics.clone();
+        let drops = drops.clone();
         workers.push(tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
                 let n = batch.len() as u64;
@@ -382,13 +427,7 @@ async fn dispatch(
                     Err(e) => {
                         counters.failed.fetch_add(1, Ordering::Relaxed);
                         counters.dropped.fetch_add(n, Ordering::Relaxed);
-                        if let Some(m) = metrics.get() {
-                            m.incr(
-                                crate::coord::names::TELEMETRY_DROPPED_TOTAL,
-                                &[("reason", "export_failed"), ("exporter", sink.name())],
-                                n as f64,
-                            );
-                        }
+                        drops.add(DropReason::ExportFailed, sink.name(), n);
                         tracing::warn!(exporter = sink.name(), events = n, error = %e, "telemetry export failed; batch dropped");
                     }
                 }
@@ -402,19 +441,14 @@ async fn dispatch(
 
     let send = |batch: Vec<Event>, lane_tx: &Vec<(mpsc::Sender<Arc<Vec<Event>>>, Arc<LaneCounters>)>| {
         let batch = Arc::new(batch);
-        for (_, counters) in &unloaded {
+        for (name, counters) in &unloaded {
             counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            drops.add(DropReason::NotLoaded, name, batch.len() as u64);
         }
         for ((tx, counters), (name, _)) in lane_tx.iter().zip(lanes.iter()) {
             if tx.try_send(batch.clone()).is_err() {
                 counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                if let Some(m) = metrics.get() {
-                    m.incr(
-                        crate::coord::names::TELEMETRY_DROPPED_TOTAL,
-                        &[("reason", "exporter_busy"), ("exporter", name)],
-                        batch.len() as f64,
-                    );
-                }
+                drops.add(DropReason::ExporterBusy, name, batch.len() as u64);
                 tracing::debug!(exporter = %name, events = batch.len(), "exporter busy: batch dropped");
             }
         }
@@ -456,8 +490,9 @@ async fn dispatch(
     // Shutdown: drain what is queued; lanes get it as full batches. Waiting
     // here (not try_send) is right: shutdown runs under a deadline.
     rx.close();
-    for (_, counters) in &unloaded {
+    for (name, counters) in &unloaded {
         counters.dropped.fetch_add((batch.len() + rx.len()) as u64, Ordering::Relaxed);
+        drops.add(DropReason::NotLoaded, name, (batch.len() + rx.len()) as u64);
     }
     while let Ok(ev) = rx.try_recv() {
         batch.push(ev);

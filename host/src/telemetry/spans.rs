@@ -15,6 +15,7 @@ use tracing::Span;
 
 use super::SPAN_TARGET;
 use crate::call::{CallScope, ToolCallError, ToolOutput};
+use crate::coord::names::{ErrorKind, ToolOutcome};
 use crate::search::{SearchError, SearchErrorKind, SearchRequest, SearchResponse};
 
 /// `mcp.request`: one JSON-RPC request (optional root; `tool.call` is a root too when there is none).
@@ -38,26 +39,35 @@ pub fn tool_call(tool: &str, plugin: &str, scope: &CallScope) -> Span {
 /// result; its text in `tool_error`) or the error kind; protocol errors
 /// also set `error` (which makes an error event).
 pub fn record_tool_outcome(span: &Span, result: &Result<ToolOutput, ToolCallError>) {
+    span.record("outcome", tool_outcome(result).as_str());
     match result {
-        Ok(out) if !out.is_error => {
-            span.record("outcome", "ok");
-        }
-        Ok(out) => {
+        Ok(out) if out.is_error && !out.failed_in_host => {
             // A tool-level error is for the model to read, not an ops error:
             // no error event (a failing search inside reports its own).
-            span.record("outcome", "tool_error");
             let text: String = out.content.iter().filter_map(|c| c.get("text").and_then(|t| t.as_str())).collect::<Vec<_>>().join(" ");
             span.record("tool_error", text.chars().take(500).collect::<String>().as_str());
         }
+        Ok(out) if out.failed_in_host => {
+            // The host failed the call: an ops error (an error event).
+            let text: String = out.content.iter().filter_map(|c| c.get("text").and_then(|t| t.as_str())).collect::<Vec<_>>().join(" ");
+            span.record("error", text.chars().take(500).collect::<String>().as_str());
+        }
+        Ok(_) => {}
         Err(e) => {
-            let kind = match e {
-                ToolCallError::UnknownTool(_) => "unknown_tool",
-                ToolCallError::InvalidArguments { .. } => "invalid_arguments",
-                ToolCallError::Internal(_) => "internal",
-            };
-            span.record("outcome", kind);
             span.record("error", e.to_string().as_str());
         }
+    }
+}
+
+/// How a tool call ended (`outcome` of the span and of `logai_tool_calls_total`).
+pub fn tool_outcome(result: &Result<ToolOutput, ToolCallError>) -> ToolOutcome {
+    match result {
+        Ok(out) if out.failed_in_host => ToolOutcome::Internal,
+        Ok(out) if !out.is_error => ToolOutcome::Ok,
+        Ok(_) => ToolOutcome::ToolError,
+        Err(ToolCallError::UnknownTool(_)) => ToolOutcome::UnknownTool,
+        Err(ToolCallError::InvalidArguments { .. }) => ToolOutcome::InvalidArguments,
+        Err(ToolCallError::Internal(_)) => ToolOutcome::Internal,
     }
 }
 
@@ -101,21 +111,22 @@ pub fn record_search(span: &Span, result: &Result<SearchResponse, SearchError>) 
             span.record("partial", r.partial);
         }
         Err(e) => {
-            span.record("outcome", error_kind(e.kind));
+            span.record("outcome", error_kind(e.kind).as_str());
             span.record("error", e.message.as_str());
         }
     }
 }
 
-pub fn error_kind(kind: SearchErrorKind) -> &'static str {
+/// The error kind of a search error (`kind` of `logai_errors_total`, `outcome` of the span).
+pub fn error_kind(kind: SearchErrorKind) -> ErrorKind {
     match kind {
-        SearchErrorKind::InvalidRequest => "invalid_request",
-        SearchErrorKind::Forbidden => "forbidden",
-        SearchErrorKind::RateLimited => "rate_limited",
-        SearchErrorKind::Busy => "busy",
-        SearchErrorKind::NotFound => "not_found",
-        SearchErrorKind::Cancelled => "cancelled",
-        SearchErrorKind::Internal => "internal",
+        SearchErrorKind::InvalidRequest => ErrorKind::InvalidRequest,
+        SearchErrorKind::Forbidden => ErrorKind::Forbidden,
+        SearchErrorKind::RateLimited => ErrorKind::RateLimited,
+        SearchErrorKind::Busy => ErrorKind::Busy,
+        SearchErrorKind::NotFound => ErrorKind::NotFound,
+        SearchErrorKind::Cancelled => ErrorKind::Cancelled,
+        SearchErrorKind::Internal => ErrorKind::Internal,
     }
 }
 

@@ -22,7 +22,12 @@ pub fn send(
     body: &[u8],
     timeout_ms: u64,
 ) -> Result<Response, String> {
-    let fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
+    let mut fields: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
+    // The whole body is known: say its length, so it goes out with
+    // `Content-Length` rather than chunked (the Datadog agent wants it).
+    if method != "GET" && !fields.iter().any(|(k, _)| k == "content-length") {
+        fields.push(("content-length".into(), body.len().to_string().into_bytes()));
+    }
     let fields = Fields::from_list(&fields).map_err(|e| format!("bad request header: {e:?}"))?;
     let req = OutgoingRequest::new(fields);
     let m = match method {

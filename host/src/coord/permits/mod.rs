@@ -26,7 +26,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use super::metrics::names;
+use super::names::{self, label, ErrorKind, PermitOutcome};
 use super::slots::{self, SlotWait};
 use super::{Coordinator, Inner};
 
@@ -122,6 +122,22 @@ pub struct PermitGuard {
     acquired_at: Instant,
 }
 
+/// One permit request, counted in `logai_permits_total` and its wait in
+/// `logai_permit_wait_ms` when it ends (dropped unfinished: `cancelled`).
+struct PermitRequest<'a> {
+    metrics: &'a super::Metrics,
+    service: &'a str,
+    started: Instant,
+    outcome: PermitOutcome,
+}
+
+impl Drop for PermitRequest<'_> {
+    fn drop(&mut self) {
+        self.metrics.incr(names::PERMITS_TOTAL, &[(label::SERVICE, self.service), (label::OUTCOME, self.outcome.as_str())], 1.0);
+        self.metrics.observe(names::PERMIT_WAIT_MS, &[(label::SERVICE, self.service)], self.started.elapsed().as_secs_f64() * 1000.0);
+    }
+}
+
 impl std::fmt::Debug for PermitGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PermitGuard").field("service", &self.service).field("shared", &self.is_shared()).finish()
@@ -212,14 +228,15 @@ impl Coordinator {
         if let Some(by) = by {
             deadline = deadline.min(by);
         }
+        // Counted however the wait ends: a call cancelled while it waits
+        // usually drops this future rather than seeing `Cancelled`.
+        let mut counted = PermitRequest { metrics: &inner.metrics, service, started, outcome: PermitOutcome::Cancelled };
         let result = self.acquire_inner(service, cancel, on_wait, started, deadline).await;
-        let outcome = match &result {
-            Ok(_) => "granted",
-            Err(PermitError::Busy { .. }) => "busy",
-            Err(PermitError::Cancelled) => "cancelled",
+        counted.outcome = match &result {
+            Ok(_) => PermitOutcome::Granted,
+            Err(PermitError::Busy { .. }) => PermitOutcome::Busy,
+            Err(PermitError::Cancelled) => PermitOutcome::Cancelled,
         };
-        inner.metrics.incr(names::PERMITS_TOTAL, &[("service", service), ("outcome", outcome)], 1.0);
-        inner.metrics.observe(names::PERMIT_WAIT_MS, &[("service", service)], started.elapsed().as_secs_f64() * 1000.0);
         result
     }
 
@@ -267,7 +284,7 @@ impl Coordinator {
                 // The slot directory broke after start (removed, disk
                 // full): say so loudly and run on the turn alone.
                 warn!(dir = %slots.root().display(), error = %e, "search slots unusable: this search is capped by its turn only");
-                inner.metrics.incr(names::ERRORS_TOTAL, &[("kind", "slots_unusable")], 1.0);
+                inner.metrics.incr(names::ERRORS_TOTAL, &[(label::KIND, ErrorKind::SlotsUnusable.as_str())], 1.0);
                 Ok(PermitGuard::new(turn, None, service))
             }
         }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::super::link::{Failure, OnTimeout};
+use super::super::names::RedisOp;
 use super::super::{Coordinator, Inner};
 use super::{busy_message, PermitError, QueueStatus, Turn};
 
@@ -47,8 +48,8 @@ impl Inner {
         };
         // A lease left behind holds a turn (not a slot) until it expires:
         // when the call path cannot release it, background work does.
-        if self.link.run("permit_release", release).await.is_none() && self.link.configured() {
-            self.link.run_background("permit_release", release).await;
+        if self.link.run(RedisOp::PermitRelease, release).await.is_none() && self.link.configured() {
+            self.link.run_background(RedisOp::PermitRelease, release).await;
         }
         self.released.notify_waiters();
     }
@@ -67,7 +68,7 @@ impl Inner {
         let channel = self.keys.released_channel.clone();
         let reply: Vec<i64> = self
             .link
-            .call("permit_acquire", on_timeout, |mut con| async move {
+            .call(RedisOp::PermitAcquire, on_timeout, |mut con| async move {
                 let mut inv = ACQUIRE.prepare_invoke();
                 for k in &keys {
                     inv.key(k);
@@ -257,7 +258,7 @@ impl Inner {
         let lease = self.limits.permit_lease_ms.max(100);
         let readded = self
             .link
-            .run_background("permit_renew", |mut con| async move {
+            .run_background(RedisOp::PermitRenew, |mut con| async move {
                 let mut inv = RENEW.prepare_invoke();
                 inv.key(&global).arg(&svc_prefix).arg(lease);
                 for (h, s) in &held {
