@@ -5,6 +5,7 @@
 //! - [`mcp`]: JSON-RPC over stdio, both protocol eras; knows nothing of Redis or wasmtime.
 //! - [`plugins`]: the WebAssembly runtime; the only room that touches wasmtime.
 //! - [`search`]: the native log search core; knows nothing of MCP or Redis.
+//! - [`patterns`]: the log pattern miner (templates, counts); knows nothing of MCP or Redis.
 //! - [`coord`]: cross-session limits, cache, rate limits, metrics (Redis with local fallback).
 //! - [`telemetry`]: events, the bounded export queue, exporter plumbing.
 //! - [`serve`]: wires the rooms together for `logai serve`.
@@ -14,6 +15,7 @@ pub mod config;
 pub mod coord;
 pub mod identity;
 pub mod mcp;
+pub mod patterns;
 pub mod plugins;
 pub mod search;
 pub mod serve;
