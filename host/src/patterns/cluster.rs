@@ -38,6 +38,7 @@ pub fn cluster(shapes: &[(&[u8], u64)], threshold: f64, few: usize) -> Vec<Group
                 .collect()
         })
         .collect();
+    let counts: Vec<u64> = shapes.iter().map(|s| s.1).collect();
     let mut order: Vec<usize> = (0..shapes.len()).collect();
     order.sort_by(|&a, &b| toks[a].len().cmp(&toks[b].len()).then(shapes[b].1.cmp(&shapes[a].1)).then(shapes[a].0.cmp(shapes[b].0)));
 
@@ -54,7 +55,7 @@ pub fn cluster(shapes: &[(&[u8], u64)], threshold: f64, few: usize) -> Vec<Group
         }
         let mut refined = Vec::new();
         for g in group_of_length(&order[i..j], &toks, &pure, threshold) {
-            refine(g.1, &toks, &placeholder, few, &mut refined);
+            refine(g.1, &toks, &counts, &placeholder, few, &mut refined);
         }
         for g in refined {
             let mut template = Vec::new();
@@ -106,15 +107,22 @@ fn group_of_length(order: &[usize], toks: &[Vec<u32>], pure: &[bool], threshold:
 /// words (`VM Started` / `VM Stopped`): few values repeated is the mark of a
 /// constant that names the event; a variable (a user, a host) takes many.
 /// A position where some value is a typed placeholder is a variable.
-fn refine(members: Vec<usize>, toks: &[Vec<u32>], placeholder: &[bool], few: usize, out: &mut Vec<(Vec<u32>, Vec<usize>)>) {
+fn refine(members: Vec<usize>, toks: &[Vec<u32>], counts: &[u64], placeholder: &[bool], few: usize, out: &mut Vec<(Vec<u32>, Vec<usize>)>) {
     let first = &toks[members[0]];
     let mut best: Option<(usize, usize)> = None;
     for p in 0..first.len() {
-        let mut vals: Vec<u32> = members.iter().map(|&m| toks[m][p]).collect();
+        let mut vals: Vec<(u32, u64)> = members.iter().map(|&m| (toks[m][p], counts[m])).collect();
         vals.sort_unstable();
-        vals.dedup();
+        vals.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
         let d = vals.len();
-        if d < 2 || d > few || vals.iter().any(|&v| placeholder[v as usize]) {
+        // Values seen once each say nothing of repetition: a variable.
+        if d < 2 || d > few || vals.iter().any(|&(v, _)| placeholder[v as usize]) || vals.iter().all(|&(_, c)| c == 1) {
             continue;
         }
         if best.is_none_or(|(_, bd)| d < bd) {
@@ -128,7 +136,7 @@ fn refine(members: Vec<usize>, toks: &[Vec<u32>], placeholder: &[bool], few: usi
                 parts.entry(toks[m][p]).or_default().push(m);
             }
             for (_, part) in parts {
-                refine(part, toks, placeholder, few, out);
+                refine(part, toks, counts, placeholder, few, out);
             }
         }
         None => {

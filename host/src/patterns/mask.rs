@@ -114,7 +114,7 @@ pub fn shape(msg: &[u8], out: &mut Vec<u8>) -> usize {
             out.push(b' ');
         }
         n += 1;
-        if flags == DIGIT {
+        if flags == DIGIT && tok.iter().all(u8::is_ascii_digit) {
             // The commonest variable: a plain number.
             out.extend_from_slice(NUM);
         } else if flags & (DIGIT | SLASH | AT | QUOTE) == 0 {
@@ -334,6 +334,8 @@ fn whole(t: &[u8]) -> Option<&'static [u8]> {
     if only(K_DIGIT | K_COLON | K_DOT | K_COMMA | K_SIGN) && is_clock(t) {
         return Some(TIME);
     }
+    // Letters and digits mixed with `_ - .` (`blk_-1608`, `req-3f2a`,
+    // `v6.1.7601`, `job_1445_0020`): an identifier.
     if only(K_DIGIT | K_DOT | K_SIGN | K_UNDERSCORE | K_HEX | K_X | K_LETTER) {
         return Some(ID);
     }
@@ -499,12 +501,6 @@ fn is_hex(t: &[u8]) -> bool {
         return t[2..].iter().all(u8::is_ascii_hexdigit);
     }
     t.len() >= 6 && t.iter().all(u8::is_ascii_hexdigit)
-}
-
-/// Letters and digits mixed with `_ - .` (`blk_-1608`, `req-3f2a`,
-/// `v6.1.7601`, `job_1445_0020`): an identifier.
-fn is_ident(t: &[u8]) -> bool {
-    t.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn is_email(t: &[u8]) -> bool {

@@ -433,7 +433,7 @@ pub fn mine_range(
     std::thread::scope(|s| {
         for _ in 0..workers.clamp(1, chunks.max(1)) {
             s.spawn(|| {
-                let mut buf = Vec::new();
+                let mut buf = ChunkBuf::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= chunks {
@@ -443,7 +443,7 @@ pub fn mine_range(
                     let hi = (lo + chunk).min(end);
                     let mut m = Miner::new(config);
                     match read_lines(file, lo, hi, start, &mut buf) {
-                        Ok(first) => m.add_chunk(&buf[first..], source, lo + first as u64 - u64::from(lo > start), format, None),
+                        Ok(first) => m.add_chunk(&buf.bytes()[first..], source, lo + first as u64 - u64::from(lo > start), format, None),
                         Err(e) => {
                             fold.lock().unwrap_or_else(|p| p.into_inner()).err.get_or_insert(e);
                         }
@@ -467,56 +467,72 @@ pub fn mine_range(
     }
 }
 
+/// A read buffer that keeps its bytes between chunks: it is zeroed only when
+/// it grows, not before every read.
+#[derive(Default)]
+struct ChunkBuf {
+    data: Vec<u8>,
+    len: usize,
+}
+
+impl ChunkBuf {
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.len]
+    }
+
+    /// Appends up to `len` bytes read at `at` (fewer at the end of the file).
+    fn read_at(&mut self, file: &File, at: u64, len: usize) -> io::Result<()> {
+        if self.data.len() < self.len + len {
+            self.data.resize(self.len + len, 0);
+        }
+        let mut got = 0;
+        while got < len {
+            let n = file.read_at(&mut self.data[self.len + got..self.len + len], at + got as u64)?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        self.len += got;
+        Ok(())
+    }
+}
+
 /// Reads into `buf` the lines starting in `[lo, hi)`: from `lo - 1` (to see
 /// whether `lo` starts a line) to the newline that ends the line holding
 /// `hi - 1`. Returns where in `buf` the first line that starts at or after
-/// `lo` begins (`buf.len()` when none does).
-fn read_lines(file: &File, lo: u64, hi: u64, origin: u64, buf: &mut Vec<u8>) -> io::Result<usize> {
+/// `lo` begins (the end of `buf` when none does).
+fn read_lines(file: &File, lo: u64, hi: u64, origin: u64, buf: &mut ChunkBuf) -> io::Result<usize> {
     let from = if lo > origin { lo - 1 } else { lo };
-    buf.clear();
-    read_at(file, from, (hi - from) as usize, buf)?;
+    buf.len = 0;
+    buf.read_at(file, from, (hi - from) as usize)?;
     // Extend to the end of the last line.
     let mut pos = hi;
     loop {
-        if buf.last() == Some(&b'\n') || buf.len() < (pos - from) as usize {
+        if buf.bytes().last() == Some(&b'\n') || buf.len < (pos - from) as usize {
             break;
         }
-        let before = buf.len();
-        read_at(file, pos, 64 << 10, buf)?;
-        if buf.len() == before {
+        let before = buf.len;
+        buf.read_at(file, pos, 64 << 10)?;
+        if buf.len == before {
             break;
         }
-        if let Some(nl) = memchr::memchr(b'\n', &buf[before..]) {
-            buf.truncate(before + nl + 1);
+        if let Some(nl) = memchr::memchr(b'\n', &buf.bytes()[before..]) {
+            buf.len = before + nl + 1;
             break;
         }
-        pos += (buf.len() - before) as u64;
+        pos += (buf.len - before) as u64;
     }
     let skip = if lo > origin {
-        // buf[0] is the byte before lo: a line starts at lo iff it is '\n'.
-        match memchr::memchr(b'\n', buf) {
+        // The first byte is the one before lo: a line starts at lo iff it is '\n'.
+        match memchr::memchr(b'\n', buf.bytes()) {
             Some(nl) if nl + 1 < (hi - from) as usize => nl + 1,
-            _ => buf.len(),
+            _ => buf.len,
         }
     } else {
         0
     };
     Ok(skip)
-}
-
-fn read_at(file: &File, at: u64, len: usize, buf: &mut Vec<u8>) -> io::Result<()> {
-    let start = buf.len();
-    buf.resize(start + len, 0);
-    let mut got = 0;
-    while got < len {
-        let n = file.read_at(&mut buf[start + got..], at + got as u64)?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    buf.truncate(start + got);
-    Ok(())
 }
 
 #[cfg(test)]
