@@ -107,6 +107,8 @@ fn group_of_length(order: &[usize], toks: &[Vec<u32>], pure: &[bool], threshold:
 /// words (`VM Started` / `VM Stopped`): few values repeated is the mark of a
 /// constant that names the event; a variable (a user, a host) takes many.
 /// A position where some value is a typed placeholder is a variable.
+// Positions index every member's tokens, not one slice.
+#[allow(clippy::needless_range_loop)]
 fn refine(members: Vec<usize>, toks: &[Vec<u32>], counts: &[u64], placeholder: &[bool], few: usize, out: &mut Vec<(Vec<u32>, Vec<usize>)>) {
     let first = &toks[members[0]];
     let mut best: Option<(usize, usize)> = None;

@@ -170,7 +170,7 @@ fn iso_len(s: &[u8]) -> Option<usize> {
     if !(d(0) && d(1) && d(2) && d(3) && s.get(4) == Some(&b'-') && d(5) && d(6) && s.get(7) == Some(&b'-') && d(8) && d(9)) {
         return None;
     }
-    if !matches!(s.get(10), Some(b'T' | b' ')) || !(d(11) && d(12) && s.get(13) == Some(&b':') && d(14) && d(15)) {
+    if !(matches!(s.get(10), Some(b'T' | b' ')) && d(11) && d(12) && s.get(13) == Some(&b':') && d(14) && d(15)) {
         return None;
     }
     let mut n = 16;

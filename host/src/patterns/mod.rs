@@ -105,6 +105,9 @@ fn cut_example(b: &[u8], max: usize) -> Box<str> {
     s.into_owned().into_boxed_str()
 }
 
+/// Reads a line's stamp (ms since the epoch), for first/last times.
+pub type StampFn<'a> = &'a dyn Fn(&[u8]) -> Option<i64>;
+
 /// The table of shapes: what lines were seen, mergeable with other tables.
 #[derive(Debug, Clone)]
 pub struct Miner {
@@ -166,7 +169,7 @@ impl Miner {
     /// Adds every line of `bytes` (a chunk of source `source` that starts at
     /// byte `base` of it, holding whole lines); `stamp` reads a line's stamp
     /// when the caller wants first/last times.
-    pub fn add_chunk(&mut self, bytes: &[u8], source: u32, base: u64, format: MessageFormat, stamp: Option<&dyn Fn(&[u8]) -> Option<i64>>) {
+    pub fn add_chunk(&mut self, bytes: &[u8], source: u32, base: u64, format: MessageFormat, stamp: Option<StampFn>) {
         let mut start = 0usize;
         for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
             if end == bytes.len() && start == end {
