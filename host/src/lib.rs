@@ -8,6 +8,7 @@
 //! - [`lookup`]: the search path: one search answered through the shared cache
 //!   (exact key, covering answers, single flight), permits and tail resume;
 //!   every cache key is made here.
+//! - [`patterns`]: the log pattern miner (templates, counts); knows nothing of MCP or Redis.
 //! - [`coord`]: cross-session limits, cache, rate limits, metrics (Redis with local fallback).
 //! - [`telemetry`]: events, the bounded export queue, exporter plumbing.
 //! - [`serve`]: wires the rooms together for `logai serve`.
@@ -18,6 +19,7 @@ pub mod coord;
 pub mod identity;
 pub mod lookup;
 pub mod mcp;
+pub mod patterns;
 pub mod plugins;
 pub mod search;
 pub mod serve;

@@ -38,6 +38,8 @@ enum Command {
     },
     /// Search a service's logs from the shell (the same core the tools use).
     Search(logai::search::SearchArgs),
+    /// Mine one file's log patterns (templates with counts; `--assign`: each line's pattern id).
+    Patterns(logai::patterns::cli::PatternsArgs),
     /// Serve Prometheus metrics of all sessions (`/metrics`, `/healthz`).
     Metrics {
         #[command(flatten)]
@@ -111,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logai::serve::list_plugins(&config)
         }
         Command::Search(args) => logai::serve::search_cli(args),
+        Command::Patterns(args) => logai::patterns::cli::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Metrics { config, listen } => {
             let config = match load_config(&config) {
                 Ok(c) => c,
