@@ -154,11 +154,12 @@ impl Client {
         s.push('\n');
         self.send_raw(s.as_bytes()).await;
     }
-    /// The next line the server wrote, parsed (panics after 5 s).
+    /// The next line the server wrote, parsed. The bound only catches a
+    /// hang: calls in these tests legitimately take up to 5 s.
     pub(crate) async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
+        let line = tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
             .await
-            .expect("no message from the server within 5 s")
+            .expect("no message from the server within 60 s")
             .unwrap()
             .expect("server closed its output");
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("server wrote invalid JSON ({e}): {line}"))
@@ -522,13 +523,13 @@ async fn cancellation_stops_a_running_call_and_sends_nothing() {
     // wait until it runs
     let t0 = Instant::now();
     while host.running.load(Ordering::SeqCst) == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(5));
+        assert!(t0.elapsed() < Duration::from_secs(25));
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let cancelled_at = Instant::now();
     c.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1, "reason": "user"}})).await;
     while host.running.load(Ordering::SeqCst) != 0 {
-        assert!(cancelled_at.elapsed() < Duration::from_secs(5));
+        assert!(cancelled_at.elapsed() < Duration::from_secs(25));
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let took = cancelled_at.elapsed();

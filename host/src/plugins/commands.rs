@@ -27,10 +27,13 @@ pub(super) async fn prepare_entry(
     p: &crate::config::PluginConfig,
 ) -> Result<Plugin, String> {
     let sandbox = Sandbox::new(config, &p.name, &p.grants).map_err(|e| e.to_string())?;
-    let src = super::runtime::Source { name: p.name.clone(), path: config.resolve(&p.component), sandbox, limits: super::spec::search_limits(config) };
-    prepare(engine, cache, linker, Arc::new(NoHostServices), src)
-        .await
-        .map_err(|e| e.to_string())
+    let src = super::runtime::Source {
+        name: p.name.clone(),
+        path: config.resolve(&p.component),
+        sandbox,
+        limits: super::spec::search_limits(config),
+    };
+    prepare(engine, cache, linker, Arc::new(NoHostServices), src).await.map_err(|e| e.to_string())
 }
 
 // ---- logai precompile / logai plugins list ----

@@ -75,7 +75,9 @@ impl Runtime {
             let path = config.resolve(&p.component);
             let (engine, cache, linker, services) = (engine.clone(), cache.clone(), linker.clone(), services.clone());
             let name = p.name.clone();
-            pending.push(tokio::spawn(async move { prepare(&engine, &cache, &linker, services, Source { name, path, sandbox, limits }).await }));
+            pending.push(tokio::spawn(
+                async move { prepare(&engine, &cache, &linker, services, Source { name, path, sandbox, limits }).await },
+            ));
         }
         let mut plugins = Vec::new();
         for task in pending {
