@@ -22,14 +22,14 @@
 //! decided.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use logai_e2e::{
-    free_port, logai_bin, plugin_dist, repo_root, sample_services_toml, serve_command, write_manifest, McpClient, RedisServer,
+    free_port, http_get, logai_bin, plugin_dist, repo_root, sample_services_toml, serve_command, wait_for, which, write_manifest,
+    McpClient, Proc, RedisServer,
 };
 use serde_json::{json, Value};
 
@@ -37,43 +37,6 @@ struct Keep(PathBuf);
 impl Keep {
     fn path(&self) -> &Path {
         &self.0
-    }
-}
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
-        .unwrap_or_else(|| panic!("{name} missing: scripts/install-test-deps installs the Debian package prometheus"))
-}
-
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    if !out.starts_with("HTTP/1.1 200") && !out.starts_with("HTTP/1.0 200") {
-        return None;
-    }
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out after {secs} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -133,7 +96,7 @@ impl Run {
         session(&self.manifest, &self.dir, tag)
     }
     fn exposition(&self) -> String {
-        get(self.port, "/metrics").unwrap_or_else(|| panic!("{}: /metrics failed", self.name))
+        http_get(self.port, "/metrics").unwrap_or_else(|| panic!("{}: /metrics failed", self.name))
     }
 }
 
@@ -413,7 +376,7 @@ struct Prom {
 
 impl Prom {
     fn api(&self, path: &str) -> Value {
-        let body = get(self.port, path).unwrap_or_else(|| panic!("prometheus {path} failed"));
+        let body = http_get(self.port, path).unwrap_or_else(|| panic!("prometheus {path} failed"));
         let v: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["status"], "success", "{path}: {v}");
         v["data"].clone()
@@ -459,7 +422,7 @@ fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
 /// wants a rate puts one event before that sample and the rest after.
 fn until_scraped(pport: u16, selector: &str) {
     wait_for(&format!("prometheus to scrape {selector}"), 60, || {
-        let body = get(pport, &format!("/api/v1/query?query={}", enc(selector)))?;
+        let body = http_get(pport, &format!("/api/v1/query?query={}", enc(selector)))?;
         let v: Value = serde_json::from_str(&body).ok()?;
         (!v["data"]["result"].as_array()?.is_empty()).then_some(())
     });
@@ -524,7 +487,7 @@ fn monitoring_artefacts_hold_against_real_runs() {
     let local = start_run(root.path(), "outage", Some(&outage_redis), &[search_tools], "");
     let (_dead_socket, dead_port) = refusing_port();
     for r in [&healthy, &trip, &slow, &local] {
-        wait_for(&format!("{} /healthz", r.name), 60, || get(r.port, "/healthz"));
+        wait_for(&format!("{} /healthz", r.name), 60, || http_get(r.port, "/healthz"));
     }
     let instance = |r: &Run| format!("127.0.0.1:{}", r.port);
     let dead_instance = format!("127.0.0.1:{dead_port}");
@@ -560,7 +523,7 @@ fn monitoring_artefacts_hold_against_real_runs() {
         ),
     };
     wait_for("prometheus to scrape every target", 60, || {
-        let body = get(pport, &format!("/api/v1/query?query={}", enc("up")))?;
+        let body = http_get(pport, &format!("/api/v1/query?query={}", enc("up")))?;
         let v: Value = serde_json::from_str(&body).ok()?;
         (v["data"]["result"].as_array()?.len() == 5).then_some(())
     });
@@ -630,7 +593,10 @@ fn monitoring_artefacts_hold_against_real_runs() {
             let queued = |n: u32| {
                 let want = format!(" {n}");
                 move || {
-                    get(port, "/metrics")?.lines().any(|l| l.starts_with("logai_permit_queue_length") && l.ends_with(&want)).then_some(())
+                    http_get(port, "/metrics")?
+                        .lines()
+                        .any(|l| l.starts_with("logai_permit_queue_length") && l.ends_with(&want))
+                        .then_some(())
                 }
             };
             wait_for("four searches queued in the slow run", 60, queued(4));

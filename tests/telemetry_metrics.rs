@@ -4,51 +4,13 @@
 //! what the sessions did and with the exposition text; `promtool check
 //! metrics` is clean.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
-use logai_e2e::{free_port, logai_bin, plugin_dist, sample_services_toml, write_manifest, McpClient, RedisServer};
+use logai_e2e::{
+    free_port, http_get, logai_bin, plugin_dist, sample_services_toml, wait_for, which, write_manifest, McpClient, Proc, RedisServer,
+};
 use serde_json::json;
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn which(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
-        .unwrap_or_else(|| panic!("{name} missing: apt-get install prometheus"))
-}
-
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    if !out.starts_with("HTTP/1.1 200") && !out.starts_with("HTTP/1.0 200") {
-        return None;
-    }
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// Prometheus' histogram_quantile over (upper bound, cumulative count) pairs.
 fn quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
@@ -91,7 +53,7 @@ fn prometheus_scrapes_logai_metrics_while_sessions_search() {
             .spawn()
             .unwrap(),
     );
-    wait_for("logai metrics /healthz", 60, || get(mport, "/healthz"));
+    wait_for("logai metrics /healthz", 60, || http_get(mport, "/healthz"));
 
     // Three sessions, four searches each (distinct patterns: no cache hits).
     let patterns = ["timeout", "declined", "refund", "error"];
@@ -132,7 +94,7 @@ fn prometheus_scrapes_logai_metrics_while_sessions_search() {
     let query = |q: &str| -> Option<f64> {
         let enc: String =
             q.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
-        let body = get(pport, &format!("/api/v1/query?query={enc}"))?;
+        let body = http_get(pport, &format!("/api/v1/query?query={enc}"))?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
         v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
     };
@@ -140,7 +102,7 @@ fn prometheus_scrapes_logai_metrics_while_sessions_search() {
     assert_eq!(searches, 12.0, "3 sessions × 4 searches");
 
     // The exposition text: promtool-clean, and the histogram PromQL sees.
-    let text = get(mport, "/metrics").unwrap();
+    let text = http_get(mport, "/metrics").unwrap();
     let mut child = Command::new(which("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -334,3 +334,47 @@ pub fn hold_permits(
     }
     holders
 }
+
+/// A child process killed and reaped when dropped (a test's receivers and
+/// servers never outlive it).
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The path of a program on `PATH`; panics naming what installs it.
+pub fn which(name: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
+        .unwrap_or_else(|| panic!("{name} missing: scripts/install-test-deps installs it (Debian package prometheus)"))
+}
+
+/// The body of `GET path` on a loopback port, `None` unless it answered 200.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    if !out.starts_with("HTTP/1.1 200") && !out.starts_with("HTTP/1.0 200") {
+        return None;
+    }
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// Poll `f` until it gives a value; the bound (seconds) only catches a hang.
+pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t0.elapsed() < std::time::Duration::from_secs(secs), "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
