@@ -174,7 +174,7 @@ struct Piped {
 
 impl Piped {
     fn start(manifest: &std::path::Path) -> Piped {
-        use std::process::{Command, Stdio};
+        use std::process::Stdio;
         let log = manifest.with_file_name("stderr.log");
         let mut child = logai_e2e::serve_command(manifest)
             .stdin(Stdio::piped())

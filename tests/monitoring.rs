@@ -150,8 +150,11 @@ fn parse_exposition(text: &str, into: &mut Exposed) {
     }
 }
 
+/// A label matcher: (name, op, value).
+type Matcher = (String, String, String);
+
 /// `a="x",b=~"y|z"` → (name, op, value) (values unescaped enough for ours).
-fn matchers(s: &str) -> Vec<(String, String, String)> {
+fn matchers(s: &str) -> Vec<Matcher> {
     let mut out = Vec::new();
     let b = s.as_bytes();
     let mut i = 0;
@@ -192,7 +195,7 @@ fn label_pairs(s: &str) -> Vec<(String, String)> {
 
 /// Every `logai_*` metric selector in a PromQL expression: (family as
 /// exposed, matchers). Histogram series name their family.
-fn selectors(expr: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+fn selectors(expr: &str) -> Vec<(String, Vec<Matcher>)> {
     let mut out = Vec::new();
     let mut rest = expr;
     while let Some(i) = rest.find("logai_") {
@@ -297,7 +300,7 @@ fn dashboard_exprs() -> Vec<(String, String)> {
 /// Names and label values the docs use: backticked `logai_*` names (with
 /// inline `{k="v"}` matchers), and in the metric tables of
 /// docs/coordination.md the values listed for a label (`k` (`a`/`b`)).
-fn doc_uses() -> Vec<(String, String, Vec<(String, String, String)>)> {
+fn doc_uses() -> Vec<(String, String, Vec<Matcher>)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(repo_root().join("docs")).unwrap() {
         let path = entry.unwrap().path();

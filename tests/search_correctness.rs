@@ -394,7 +394,7 @@ fn date_and_since_until_windows() {
         assert!(n > 0, "{args}: the window should hold matches");
         let r = env.search(args.clone());
         if let Some(s) = since {
-            assert_eq!(r["window_start"].as_str().map(|x| parse(x)), Some(parse(s)), "{args}: window_start {r}");
+            assert_eq!(r["window_start"].as_str().map(parse), Some(parse(s)), "{args}: window_start {r}");
         }
     }
     // Context around windowed matches comes from the file, not the window.
@@ -578,7 +578,9 @@ fn bundled_sample_logs_quick_start() {
         (canon("payments/payments.log.1"), Fmt::Json),
         (canon("payments/payments.log"), Fmt::Json),
     ];
-    let cases: Vec<(Value, Vec<(PathBuf, Fmt)>, Query, Option<Win>)> = vec![
+    // (arguments, the files and formats they cover, the query, the window)
+    type Case = (Value, Vec<(PathBuf, Fmt)>, Query, Option<Win>);
+    let cases: Vec<Case> = vec![
         (
             json!({"service": "payments", "pattern": "timeout", "date": "2026-11-20", "max_results": 1000}),
             payments.clone(),

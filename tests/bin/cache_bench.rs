@@ -216,7 +216,7 @@ fn gen_file(path: &Path, kind: Kind, bytes: u64, t0: i64, t1: i64, incident: i64
                     let pri = if status >= 500 { 131 } else { 134 };
                     let dur = if status == 503 {
                         5000 + (r >> 20) % 200
-                    } else if p % 997 == 0 {
+                    } else if p.is_multiple_of(997) {
                         10_000 + (r >> 20) % 20_000
                     } else {
                         3 + (r >> 20) % 400
@@ -233,7 +233,7 @@ fn gen_file(path: &Path, kind: Kind, bytes: u64, t0: i64, t1: i64, incident: i64
             Kind::Payments => {
                 let (level, msg, order, user) = if in_incident && p < 600 {
                     ord_seq += 1;
-                    let u = if ord_seq % 10 == 0 { 1042 } else { user };
+                    let u = if ord_seq.is_multiple_of(10) { 1042 } else { user };
                     ("ERROR", "db pool exhausted: timeout waiting for connection after 5000 ms", 9_000_000 + ord_seq % INCIDENT_ORDERS, u)
                 } else {
                     let order = 1_000_000 + (r >> 24) % 8_000_000;
@@ -245,7 +245,7 @@ fn gen_file(path: &Path, kind: Kind, bytes: u64, t0: i64, t1: i64, incident: i64
                         _ => ("INFO", "charge captured", order, user),
                     }
                 };
-                let amount = 100 + (r >> 32) % if p % 50 == 0 { 2_000_000 } else { 20_000 };
+                let amount = 100 + (r >> 32) % if p.is_multiple_of(50) { 2_000_000 } else { 20_000 };
                 write!(
                     line,
                     "{{\"timestamp\":\"{}.{ms:03}Z\",\"level\":\"{level}\",\"service\":\"payments\",\"msg\":\"{msg}\",\"user\":\"u-{user}\",\"order\":\"ord-{order}\",\"amount_cents\":{amount},\"trace\":\"{trace:016x}\"}}",

@@ -220,9 +220,11 @@ pub fn rg_line_numbers(path: &Path, q: &Query) -> Vec<u64> {
     }
     cmd.arg("-e").arg(&q.pattern);
     let out = if gz {
-        let zcat = Command::new("zcat").arg(path).stdout(Stdio::piped()).spawn().expect("zcat");
-        cmd.arg("-").stdin(zcat.stdout.unwrap());
-        cmd.output().expect("rg (install the Debian package ripgrep)")
+        let mut zcat = Command::new("zcat").arg(path).stdout(Stdio::piped()).spawn().expect("zcat");
+        cmd.arg("-").stdin(zcat.stdout.take().unwrap());
+        let out = cmd.output().expect("rg (install the Debian package ripgrep)");
+        let _ = zcat.wait();
+        out
     } else {
         cmd.arg(path);
         cmd.output().expect("rg (install the Debian package ripgrep)")

@@ -304,53 +304,6 @@ return n
     )
 });
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lru_is_bounded_by_bytes_and_evicts_least_recent() {
-        let mut c = LruBytes::new(100);
-        c.put("a", &[0; 40], Duration::from_secs(60));
-        c.put("b", &[0; 40], Duration::from_secs(60));
-        assert!(c.get("a").is_some()); // a is now most recent
-        c.put("c", &[0; 40], Duration::from_secs(60));
-        assert!(c.get("b").is_none());
-        assert!(c.get("a").is_some());
-        assert!(c.get("c").is_some());
-        assert!(c.bytes() <= 100);
-        c.put("huge", &[0; 200], Duration::from_secs(60));
-        assert!(c.get("huge").is_none());
-        assert_eq!(c.len(), 2);
-    }
-
-    #[test]
-    fn values_are_packed_when_that_pays_and_read_back_whole() {
-        let answer = br#"{"file":"/var/log/app.log","line_number":12,"text":"2026-11-23T10:00:00Z ERROR db pool exhausted"}"#.repeat(200);
-        let packed = pack(&answer);
-        assert!(packed.starts_with(PACKED) && packed.len() * 4 < answer.len(), "{} of {}", packed.len(), answer.len());
-        assert_eq!(unpack(packed.into_owned(), 1024).unwrap(), answer);
-        // Small or incompressible values are stored as they are, and so are
-        // values stored before packing existed.
-        assert_eq!(&pack(b"{\"k\":1}")[..], b"{\"k\":1}");
-        let noise = logai_test_redis::incompressible(4096, 7);
-        assert_eq!(&pack(&noise)[..], &noise[..]);
-        assert_eq!(unpack(answer.clone(), 1024).unwrap(), answer);
-        // A corrupt length is refused, not allocated.
-        let mut bad = pack(&answer).into_owned();
-        bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(unpack(bad, 1), None);
-    }
-
-    #[test]
-    fn lru_entries_expire() {
-        let mut c = LruBytes::new(100);
-        c.put("a", b"x", Duration::from_millis(0));
-        assert!(c.get("a").is_none());
-        assert_eq!(c.bytes(), 0);
-    }
-}
-
 /// The right to fill a cache entry that other sessions may be waiting for
 /// (see [`Coordinator::cache_get_or_claim`]). Dropping it (after
 /// `cache_put`, or without storing anything) lets the waiters go on.
@@ -505,5 +458,52 @@ impl Coordinator {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lru_is_bounded_by_bytes_and_evicts_least_recent() {
+        let mut c = LruBytes::new(100);
+        c.put("a", &[0; 40], Duration::from_secs(60));
+        c.put("b", &[0; 40], Duration::from_secs(60));
+        assert!(c.get("a").is_some()); // a is now most recent
+        c.put("c", &[0; 40], Duration::from_secs(60));
+        assert!(c.get("b").is_none());
+        assert!(c.get("a").is_some());
+        assert!(c.get("c").is_some());
+        assert!(c.bytes() <= 100);
+        c.put("huge", &[0; 200], Duration::from_secs(60));
+        assert!(c.get("huge").is_none());
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn values_are_packed_when_that_pays_and_read_back_whole() {
+        let answer = br#"{"file":"/var/log/app.log","line_number":12,"text":"2026-11-23T10:00:00Z ERROR db pool exhausted"}"#.repeat(200);
+        let packed = pack(&answer);
+        assert!(packed.starts_with(PACKED) && packed.len() * 4 < answer.len(), "{} of {}", packed.len(), answer.len());
+        assert_eq!(unpack(packed.into_owned(), 1024).unwrap(), answer);
+        // Small or incompressible values are stored as they are, and so are
+        // values stored before packing existed.
+        assert_eq!(&pack(b"{\"k\":1}")[..], b"{\"k\":1}");
+        let noise = logai_test_redis::incompressible(4096, 7);
+        assert_eq!(&pack(&noise)[..], &noise[..]);
+        assert_eq!(unpack(answer.clone(), 1024).unwrap(), answer);
+        // A corrupt length is refused, not allocated.
+        let mut bad = pack(&answer).into_owned();
+        bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(unpack(bad, 1), None);
+    }
+
+    #[test]
+    fn lru_entries_expire() {
+        let mut c = LruBytes::new(100);
+        c.put("a", b"x", Duration::from_millis(0));
+        assert!(c.get("a").is_none());
+        assert_eq!(c.bytes(), 0);
     }
 }

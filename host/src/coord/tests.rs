@@ -1,7 +1,8 @@
 //! In-module tests against a real `redis-server` (apt `redis-server`),
 //! started on a free loopback port with persistence off and killed at the
-//! end. When it is not installed these tests print why and pass, unless
-//! `LOGAI_REQUIRE_REDIS=1` (scripts/test sets it).
+//! end. When it is not installed these tests fail, naming the fix
+//! (scripts/install-test-deps): Rust's runner has no skip, and a Redis test
+//! that passes without Redis would prove nothing.
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -105,7 +106,7 @@ async fn contention(coords: Vec<Coordinator>, tasks_per: usize, global: i64, per
 /// exceed them together, though each alone would allow the whole cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_on_and_off_redis_share_the_caps() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let l = limits(3, 2, 30_000, 2000);
     let on = coord(Some(r.url()), &l).await;
     let lost = coord(Some(r.url()), &l).await;
@@ -194,7 +195,7 @@ async fn local_only_is_fifo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_limits_hold_across_sessions() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let l = limits(4, 2, 20_000, 2000);
     let mut coords = Vec::new();
     for _ in 0..6 {
@@ -218,7 +219,7 @@ async fn redis_limits_hold_across_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_is_fifo_across_sessions() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let l = limits(1, 1, 10_000, 2000);
     let mut coords = Vec::new();
     for _ in 0..3 {
@@ -229,7 +230,7 @@ async fn redis_is_fifo_across_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_waiters_of_a_free_service_are_not_blocked() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let l = limits(3, 1, 30_000, 2000);
     let a = coord(Some(r.url()), &l).await;
     let b = coord(Some(r.url()), &l).await;
@@ -248,7 +249,7 @@ async fn redis_waiters_of_a_free_service_are_not_blocked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewal_never_puts_back_a_released_permit() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     // Lease 100 ms: renewals every 33 ms race the releases of permits held ~1 ms.
     let c = coord(Some(r.url()), &limits(4, 4, 10_000, 100)).await;
     let mut con = redis::Client::open(r.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
@@ -270,7 +271,7 @@ async fn a_renewal_never_puts_back_a_released_permit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_holder_and_dead_waiter_are_reclaimed() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let lease = 1000;
     let l = limits(1, 1, 30_000, lease);
     // A holder "dies": its guard is never released and its renewals stop.
@@ -312,7 +313,7 @@ async fn dead_holder_and_dead_waiter_are_reclaimed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_is_shared_and_says_when_to_retry() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let l = LimitsConfig { rate_limit_per_user_per_minute: 60, rate_limit_burst: 2, ..LimitsConfig::default() };
     let a = coord(Some(r.url()), &l).await;
     let b = coord(Some(r.url()), &l).await;
@@ -336,7 +337,7 @@ async fn rate_limit_is_shared_and_says_when_to_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_is_shared_bounded_and_counted() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 1, max_entry_kb: 4 };
     let l = LimitsConfig::default();
     let a = Coordinator::start(&redis_cfg(Some(r.url())), &l, &cache).await;
@@ -388,7 +389,7 @@ fn cache_bytes_accounted(r: &RedisServer) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_cap_holds_in_redis_without_maxmemory_across_sessions() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     assert_eq!(r.cli(&["CONFIG", "GET", "maxmemory"]).lines().nth(1), Some("0"), "no maxmemory: only logai holds the cap");
     const CAP: u64 = 1024 * 1024;
     let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 1, max_entry_kb: 64 };
@@ -472,7 +473,7 @@ async fn cache_cap_holds_in_redis_without_maxmemory_across_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_cap_accounting_heals_after_evictions_expiry_and_restart() {
-    let Some(mut r) = RedisServer::try_start(&[]) else { return };
+    let mut r = RedisServer::start(&[]);
     const CAP: u64 = 1024 * 1024;
     const ENTRY: usize = 50 * 1024;
     let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 1, max_entry_kb: 64 };
@@ -543,9 +544,7 @@ async fn cache_cap_accounting_heals_after_evictions_expiry_and_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_indexes_keep_every_concurrent_member_newest_first_bounded() {
-    let Some(r) = RedisServer::try_start(&[]) else {
-        return;
-    };
+    let r = RedisServer::start(&[]);
     let l = LimitsConfig::default();
     let a = coord(Some(r.url()), &l).await;
     let b = coord(Some(r.url()), &l).await;
@@ -596,7 +595,7 @@ async fn unreachable_at_start_then_switches_to_redis() {
     c.metrics().incr("logai_test_total", &[], 5.0);
     assert_eq!(c.snapshot().await.source, "local");
     // Redis appears: the session switches within the backoff cap (400 ms).
-    let Some(mut r) = RedisServer::try_start(&[]) else { return };
+    let mut r = RedisServer::start(&[]);
     r.kill();
     r.port = port;
     r.spawn();
@@ -624,7 +623,7 @@ async fn unreachable_at_start_then_switches_to_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_loses_no_counts_and_fails_no_call() {
-    let Some(mut r) = RedisServer::try_start(&[]) else { return };
+    let mut r = RedisServer::start(&[]);
     let l = limits(3, 3, 10_000, 1500);
     let a = coord(Some(r.url()), &l).await;
     let b = coord(Some(r.url()), &l).await;
@@ -676,7 +675,7 @@ async fn redis_restart_loses_no_counts_and_fails_no_call() {
 async fn full_cache_never_evicts_coordination_keys() {
     let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/redis/logai.conf");
     // The shipped config, with a tiny memory cap.
-    let Some(r) = RedisServer::try_start(&[conf, "--maxmemory", "4mb"]) else { return };
+    let r = RedisServer::start(&[conf, "--maxmemory", "4mb"]);
     assert_eq!(r.cli(&["CONFIG", "GET", "maxmemory-policy"]).lines().nth(1), Some("volatile-lru"));
     let cache = CacheConfig { enabled: true, ttl_minutes: 10, max_size_mb: 500, max_entry_kb: 1024 };
     let l = limits(4, 2, 20_000, 2000);
@@ -719,7 +718,7 @@ async fn full_cache_never_evicts_coordination_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_search_once() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let l = LimitsConfig::default();
     let mut coords = Vec::new();
     for _ in 0..4 {
@@ -812,7 +811,7 @@ impl Relay {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_lock_whose_owner_lost_redis_does_not_hold_waiters() {
-    let Some(r) = RedisServer::try_start(&[]) else { return };
+    let r = RedisServer::start(&[]);
     let relay = Relay::start(r.port).await;
     let l = LimitsConfig::default();
     let owner = coord(Some(format!("redis://127.0.0.1:{}/", relay.port)), &l).await;
@@ -838,7 +837,7 @@ async fn a_fill_lock_whose_owner_lost_redis_does_not_hold_waiters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_redis_refused_at_exit_are_spooled_and_added_once_by_a_later_session() {
-    let Some(r) = RedisServer::try_start(&["--maxmemory-policy", "noeviction"]) else { return };
+    let r = RedisServer::start(&["--maxmemory-policy", "noeviction"]);
     let l = limits(4, 2, 2_000, 2_000);
     // Every write refused from here on: out of memory.
     assert_eq!(r.cli(&["CONFIG", "SET", "maxmemory", "1"]).trim(), "OK");

@@ -407,22 +407,31 @@ pub const CHUNK: u64 = 8 << 20;
 pub fn mine_file(path: &Path, source: u32, format: MessageFormat, config: Config, workers: usize) -> io::Result<Miner> {
     let file = File::open(path)?;
     let size = file.metadata()?.len();
-    mine_range(&file, source, 0, size, format, config, workers, CHUNK)
+    mine_range(&file, source, 0..size, format, config, Split { workers, chunk: CHUNK })
 }
 
-/// Mines the lines that start in `[start, end)` of `file` (a line that starts
-/// before `end` is read to its end). `start` must be a line start.
-#[allow(clippy::too_many_arguments)]
+/// How [`mine_range`] divides its work: `workers` threads take chunks of
+/// `chunk` bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Split {
+    /// Threads (at least one, at most one per chunk).
+    pub workers: usize,
+    /// Bytes per chunk.
+    pub chunk: u64,
+}
+
+/// Mines the lines that start in `range` of `file` (a line that starts
+/// before its end is read to its end). `range.start` must be a line start.
 pub fn mine_range(
     file: &File,
     source: u32,
-    start: u64,
-    end: u64,
+    range: std::ops::Range<u64>,
     format: MessageFormat,
     config: Config,
-    workers: usize,
-    chunk: u64,
+    split: Split,
 ) -> io::Result<Miner> {
+    let std::ops::Range { start, end } = range;
+    let Split { workers, chunk } = split;
     let chunks = (end.saturating_sub(start)).div_ceil(chunk.max(1)) as usize;
     let next = AtomicUsize::new(0);
     // Finished chunk tables wait here until every earlier one is folded.

@@ -142,7 +142,7 @@ fn a_file_mines_the_same_as_its_lines_in_one_table() {
     let file = File::open(f.path()).unwrap();
     let size = file.metadata().unwrap().len();
     // Tiny chunks: many boundaries inside lines.
-    let m = mine_range(&file, 0, 0, size, MessageFormat::Auto, Config::default(), 3, 1000).unwrap();
+    let m = mine_range(&file, 0, 0..size, MessageFormat::Auto, Config::default(), Split { workers: 3, chunk: 1000 }).unwrap();
     assert_eq!(m.lines(), 3000);
     assert_eq!(templates(&m.summarize()), templates(&mine(&ls).summarize()));
 }
@@ -158,13 +158,13 @@ proptest! {
         let f = file_of(&ls);
         let file = File::open(f.path()).unwrap();
         let size = file.metadata().unwrap().len();
-        let one = mine_range(&file, 0, 0, size, MessageFormat::Auto, Config::default(), 1, chunk).unwrap().summarize();
+        let one = mine_range(&file, 0, 0..size, MessageFormat::Auto, Config::default(), Split { workers: 1, chunk }).unwrap().summarize();
         for workers in [2, 8] {
-            let s = mine_range(&file, 0, 0, size, MessageFormat::Auto, Config::default(), workers, chunk).unwrap().summarize();
+            let s = mine_range(&file, 0, 0..size, MessageFormat::Auto, Config::default(), Split { workers, chunk }).unwrap().summarize();
             prop_assert_eq!(templates(&s), templates(&one));
             prop_assert_eq!(s.patterns.iter().map(|p| (p.stats.first, p.stats.last)).collect::<Vec<_>>(), one.patterns.iter().map(|p| (p.stats.first, p.stats.last)).collect::<Vec<_>>());
         }
-        let other = mine_range(&file, 0, 0, size, MessageFormat::Auto, Config::default(), 2, CHUNK).unwrap().summarize();
+        let other = mine_range(&file, 0, 0..size, MessageFormat::Auto, Config::default(), Split { workers: 2, chunk: CHUNK }).unwrap().summarize();
         prop_assert_eq!(templates(&other), templates(&one));
         // Two parts merged either way round.
         let cut = cut.min(n);

@@ -1,5 +1,8 @@
 //! Unit tests of the search core, on real files in temporary directories.
 
+// A test here is one scenario, read top to bottom.
+#![allow(clippy::too_many_lines)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

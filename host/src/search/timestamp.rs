@@ -158,7 +158,7 @@ impl StampParser {
         if s.get(i + 9) == Some(&b'.') {
             frac_ms = fraction_ms(&s[i + 10..]).0;
         }
-        let at = |year: i32| self.local_to_ms(year, month, day, hour, min, sec, frac_ms);
+        let at = |year: i32| self.local_to_ms(Civil { year, month, day, hour, min, sec, frac_ms });
         let this_year = at(self.reference_year);
         match this_year {
             Some(ms) if ms <= self.reference_ms + DAY_MS => Some(ms),
@@ -246,7 +246,7 @@ impl StampParser {
                 let days = days_from_civil(year, month, day);
                 days * DAY_MS + (hour as i64 * 3600 + min as i64 * 60 + sec as i64) * 1000 + frac_ms as i64 - off * 60_000
             }
-            None => self.local_to_ms(year, month, day, hour, min, sec, frac_ms)?,
+            None => self.local_to_ms(Civil { year, month, day, hour, min, sec, frac_ms })?,
         };
         Some((ms, i))
     }
@@ -254,8 +254,8 @@ impl StampParser {
     /// A wall-clock time in the service zone, as ms since the epoch. In a
     /// DST gap the time is read as UTC offset before the gap; in a fold, the
     /// earlier instant.
-    #[allow(clippy::too_many_arguments)]
-    fn local_to_ms(&self, year: i32, month: u32, day: u32, hour: u32, min: u32, sec: u32, frac_ms: u32) -> Option<i64> {
+    fn local_to_ms(&self, civil: Civil) -> Option<i64> {
+        let Civil { year, month, day, hour, min, sec, frac_ms } = civil;
         if self.utc {
             if day > days_in_month(year, month) {
                 return None;
@@ -274,6 +274,18 @@ impl StampParser {
             }
         }
     }
+}
+
+/// A wall-clock date and time as a log line writes it (no zone).
+#[derive(Clone, Copy)]
+struct Civil {
+    year: i32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    min: u32,
+    sec: u32,
+    frac_ms: u32,
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).

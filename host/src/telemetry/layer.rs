@@ -319,37 +319,11 @@ where
         if name == "search" && duration_us >= t.config().slow_search_ms.saturating_mul(1000) {
             d.set("slow", "true".into());
         }
-        // Breadcrumbs of the session's steps.
-        match name {
-            "tool.call" => t.breadcrumb("tool.call", format!("{} → {status} in {} ms", d.get("tool").unwrap_or("?"), duration_us / 1000)),
-            "search" => t.breadcrumb(
-                "search",
-                format!(
-                    "search {} /{}/ {}→ {status}, {} results in {} ms",
-                    d.get("service").or_else(|| d.inherited.iter().find(|(k, _)| *k == "service").map(|(_, v)| v.as_str())).unwrap_or("?"),
-                    d.get("pattern").unwrap_or(""),
-                    d.get("window").map(|w| format!("[{w}] ")).unwrap_or_default(),
-                    d.get("result_count").unwrap_or("0"),
-                    duration_us / 1000
-                ),
-            ),
-            _ => {}
-        }
+        leave_breadcrumb(&t, name, &d, &status, duration_us);
         if !t.is_enabled() {
             return;
         }
-        let mut attributes: Vec<(String, String)> = Vec::with_capacity(d.inherited.len() + d.fields.len() + 2);
-        for (k, v) in d.inherited.iter().chain(d.fields.iter()) {
-            if *k == "traceparent" {
-                continue;
-            }
-            attributes.push((k.to_string(), v.clone()));
-        }
-        if d.root {
-            attributes.push(("root".into(), "true".into()));
-        }
-        attributes.push(("release".into(), RELEASE.into()));
-        let attributes = dedup(attributes);
+        let attributes = span_attributes(&d);
         let trace_id = d.ids.trace_hex();
         let span_id = d.ids.span_hex();
         if let Some(err) = &error {
@@ -387,6 +361,42 @@ where
             metric: None,
         });
     }
+}
+
+/// Breadcrumbs of the session's steps: tool calls and searches.
+fn leave_breadcrumb(t: &Telemetry, name: &str, d: &SpanData, status: &str, duration_us: u64) {
+    match name {
+        "tool.call" => t.breadcrumb("tool.call", format!("{} → {status} in {} ms", d.get("tool").unwrap_or("?"), duration_us / 1000)),
+        "search" => t.breadcrumb(
+            "search",
+            format!(
+                "search {} /{}/ {}→ {status}, {} results in {} ms",
+                d.get("service").or_else(|| d.inherited.iter().find(|(k, _)| *k == "service").map(|(_, v)| v.as_str())).unwrap_or("?"),
+                d.get("pattern").unwrap_or(""),
+                d.get("window").map(|w| format!("[{w}] ")).unwrap_or_default(),
+                d.get("result_count").unwrap_or("0"),
+                duration_us / 1000
+            ),
+        ),
+        _ => {}
+    }
+}
+
+/// A closed span's attributes: inherited then its own fields (later values
+/// win), without `traceparent`, plus `root` and `release`.
+fn span_attributes(d: &SpanData) -> Vec<(String, String)> {
+    let mut attributes: Vec<(String, String)> = Vec::with_capacity(d.inherited.len() + d.fields.len() + 2);
+    for (k, v) in d.inherited.iter().chain(d.fields.iter()) {
+        if *k == "traceparent" {
+            continue;
+        }
+        attributes.push((k.to_string(), v.clone()));
+    }
+    if d.root {
+        attributes.push(("root".into(), "true".into()));
+    }
+    attributes.push(("release".into(), RELEASE.into()));
+    dedup(attributes)
 }
 
 /// Later values win; first position kept.

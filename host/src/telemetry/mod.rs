@@ -179,11 +179,7 @@ impl Telemetry {
     /// second; nothing waits for the load but [`Telemetry::shutdown`], under
     /// its deadline. An exporter that fails to load keeps its lane in
     /// [`Telemetry::stats`] with every event counted as dropped.
-    pub fn start_loading(
-        cfg: &TelemetryConfig,
-        names: Vec<String>,
-        loading: BoxFuture<'static, (Vec<Arc<dyn ExportSink>>, Option<Metrics>)>,
-    ) -> Telemetry {
+    pub fn start_loading(cfg: &TelemetryConfig, names: Vec<String>, loading: BoxFuture<'static, Loaded>) -> Telemetry {
         if names.is_empty() {
             return Telemetry::disabled(cfg);
         }
@@ -390,6 +386,10 @@ fn record_drops(m: &Metrics, reason: DropReason, exporter: &str, n: u64) {
     }
 }
 
+/// What loading the exporters yields: the sinks that loaded and the shared
+/// metrics.
+pub type Loaded = (Vec<Arc<dyn ExportSink>>, Option<Metrics>);
+
 struct Batching {
     size: usize,
     interval: Duration,
@@ -404,114 +404,147 @@ async fn dispatch(
     drops: Arc<Drops>,
 ) {
     let Batching { size: batch_size, interval } = batching;
-    // An exporter that did not load keeps no lane: its share of each batch
-    // is counted as dropped.
-    let (lanes, unloaded): (Vec<_>, Vec<_>) = all_lanes.into_iter().partition(|(name, _)| sinks.iter().any(|s| s.name() == name));
-    // One lane (bounded channel + task) per exporter: a slow or hung one
-    // only drops its own batches.
-    let mut lane_tx = Vec::new();
-    let mut workers = Vec::new();
-    for (name, counters) in lanes.iter() {
-        let Some(sink) = sinks.iter().find(|s| s.name() == name).cloned() else { continue };
-        let (tx, mut rx) = mpsc::channel::<Arc<Vec<Event>>>(EXPORTER_LANE_BATCHES);
-        let lane_counters = counters.clone();
-        let counters = counters.clone();
-        let drops = drops.clone();
-        workers.push(tokio::spawn(async move {
-            while let Some(batch) = rx.recv().await {
-                let n = batch.len() as u64;
-                match sink.export(batch).await {
-                    Ok(()) => {
-                        counters.exported.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        counters.failed.fetch_add(1, Ordering::Relaxed);
-                        counters.dropped.fetch_add(n, Ordering::Relaxed);
-                        drops.add(DropReason::ExportFailed, sink.name(), n);
-                        tracing::warn!(exporter = sink.name(), events = n, error = %e, "telemetry export failed; batch dropped");
-                    }
-                }
-            }
-            if let Err(e) = sink.flush().await {
-                tracing::warn!(exporter = sink.name(), error = %e, "telemetry exporter flush failed");
-            }
-        }));
-        lane_tx.push((tx, lane_counters));
+    let lanes = Lanes::open(&sinks, all_lanes, drops);
+    let batch = lanes.collect(&mut rx, batch_size, interval, &stop).await;
+    lanes.drain(rx, batch, batch_size).await;
+}
+
+/// A batch as the lanes share it.
+type Batch = Arc<Vec<Event>>;
+
+/// The exporters' lanes: one bounded channel and task per loaded exporter,
+/// and the counters of those that did not load.
+struct Lanes {
+    loaded: Vec<(String, Arc<LaneCounters>, mpsc::Sender<Batch>)>,
+    unloaded: Vec<(String, Arc<LaneCounters>)>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    drops: Arc<Drops>,
+}
+
+impl Lanes {
+    fn open(sinks: &[Arc<dyn ExportSink>], all_lanes: Vec<(String, Arc<LaneCounters>)>, drops: Arc<Drops>) -> Lanes {
+        // An exporter that did not load keeps no lane: its share of each batch
+        // is counted as dropped.
+        let (lanes, unloaded): (Vec<_>, Vec<_>) = all_lanes.into_iter().partition(|(name, _)| sinks.iter().any(|s| s.name() == name));
+        // One lane (bounded channel + task) per exporter: a slow or hung one
+        // only drops its own batches.
+        let mut loaded = Vec::new();
+        let mut workers = Vec::new();
+        for (name, counters) in lanes {
+            let Some(sink) = sinks.iter().find(|s| s.name() == name).cloned() else { continue };
+            let (tx, rx) = mpsc::channel::<Batch>(EXPORTER_LANE_BATCHES);
+            workers.push(tokio::spawn(run_lane(sink, rx, counters.clone(), drops.clone())));
+            loaded.push((name, counters, tx));
+        }
+        Lanes { loaded, unloaded, workers, drops }
     }
 
-    let send = |batch: Vec<Event>, lane_tx: &Vec<(mpsc::Sender<Arc<Vec<Event>>>, Arc<LaneCounters>)>| {
+    /// Hands a batch to every lane without waiting: a busy lane drops it.
+    fn send(&self, batch: Vec<Event>) {
         let batch = Arc::new(batch);
-        for (name, counters) in &unloaded {
+        for (name, counters) in &self.unloaded {
             counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            drops.add(DropReason::NotLoaded, name, batch.len() as u64);
+            self.drops.add(DropReason::NotLoaded, name, batch.len() as u64);
         }
-        for ((tx, counters), (name, _)) in lane_tx.iter().zip(lanes.iter()) {
+        for (name, counters, tx) in &self.loaded {
             if tx.try_send(batch.clone()).is_err() {
                 counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                drops.add(DropReason::ExporterBusy, name, batch.len() as u64);
+                self.drops.add(DropReason::ExporterBusy, name, batch.len() as u64);
                 tracing::debug!(exporter = %name, events = batch.len(), "exporter busy: batch dropped");
             }
         }
-    };
+    }
 
-    let mut batch: Vec<Event> = Vec::with_capacity(batch_size);
-    let mut due: Option<tokio::time::Instant> = None;
-    loop {
-        let sleep = async {
-            match due {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => break,
-            ev = rx.recv() => match ev {
-                Some(ev) => {
-                    if batch.is_empty() {
-                        due = Some(tokio::time::Instant::now() + interval);
-                    }
-                    batch.push(ev);
-                    if batch.len() >= batch_size {
-                        send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)), &lane_tx);
-                        due = None;
-                    }
+    /// Batches events until `stop` or the queue closes: a batch goes out
+    /// when full or `interval` after its first event. Returns the batch in
+    /// progress.
+    async fn collect(&self, rx: &mut mpsc::Receiver<Event>, batch_size: usize, interval: Duration, stop: &CancellationToken) -> Vec<Event> {
+        let mut batch: Vec<Event> = Vec::with_capacity(batch_size);
+        let mut due: Option<tokio::time::Instant> = None;
+        loop {
+            let sleep = async {
+                match due {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
                 }
-                None => break,
-            },
-            _ = sleep => {
-                if !batch.is_empty() {
-                    send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)), &lane_tx);
+            };
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                ev = rx.recv() => match ev {
+                    Some(ev) => {
+                        if batch.is_empty() {
+                            due = Some(tokio::time::Instant::now() + interval);
+                        }
+                        batch.push(ev);
+                        if batch.len() >= batch_size {
+                            self.send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)));
+                            due = None;
+                        }
+                    }
+                    None => break,
+                },
+                _ = sleep => {
+                    if !batch.is_empty() {
+                        self.send(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)));
+                    }
+                    due = None;
                 }
-                due = None;
+            }
+        }
+        batch
+    }
+
+    /// Shutdown: drain what is queued; lanes get it as full batches. Waiting
+    /// here (not try_send) is right: shutdown runs under a deadline.
+    async fn drain(self, mut rx: mpsc::Receiver<Event>, mut batch: Vec<Event>, batch_size: usize) {
+        rx.close();
+        for (name, counters) in &self.unloaded {
+            counters.dropped.fetch_add((batch.len() + rx.len()) as u64, Ordering::Relaxed);
+            self.drops.add(DropReason::NotLoaded, name, (batch.len() + rx.len()) as u64);
+        }
+        while let Ok(ev) = rx.try_recv() {
+            batch.push(ev);
+            if batch.len() >= batch_size {
+                self.deliver(Arc::new(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))).await;
+            }
+        }
+        if !batch.is_empty() {
+            self.deliver(Arc::new(batch)).await;
+        }
+        drop(self.loaded);
+        for w in self.workers {
+            let _ = w.await;
+        }
+    }
+
+    /// Hands a batch to every lane, waiting for room.
+    async fn deliver(&self, batch: Batch) {
+        for (_, _, tx) in &self.loaded {
+            let _ = tx.send(batch.clone()).await;
+        }
+    }
+}
+
+/// One exporter's lane: exports its batches in order, counts what failed,
+/// flushes when the lane closes.
+async fn run_lane(sink: Arc<dyn ExportSink>, mut rx: mpsc::Receiver<Batch>, counters: Arc<LaneCounters>, drops: Arc<Drops>) {
+    while let Some(batch) = rx.recv().await {
+        let n = batch.len() as u64;
+        match sink.export(batch).await {
+            Ok(()) => {
+                counters.exported.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                counters.dropped.fetch_add(n, Ordering::Relaxed);
+                drops.add(DropReason::ExportFailed, sink.name(), n);
+                tracing::warn!(exporter = sink.name(), events = n, error = %e, "telemetry export failed; batch dropped");
             }
         }
     }
-    // Shutdown: drain what is queued; lanes get it as full batches. Waiting
-    // here (not try_send) is right: shutdown runs under a deadline.
-    rx.close();
-    for (name, counters) in &unloaded {
-        counters.dropped.fetch_add((batch.len() + rx.len()) as u64, Ordering::Relaxed);
-        drops.add(DropReason::NotLoaded, name, (batch.len() + rx.len()) as u64);
-    }
-    while let Ok(ev) = rx.try_recv() {
-        batch.push(ev);
-        if batch.len() >= batch_size {
-            let b = Arc::new(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)));
-            for (tx, _) in &lane_tx {
-                let _ = tx.send(b.clone()).await;
-            }
-        }
-    }
-    if !batch.is_empty() {
-        let b = Arc::new(batch);
-        for (tx, _) in &lane_tx {
-            let _ = tx.send(b.clone()).await;
-        }
-    }
-    drop(lane_tx);
-    for w in workers {
-        let _ = w.await;
+    if let Err(e) = sink.flush().await {
+        tracing::warn!(exporter = sink.name(), error = %e, "telemetry exporter flush failed");
     }
 }
 

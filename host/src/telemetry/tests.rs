@@ -339,7 +339,7 @@ fn json_logs_carry_datadog_ids() {
     assert!(line["dd.span_id"].as_str().unwrap().parse::<u64>().unwrap() > 0);
     assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(line["span"], "tool.call");
-    assert_eq!(line["dd.service"].as_str().is_some(), true);
+    assert!(line["dd.service"].as_str().is_some());
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingBody, OutgoingReque
 
 /// What came back.
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
     /// The first bytes of the body (for error messages).
     pub body: Vec<u8>,

@@ -232,13 +232,7 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
     for (name, fam) in &counters {
         // TYPE names the family without `_total` (OpenMetrics style) would
         // confuse 0.0.4 parsers; keep the sample name as the family name.
-        let _ = writeln!(out, "# HELP {name} {}", escape_help(&help_units(help_or(fam.help, name), scale_of(&fam.series[0].name))));
-        let _ = writeln!(out, "# TYPE {name} counter");
-        for s in &fam.series {
-            out.push_str(name);
-            write_labels(&mut out, &s.labels, None);
-            let _ = writeln!(out, " {}", format_value(s.value / scale_of(&s.name)));
-        }
+        write_scalar_family(&mut out, name, fam, "counter");
     }
 
     let gauges = group(&snap.gauges, |g| family_name(prefix, &g.name), |g| g.help.as_str());
@@ -246,13 +240,7 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
         if counters.contains_key(name) {
             continue; // a name can have one type only
         }
-        let _ = writeln!(out, "# HELP {name} {}", escape_help(&help_units(help_or(fam.help, name), scale_of(&fam.series[0].name))));
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for s in &fam.series {
-            out.push_str(name);
-            write_labels(&mut out, &s.labels, None);
-            let _ = writeln!(out, " {}", format_value(s.value / scale_of(&s.name)));
-        }
+        write_scalar_family(&mut out, name, fam, "gauge");
     }
 
     let hists = group(&snap.histograms, |h| family_name(prefix, &h.name), |h| h.help.as_str());
@@ -260,51 +248,74 @@ pub fn render(snap: &Snapshot, prefix: &str) -> String {
         if counters.contains_key(name) || gauges.contains_key(name) {
             continue;
         }
-        let _ = writeln!(out, "# HELP {name} {}", escape_help(&help_units(help_or(fam.help, name), scale_of(&fam.series[0].name))));
-        let _ = writeln!(out, "# TYPE {name} histogram");
+        write_header(&mut out, name, fam.help, &fam.series[0].name, "histogram");
         for h in &fam.series {
-            let scale = scale_of(&h.name);
-            let labels: Vec<(String, String)> = h.labels.iter().filter(|(k, _)| sanitize_label_name(k) != "le").cloned().collect();
-            // Buckets must be cumulative and sorted by bound; tolerate a
-            // snapshot that is not by sorting and taking running maxima.
-            let mut pairs: Vec<(f64, u64)> =
-                h.bucket_bounds.iter().map(|b| b / scale).zip(h.bucket_counts.iter().copied()).filter(|(b, _)| b.is_finite()).collect();
-            pairs.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
-            pairs.dedup_by(|a, b| a.0 == b.0);
-            let mut running = 0u64;
-            for (bound, count) in &pairs {
-                running = running.max(*count);
-                let le = format_value(*bound);
-                let _ = write!(out, "{name}_bucket");
-                write_labels(&mut out, &labels, Some(("le", &le)));
-                let _ = writeln!(out, " {running}");
-            }
-            let total = h.count.max(running);
-            let _ = write!(out, "{name}_bucket");
-            write_labels(&mut out, &labels, Some(("le", "+Inf")));
-            let _ = writeln!(out, " {total}");
-            let _ = write!(out, "{name}_sum");
-            write_labels(&mut out, &labels, None);
-            let _ = writeln!(out, " {}", format_value(h.sum / scale));
-            let _ = write!(out, "{name}_count");
-            write_labels(&mut out, &labels, None);
-            let _ = writeln!(out, " {total}");
+            write_histogram(&mut out, name, h);
         }
     }
 
-    // Where the numbers come from: 1 for the active source.
-    if !snap.source.is_empty() {
-        let name = family_name(prefix, "metrics_source_info");
-        let _ = writeln!(
-            out,
-            "# HELP {name} Where these metrics come from: redis (all sessions) or local (one process, during a Redis outage)."
-        );
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        out.push_str(&name);
-        write_labels(&mut out, &[("source".to_string(), snap.source.clone())], None);
-        out.push_str(" 1\n");
-    }
+    write_source_info(&mut out, snap, prefix);
     out
+}
+
+/// `# HELP` and `# TYPE` lines of one family.
+fn write_header(out: &mut String, name: &str, help: &str, first_series: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(&help_units(help_or(help, name), scale_of(first_series))));
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A counter or gauge family: its header, then one sample per series.
+fn write_scalar_family(out: &mut String, name: &str, fam: &Family<'_, Series>, kind: &str) {
+    write_header(out, name, fam.help, &fam.series[0].name, kind);
+    for s in &fam.series {
+        out.push_str(name);
+        write_labels(out, &s.labels, None);
+        let _ = writeln!(out, " {}", format_value(s.value / scale_of(&s.name)));
+    }
+}
+
+/// One histogram series: cumulative buckets, `+Inf`, sum and count.
+fn write_histogram(out: &mut String, name: &str, h: &Histogram) {
+    let scale = scale_of(&h.name);
+    let labels: Vec<(String, String)> = h.labels.iter().filter(|(k, _)| sanitize_label_name(k) != "le").cloned().collect();
+    // Buckets must be cumulative and sorted by bound; tolerate a
+    // snapshot that is not by sorting and taking running maxima.
+    let mut pairs: Vec<(f64, u64)> =
+        h.bucket_bounds.iter().map(|b| b / scale).zip(h.bucket_counts.iter().copied()).filter(|(b, _)| b.is_finite()).collect();
+    pairs.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    pairs.dedup_by(|a, b| a.0 == b.0);
+    let mut running = 0u64;
+    for (bound, count) in &pairs {
+        running = running.max(*count);
+        let le = format_value(*bound);
+        let _ = write!(out, "{name}_bucket");
+        write_labels(out, &labels, Some(("le", &le)));
+        let _ = writeln!(out, " {running}");
+    }
+    let total = h.count.max(running);
+    let _ = write!(out, "{name}_bucket");
+    write_labels(out, &labels, Some(("le", "+Inf")));
+    let _ = writeln!(out, " {total}");
+    let _ = write!(out, "{name}_sum");
+    write_labels(out, &labels, None);
+    let _ = writeln!(out, " {}", format_value(h.sum / scale));
+    let _ = write!(out, "{name}_count");
+    write_labels(out, &labels, None);
+    let _ = writeln!(out, " {total}");
+}
+
+/// Where the numbers come from: 1 for the active source.
+fn write_source_info(out: &mut String, snap: &Snapshot, prefix: &str) {
+    if snap.source.is_empty() {
+        return;
+    }
+    let name = family_name(prefix, "metrics_source_info");
+    let _ =
+        writeln!(out, "# HELP {name} Where these metrics come from: redis (all sessions) or local (one process, during a Redis outage).");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    out.push_str(&name);
+    write_labels(out, &[("source".to_string(), snap.source.clone())], None);
+    out.push_str(" 1\n");
 }
 
 fn help_or<'a>(help: &'a str, name: &'a str) -> &'a str {

@@ -15,31 +15,25 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn installed() -> bool {
-    Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_ok()
+const MISSING: &str = "not found on PATH: run scripts/install-test-deps (Debian package redis-server)";
+
+/// Panics with the fix when `redis-server` or `redis-cli` cannot be run.
+fn require_installed() {
+    for tool in ["redis-server", "redis-cli"] {
+        let found = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+        assert!(found, "{tool} {MISSING}");
+    }
 }
 
 impl RedisServer {
     /// Start with extra arguments (a config file first, then `--name value`
-    /// pairs). Panics when redis-server is not installed.
+    /// pairs). Panics, naming the fix, when redis-server or redis-cli is not
+    /// on PATH: a Redis test without Redis fails, it never passes silently.
     pub fn start(extra: &[&str]) -> RedisServer {
+        require_installed();
         let mut s = RedisServer { port: free_port(), child: None, args: extra.iter().map(|s| s.to_string()).collect() };
         s.spawn();
         s
-    }
-
-    /// [`RedisServer::start`], or `None` (with a SKIPPED line) when
-    /// redis-server is not installed, unless `LOGAI_REQUIRE_REDIS=1`
-    /// (scripts/test sets it), which makes a missing server a failure.
-    pub fn try_start(extra: &[&str]) -> Option<RedisServer> {
-        if !installed() {
-            if std::env::var("LOGAI_REQUIRE_REDIS").as_deref() == Ok("1") {
-                panic!("redis-server is not installed (apt-get install redis-server)");
-            }
-            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-            return None;
-        }
-        Some(RedisServer::start(extra))
     }
 
     /// (Re)start on the same port; empty (no persistence).
@@ -49,7 +43,7 @@ impl RedisServer {
         cmd.args(&self.args);
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        self.child = Some(cmd.spawn().expect("redis-server is not installed (apt-get install redis-server)"));
+        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("redis-server {MISSING} ({e})")));
         let until = Instant::now() + Duration::from_secs(10);
         while Instant::now() < until {
             if self.cli(&["PING"]).trim() == "PONG" {
@@ -66,7 +60,11 @@ impl RedisServer {
 
     /// Run `redis-cli` against it; stdout.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("redis-cli {MISSING} ({e})"));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
