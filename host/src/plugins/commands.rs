@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
-use super::cache::{ArtifactCache, CacheOutcome};
+use super::precompiled::{ArtifactCache, CacheOutcome};
 use super::engine;
 use super::guest::hint_missing;
 use super::runtime::{prepare, Plugin};

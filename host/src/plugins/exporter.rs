@@ -15,7 +15,7 @@ use wasmtime::Store;
 
 use super::bindings::exporter as xb;
 use super::bindings::tool::logai::plugin::metrics as wm;
-use super::cache::ArtifactCache;
+use super::precompiled::ArtifactCache;
 use super::engine;
 use super::guest::fresh_store;
 use super::guest::{describe_trap, hint_missing, link_error, timeout_message, Limit};
