@@ -18,12 +18,12 @@
 //! - [`Exporter`] hosts one long-lived exporter instance for telemetry.
 
 mod bindings;
-mod precompiled;
 mod call_result;
 mod commands;
 mod engine;
 pub mod exporter;
 mod guest;
+mod precompiled;
 mod runtime;
 mod sandbox;
 mod spec;
@@ -40,10 +40,10 @@ use crate::call::CallScope;
 use crate::coord::MetricsSnapshot;
 use crate::search::api as search;
 
-pub use precompiled::{cache_dir, CacheOutcome};
 pub use commands::{list, precompile, PluginListing, PrecompileReport};
 pub use engine::Allocator;
 pub use exporter::{ExportEvent, Exporter};
+pub use precompiled::{cache_dir, CacheOutcome};
 pub use runtime::Runtime;
 pub use sandbox::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS};
 
