@@ -48,9 +48,6 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9464")]
         listen: std::net::SocketAddr,
     },
-    /// Benchmark: tools/call through the WASM `hello` plugin vs the native tool.
-    #[command(hide = true)]
-    BenchCall(logai::serve::BenchCallArgs),
 }
 
 #[derive(Subcommand)]
@@ -120,13 +117,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             logai::serve::metrics_server(&config, listen)
-        }
-        Command::BenchCall(args) => {
-            let config = match load_config(&ConfigArg { config: args.config.clone() }) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            logai::serve::bench_call(&config, &args)
         }
         Command::Config { command: ConfigCommand::Check { config, print } } => {
             let config = match load_config(&config) {

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
-use super::cache::{ArtifactCache, CacheOutcome};
 use super::engine;
 use super::guest::hint_missing;
+use super::precompiled::{ArtifactCache, CacheOutcome};
 use super::runtime::{prepare, Plugin};
 use super::sandbox::Sandbox;
 use super::state::{tool_linker, PluginState};

@@ -4,21 +4,21 @@
 //! an error to the caller and its instance is dropped and re-created (and
 //! re-configured) on the next operation.
 //!
-//! [`ExportEvent`] mirrors WIT `telemetry-types.telemetry-event` as a plain
-//! serde type, so telemetry builds events without touching wasmtime.
+//! [`ExportEvent`] is the WIT `telemetry-event` record as defined once in
+//! `logai-records` (plain serde), so telemetry builds events without
+//! touching wasmtime; `bindings.rs` converts it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use wasmtime::Store;
 
 use super::bindings::exporter as xb;
 use super::bindings::tool::logai::plugin::metrics as wm;
-use super::cache::ArtifactCache;
 use super::engine;
 use super::guest::fresh_store;
 use super::guest::{describe_trap, hint_missing, link_error, timeout_message, Limit};
+use super::precompiled::ArtifactCache;
 use super::sandbox::Sandbox;
 use super::state::{exporter_linker, PluginState, Watch};
 use super::{NoHostServices, PluginError};
@@ -27,116 +27,7 @@ use crate::coord::MetricsSnapshot;
 
 use xb::logai::plugin::telemetry_types as wx;
 
-/// What kind of telemetry event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventKind {
-    /// A finished span (tool call, plugin call, search, cache, permit, scan).
-    Span,
-    /// An error with context.
-    Error,
-    /// A metric observation.
-    Metric,
-}
-
-/// What kind of metric a [`MetricPoint`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MetricKind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
-/// One metric observation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricPoint {
-    pub name: String,
-    pub kind: MetricKind,
-    pub value: f64,
-    pub tags: Vec<(String, String)>,
-}
-
-/// A recent session step, for error events.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Breadcrumb {
-    pub timestamp_ms: u64,
-    pub category: String,
-    pub message: String,
-}
-
-/// One telemetry event (mirrors WIT `telemetry-event`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ExportEvent {
-    pub kind: EventKind,
-    /// Unix time in milliseconds when the event started.
-    pub timestamp_ms: u64,
-    /// Span or error name (`tools/call`, `search_logs`, `search`, ...).
-    pub name: String,
-    /// 128-bit W3C trace id, 32 hex chars.
-    pub trace_id: String,
-    /// 64-bit span id, 16 hex chars.
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
-    pub duration_us: u64,
-    /// `ok` or an error kind.
-    pub status: String,
-    /// Tags: service, tool, cached, session, user, release, ...
-    pub attributes: Vec<(String, String)>,
-    /// Error message, for error events.
-    pub message: Option<String>,
-    /// Recent session steps, for error events.
-    pub breadcrumbs: Vec<Breadcrumb>,
-    /// Set for metric events.
-    pub metric: Option<MetricPoint>,
-}
-
-impl ExportEvent {
-    /// The value of attribute `name`, if set.
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
-fn labels(v: Vec<(String, String)>) -> Vec<wm::Label> {
-    v.into_iter().map(|(name, value)| wm::Label { name, value }).collect()
-}
-
-impl From<ExportEvent> for wx::TelemetryEvent {
-    fn from(e: ExportEvent) -> Self {
-        wx::TelemetryEvent {
-            kind: match e.kind {
-                EventKind::Span => wx::EventKind::Span,
-                EventKind::Error => wx::EventKind::Error,
-                EventKind::Metric => wx::EventKind::Metric,
-            },
-            timestamp_ms: e.timestamp_ms,
-            name: e.name,
-            trace_id: e.trace_id,
-            span_id: e.span_id,
-            parent_span_id: e.parent_span_id,
-            duration_us: e.duration_us,
-            status: e.status,
-            attributes: labels(e.attributes),
-            message: e.message,
-            breadcrumbs: e
-                .breadcrumbs
-                .into_iter()
-                .map(|b| wx::Breadcrumb { timestamp_ms: b.timestamp_ms, category: b.category, message: b.message })
-                .collect(),
-            metric: e.metric.map(|m| wx::MetricPoint {
-                name: m.name,
-                kind: match m.kind {
-                    MetricKind::Counter => wx::MetricKind::Counter,
-                    MetricKind::Gauge => wx::MetricKind::Gauge,
-                    MetricKind::Histogram => wx::MetricKind::Histogram,
-                },
-                value: m.value,
-                tags: labels(m.tags),
-            }),
-        }
-    }
-}
+pub use logai_records::telemetry::{Breadcrumb, Event as ExportEvent, EventKind, MetricKind, MetricPoint};
 
 /// A loaded exporter plugin. Cheap to clone; operations are serialized.
 #[derive(Clone)]

@@ -16,17 +16,14 @@
 //!   cap or a malformed result becomes an `isError` result naming the
 //!   plugin and the limit it hit; the next call works.
 //! - [`Exporter`] hosts one long-lived exporter instance for telemetry.
-//! - [`native::HelloNative`] is the `hello` tool compiled into the host, the
-//!   baseline the benchmarks compare plugin calls against.
 
 mod bindings;
-mod cache;
 mod call_result;
 mod commands;
 mod engine;
 pub mod exporter;
 mod guest;
-pub mod native;
+mod precompiled;
 mod runtime;
 mod sandbox;
 mod spec;
@@ -43,10 +40,10 @@ use crate::call::CallScope;
 use crate::coord::MetricsSnapshot;
 use crate::search::api as search;
 
-pub use cache::{cache_dir, CacheOutcome};
 pub use commands::{list, precompile, PluginListing, PrecompileReport};
 pub use engine::Allocator;
 pub use exporter::{ExportEvent, Exporter};
+pub use precompiled::{cache_dir, CacheOutcome};
 pub use runtime::Runtime;
 pub use sandbox::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS};
 

@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use wasmtime::Engine;
 
 use super::bindings::tool as tb;
-use super::cache::{ArtifactCache, CacheOutcome};
 use super::call_result::convert;
 use super::engine::{self, Allocator};
 use super::guest::{describe_trap, fresh_store, hint_missing, link_error, run_guest, timeout_message, Ended, Limit};
+use super::precompiled::{ArtifactCache, CacheOutcome};
 use super::sandbox::Sandbox;
 use super::spec::{self, CheckedTool, RawToolSpec};
 use super::standby::{Ready, Standby};

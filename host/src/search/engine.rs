@@ -95,7 +95,7 @@ impl SearchCore {
     fn work_items(&self, plan: &SearchPlan, service: &Service, tz: Tz, shared: &Shared<'_>) -> Vec<WorkItem> {
         let mut items = Vec::new();
         for (fi, f) in plan.files.iter().enumerate() {
-            let whole = WorkItem { file: fi, start: 0, match_end: u64::MAX, end: u64::MAX, chunk: 0, last: true, pre_note: None };
+            let whole = WorkItem { file: fi, start: 0, match_end: u64::MAX, end: u64::MAX, chunk: 0, last: true };
             if f.gz || !service.confines(&f.path) {
                 items.push(whole);
                 continue;
@@ -129,15 +129,7 @@ impl SearchCore {
             bounds.push(end);
             let chunks = bounds.len() - 1;
             for k in 0..chunks {
-                items.push(WorkItem {
-                    file: fi,
-                    start: bounds[k],
-                    match_end: bounds[k + 1],
-                    end,
-                    chunk: k as u32,
-                    last: k + 1 == chunks,
-                    pre_note: None,
-                });
+                items.push(WorkItem { file: fi, start: bounds[k], match_end: bounds[k + 1], end, chunk: k as u32, last: k + 1 == chunks });
             }
         }
         items

@@ -34,8 +34,6 @@ pub(super) struct WorkItem {
     pub(super) chunk: u32,
     /// The file's last chunk.
     pub(super) last: bool,
-    #[allow(dead_code)]
-    pub(super) pre_note: Option<String>,
 }
 
 #[derive(Default)]

@@ -21,11 +21,9 @@ use crate::plugins::{HostServices, Runtime};
 use crate::search::{OverflowPage, SearchCore, SearchError, SearchRequest, SearchResponse, ServiceInfo, SessionDir};
 use crate::telemetry::{self, Telemetry};
 
-mod bench;
 mod gateway;
 mod instrument;
 
-pub use bench::{bench_call, BenchCallArgs};
 pub use gateway::Gateway;
 pub use instrument::Instrumented;
 

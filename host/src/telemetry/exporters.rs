@@ -71,19 +71,3 @@ impl ExportSink for ComponentSink {
         Box::pin(async move { self.0.flush().await })
     }
 }
-
-/// A sink that forwards nothing (tests of the pipeline use their own).
-#[allow(dead_code)]
-struct Null;
-
-impl ExportSink for Null {
-    fn name(&self) -> &str {
-        "null"
-    }
-    fn export(&self, _batch: Arc<Vec<Event>>) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn flush(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async { Ok(()) })
-    }
-}

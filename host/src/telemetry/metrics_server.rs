@@ -26,44 +26,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Renders the current metrics; `source` is `redis` or `local`.
 pub type Render = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<(String, String)>> + Send + Sync>;
 
-/// The same renderer the Prometheus component runs, compiled natively: used
-/// by `logai metrics` when the component cannot be loaded, and by tests.
-#[path = "../../../plugins/prometheus/src/render.rs"]
-#[allow(dead_code)]
-pub mod native_render;
-
-/// Render a snapshot with the built-in renderer.
+/// Render a snapshot with the built-in renderer: the Prometheus component's
+/// own code (`logai-exporter-prometheus`), compiled natively. Used by
+/// `logai metrics` when the component cannot be loaded, and by tests.
 pub fn render_native(s: &MetricsSnapshot) -> String {
-    native_render::render(&to_render_snapshot(s), native_render::DEFAULT_PREFIX)
-}
-
-pub fn to_render_snapshot(s: &MetricsSnapshot) -> native_render::Snapshot {
-    native_render::Snapshot {
-        counters: s
-            .counters
-            .iter()
-            .map(|c| native_render::Series { name: c.name.clone(), help: c.help.clone(), labels: c.labels.clone(), value: c.value })
-            .collect(),
-        gauges: s
-            .gauges
-            .iter()
-            .map(|g| native_render::Series { name: g.name.clone(), help: g.help.clone(), labels: g.labels.clone(), value: g.value })
-            .collect(),
-        histograms: s
-            .histograms
-            .iter()
-            .map(|h| native_render::Histogram {
-                name: h.name.clone(),
-                help: h.help.clone(),
-                labels: h.labels.clone(),
-                bucket_bounds: h.bucket_bounds.clone(),
-                bucket_counts: h.bucket_counts.clone(),
-                sum: h.sum,
-                count: h.count,
-            })
-            .collect(),
-        source: s.source.clone(),
-    }
+    logai_exporter_prometheus::render::render(s, logai_exporter_prometheus::render::DEFAULT_PREFIX)
 }
 
 /// Serve `/metrics` and `/healthz` on `listener` until `stop` is cancelled.

@@ -20,18 +20,13 @@ use logai_exporter_kit::wasi_http;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({
-        world: "exporter-plugin",
-        path: "../sdk/wit",
-    });
-
     use std::net::UdpSocket;
     use std::sync::Mutex;
 
-    use exports::logai::plugin::exporter::Guest;
-    use logai::plugin::log::{write as log, Level};
-    use logai::plugin::metrics::Snapshot;
-    use logai::plugin::telemetry_types::{EventKind, MetricKind, TelemetryEvent};
+    use logai_exporter_kit::bindings::exports::logai::plugin::exporter::Guest;
+    use logai_exporter_kit::bindings::logai::plugin::log::{write as log, Level};
+    use logai_exporter_kit::bindings::logai::plugin::metrics::Snapshot;
+    use logai_exporter_kit::bindings::logai::plugin::telemetry_types::TelemetryEvent;
 
     use crate::model::{self, setting_str};
     use crate::{statsd, traces, wasi_http};
@@ -53,37 +48,6 @@ mod component {
     }
 
     static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-    fn to_model(e: TelemetryEvent) -> model::Event {
-        model::Event {
-            kind: match e.kind {
-                EventKind::Span => model::Kind::Span,
-                EventKind::Error => model::Kind::Error,
-                EventKind::Metric => model::Kind::Metric,
-            },
-            timestamp_ms: e.timestamp_ms,
-            name: e.name,
-            trace_id: e.trace_id,
-            span_id: e.span_id,
-            parent_span_id: e.parent_span_id,
-            duration_us: e.duration_us,
-            status: e.status,
-            attributes: e.attributes.into_iter().map(|l| (l.name, l.value)).collect(),
-            message: e.message,
-            // DogStatsD and APM spans carry no breadcrumbs.
-            breadcrumbs: Vec::new(),
-            metric: e.metric.map(|m| model::MetricPoint {
-                name: m.name,
-                kind: match m.kind {
-                    MetricKind::Counter => model::MetricKind::Counter,
-                    MetricKind::Gauge => model::MetricKind::Gauge,
-                    MetricKind::Histogram => model::MetricKind::Histogram,
-                },
-                value: m.value,
-                tags: m.tags.into_iter().map(|l| (l.name, l.value)).collect(),
-            }),
-        }
-    }
 
     fn flag(v: &serde_json::Value, key: &str) -> Result<bool, String> {
         match setting_str(v, key).as_deref() {
@@ -166,7 +130,7 @@ mod component {
         fn export(batch: Vec<TelemetryEvent>) -> Result<(), String> {
             let mut guard = STATE.lock().unwrap();
             let state = guard.as_mut().ok_or("datadog exporter used before configure")?;
-            let events: Vec<model::Event> = batch.into_iter().map(to_model).collect();
+            let events: Vec<model::Event> = batch.into_iter().map(Into::into).collect();
             if state.settings.version_from_release {
                 if let Some(rel) = events.iter().find_map(|e| e.attr("release").map(str::to_string)) {
                     state.settings.info.version = rel.rsplit('@').next().unwrap_or(&rel).to_string();
@@ -231,5 +195,5 @@ mod component {
         }
     }
 
-    export!(Datadog);
+    logai_exporter_kit::bindings::export_exporter!(Datadog);
 }

@@ -4,20 +4,16 @@
 //! metrics snapshot (all sessions, read from Redis by the host) as the
 //! Prometheus text exposition format (version 0.0.4). `export` and `flush`
 //! accept batches and ignore them, so enabling it under `logai serve` costs
-//! nothing.
+//! nothing. The renderer is plain Rust over the shared records
+//! (`logai-records`), so the host builds the same code in.
 
 pub mod render;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({
-        world: "exporter-plugin",
-        path: "../sdk/wit",
-    });
-
-    use exports::logai::plugin::exporter::Guest;
-    use logai::plugin::metrics::Snapshot;
-    use logai::plugin::telemetry_types::TelemetryEvent;
+    use logai_exporter_kit::bindings::exports::logai::plugin::exporter::Guest;
+    use logai_exporter_kit::bindings::logai::plugin::metrics::Snapshot;
+    use logai_exporter_kit::bindings::logai::plugin::telemetry_types::TelemetryEvent;
 
     use crate::render;
 
@@ -58,39 +54,9 @@ mod component {
 
         fn render(metrics: Snapshot) -> Option<String> {
             let prefix = PREFIX.lock().unwrap().clone().unwrap_or_else(|| render::DEFAULT_PREFIX.to_string());
-            let snap = render::Snapshot {
-                counters: metrics
-                    .counters
-                    .into_iter()
-                    .map(|c| render::Series { name: c.name, help: c.help, labels: labels(c.labels), value: c.value })
-                    .collect(),
-                gauges: metrics
-                    .gauges
-                    .into_iter()
-                    .map(|g| render::Series { name: g.name, help: g.help, labels: labels(g.labels), value: g.value })
-                    .collect(),
-                histograms: metrics
-                    .histograms
-                    .into_iter()
-                    .map(|h| render::Histogram {
-                        name: h.name,
-                        help: h.help,
-                        labels: labels(h.labels),
-                        bucket_bounds: h.bucket_bounds,
-                        bucket_counts: h.bucket_counts,
-                        sum: h.sum,
-                        count: h.count,
-                    })
-                    .collect(),
-                source: metrics.source,
-            };
-            Some(render::render(&snap, &prefix))
+            Some(render::render(&metrics.into(), &prefix))
         }
     }
 
-    fn labels(l: Vec<logai::plugin::metrics::Label>) -> Vec<(String, String)> {
-        l.into_iter().map(|l| (l.name, l.value)).collect()
-    }
-
-    export!(Prometheus);
+    logai_exporter_kit::bindings::export_exporter!(Prometheus);
 }

@@ -2,42 +2,16 @@
 //! TYPE once per metric family, counters named `*_total`, histograms as
 //! cumulative `_bucket{le=...}` series ending with `+Inf`, then `_sum` and
 //! `_count`; label values and help texts escaped as the format requires.
-//! Pure Rust (no WIT types) so it is unit-tested on the host target.
+//! Pure Rust over the shared records (no WIT types), so it is unit-tested on
+//! the host target and built into the host for `logai metrics`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use logai_records::metrics::MetricsSnapshot;
+
 /// Family names get this prefix unless they already start with it.
 pub const DEFAULT_PREFIX: &str = "logai_";
-
-/// One labelled counter or gauge series.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Series {
-    pub name: String,
-    pub help: String,
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
-}
-
-/// One labelled histogram series (cumulative buckets; `count` includes `+Inf`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Histogram {
-    pub name: String,
-    pub help: String,
-    pub labels: Vec<(String, String)>,
-    pub bucket_bounds: Vec<f64>,
-    pub bucket_counts: Vec<u64>,
-    pub sum: f64,
-    pub count: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Snapshot {
-    pub counters: Vec<Series>,
-    pub gauges: Vec<Series>,
-    pub histograms: Vec<Histogram>,
-    pub source: String,
-}
 
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
 pub fn is_valid_metric_name(s: &str) -> bool {
@@ -214,7 +188,7 @@ fn group<'a, T>(items: &'a [T], name_of: impl Fn(&T) -> String, help_of: impl Fn
 
 /// Render a snapshot. Families sorted by name; a family's series keep
 /// their order. Every family name carries `prefix` (unless it already does).
-pub fn render(snap: &Snapshot, prefix: &str) -> String {
+pub fn render(snap: &MetricsSnapshot, prefix: &str) -> String {
     let mut out = String::with_capacity(4096);
 
     let counters = group(
@@ -329,6 +303,7 @@ fn help_or<'a>(help: &'a str, name: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use logai_records::metrics::{CounterValue, GaugeValue, HistogramValue};
 
     fn l(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
@@ -336,10 +311,10 @@ mod tests {
 
     #[test]
     fn counters_get_total_and_one_header_per_family() {
-        let snap = Snapshot {
+        let snap = MetricsSnapshot {
             counters: vec![
-                Series { name: "searches".into(), help: "Searches run".into(), labels: l(&[("service", "nginx")]), value: 3.0 },
-                Series { name: "searches".into(), help: "Searches run".into(), labels: l(&[("service", "api")]), value: 1.0 },
+                CounterValue { name: "searches".into(), help: "Searches run".into(), labels: l(&[("service", "nginx")]), value: 3.0 },
+                CounterValue { name: "searches".into(), help: "Searches run".into(), labels: l(&[("service", "api")]), value: 1.0 },
             ],
             ..Default::default()
         };
@@ -353,8 +328,8 @@ mod tests {
 
     #[test]
     fn histogram_has_inf_sum_count_and_cumulative_buckets() {
-        let snap = Snapshot {
-            histograms: vec![Histogram {
+        let snap = MetricsSnapshot {
+            histograms: vec![HistogramValue {
                 name: "logai_search_duration_ms".into(),
                 help: "Search latency".into(),
                 labels: l(&[("service", "nginx"), ("le", "bogus")]),
@@ -376,8 +351,8 @@ mod tests {
 
     #[test]
     fn escapes_labels_and_help_and_sanitizes_names() {
-        let snap = Snapshot {
-            gauges: vec![Series {
+        let snap = MetricsSnapshot {
+            gauges: vec![GaugeValue {
                 name: "permits.in-use".into(),
                 help: "line1\nback\\slash".into(),
                 labels: l(&[("9svc", "a\"b\\c\nd"), ("__x", "y")]),

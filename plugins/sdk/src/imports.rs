@@ -57,13 +57,31 @@ pub fn cancelled() -> bool {
 }
 
 /// The host's native log search (rate limits, shared cache and permits
-/// apply, as for the built-in tools).
+/// apply, as for the built-in tools). The records are `logai-records`'
+/// (the host uses the same types).
 pub mod search {
-    use super::host::search as raw;
-
-    pub use crate::bindings::logai::plugin::search::{
+    pub use logai_records::search::{
         ContextLine, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch, SearchRequest, SearchResponse, ServiceInfo,
     };
+
+    /// The host import, over the bindings' conversions to the records.
+    #[cfg(target_arch = "wasm32")]
+    mod raw {
+        use super::*;
+        use crate::bindings::logai::plugin::search as wit;
+
+        pub fn search(request: &SearchRequest) -> Result<SearchResponse, SearchError> {
+            wit::search(&request.clone().into()).map(Into::into).map_err(Into::into)
+        }
+        pub fn list_services() -> Result<Vec<ServiceInfo>, SearchError> {
+            wit::list_services().map(|v| v.into_iter().map(Into::into).collect()).map_err(Into::into)
+        }
+        pub fn read_overflow(reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
+            wit::read_overflow(reference, offset, limit).map(Into::into).map_err(Into::into)
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    use super::host::search as raw;
 
     /// Run a search.
     pub fn search(request: &SearchRequest) -> Result<SearchResponse, SearchError> {
@@ -79,62 +97,25 @@ pub mod search {
     pub fn read_overflow(reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
         raw::read_overflow(reference, offset, limit)
     }
-
-    impl Default for SearchResponse {
-        /// No matches, nothing searched (for test fixtures: set what matters
-        /// and `..Default::default()` the rest).
-        fn default() -> Self {
-            SearchResponse {
-                matches: Vec::new(),
-                total_matches: 0,
-                files_searched: 0,
-                files_matched: 0,
-                bytes_scanned: 0,
-                truncated: false,
-                partial: false,
-                partial_reason: None,
-                duration_ms: 0,
-                overflow: None,
-                cached: false,
-                window_start: None,
-                window_end: None,
-            }
-        }
-    }
-
-    impl SearchRequest {
-        /// A request for `pattern` (a Rust regex) in `service`, no time
-        /// window, no context, up to 100 inline matches. Set the other
-        /// fields directly.
-        pub fn new(service: impl Into<String>, pattern: impl Into<String>) -> Self {
-            SearchRequest {
-                service: service.into(),
-                pattern: pattern.into(),
-                fixed_strings: false,
-                case_insensitive: false,
-                minutes_back: None,
-                hours_back: None,
-                date: None,
-                since: None,
-                until: None,
-                file_pattern: None,
-                log_format: None,
-                context: 0,
-                max_results: 100,
-            }
-        }
-    }
 }
 
 /// The shared metrics snapshot (all sessions' counters, gauges and
-/// histograms).
+/// histograms). Labels are `(name, value)` pairs.
 pub mod metrics {
-    use super::host::metrics as raw;
+    pub use logai_records::metrics::{
+        CounterValue as Counter, GaugeValue as Gauge, HistogramValue as Histogram, Labels, MetricsSnapshot as Snapshot,
+    };
 
-    pub use crate::bindings::logai::plugin::metrics::{Counter, Gauge, Histogram, Label, Snapshot};
+    /// The host import, over the bindings' conversion to the records.
+    #[cfg(target_arch = "wasm32")]
+    fn raw() -> Snapshot {
+        crate::bindings::logai::plugin::metrics::read().into()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    use super::host::metrics::read as raw;
 
     /// The current snapshot.
     pub fn read() -> Snapshot {
-        raw::read()
+        raw()
     }
 }

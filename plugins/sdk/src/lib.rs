@@ -54,8 +54,9 @@
 #![deny(missing_docs)]
 
 /// The raw bindings generated from `wit/plugin.wit` (world `tool-plugin`;
-/// the file ships inside this crate). Prefer the wrappers in this crate:
-/// called natively (in unit tests), the raw imports abort.
+/// the file ships inside this crate), and their one conversion to the
+/// records of `logai-records` (search and metrics). Prefer the wrappers in
+/// this crate: called natively (in unit tests), the raw imports abort.
 #[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -65,6 +66,9 @@ pub mod bindings {
         export_macro_name: "__export_tool_plugin_bindings",
         default_bindings_module: "logai_plugin_sdk::bindings",
     });
+
+    logai_records::wit_search!(logai::plugin::search);
+    logai_records::wit_metrics!(logai::plugin::metrics);
 }
 
 mod access;

@@ -19,20 +19,15 @@ use logai_exporter_kit::wasi_http;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({
-        world: "exporter-plugin",
-        path: "../sdk/wit",
-    });
-
     use std::sync::Mutex;
 
-    use exports::logai::plugin::exporter::Guest;
-    use logai::plugin::log::{write as log, Level};
-    use logai::plugin::metrics::Snapshot;
-    use logai::plugin::telemetry_types::{EventKind, MetricKind, TelemetryEvent};
+    use logai_exporter_kit::bindings::exports::logai::plugin::exporter::Guest;
+    use logai_exporter_kit::bindings::logai::plugin::log::{write as log, Level};
+    use logai_exporter_kit::bindings::logai::plugin::metrics::Snapshot;
+    use logai_exporter_kit::bindings::logai::plugin::telemetry_types::TelemetryEvent;
 
     use crate::build::{self, Pending, Settings};
-    use crate::model::{self, setting_str};
+    use crate::model::setting_str;
     use crate::wasi_http;
 
     struct State {
@@ -47,40 +42,6 @@ mod component {
     }
 
     static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-    fn to_model(e: TelemetryEvent) -> model::Event {
-        model::Event {
-            kind: match e.kind {
-                EventKind::Span => model::Kind::Span,
-                EventKind::Error => model::Kind::Error,
-                EventKind::Metric => model::Kind::Metric,
-            },
-            timestamp_ms: e.timestamp_ms,
-            name: e.name,
-            trace_id: e.trace_id,
-            span_id: e.span_id,
-            parent_span_id: e.parent_span_id,
-            duration_us: e.duration_us,
-            status: e.status,
-            attributes: e.attributes.into_iter().map(|l| (l.name, l.value)).collect(),
-            message: e.message,
-            breadcrumbs: e
-                .breadcrumbs
-                .into_iter()
-                .map(|b| model::Crumb { timestamp_ms: b.timestamp_ms, category: b.category, message: b.message })
-                .collect(),
-            metric: e.metric.map(|m| model::MetricPoint {
-                name: m.name,
-                kind: match m.kind {
-                    MetricKind::Counter => model::MetricKind::Counter,
-                    MetricKind::Gauge => model::MetricKind::Gauge,
-                    MetricKind::Histogram => model::MetricKind::Histogram,
-                },
-                value: m.value,
-                tags: m.tags.into_iter().map(|l| (l.name, l.value)).collect(),
-            }),
-        }
-    }
 
     struct Sentry;
 
@@ -141,7 +102,7 @@ mod component {
         fn export(batch: Vec<TelemetryEvent>) -> Result<(), String> {
             let mut guard = STATE.lock().unwrap();
             let st = guard.as_mut().ok_or("sentry exporter used before configure")?;
-            let events = batch.into_iter().map(to_model).collect();
+            let events = batch.into_iter().map(Into::into).collect();
             let envelopes = build::process(&st.settings, &mut st.pending, events, st.slow_ms);
             let mut errors = Vec::new();
             let mut sent = 0usize;
@@ -191,5 +152,5 @@ mod component {
         }
     }
 
-    export!(Sentry);
+    logai_exporter_kit::bindings::export_exporter!(Sentry);
 }

@@ -79,7 +79,7 @@ impl RawTool for Metrics {
         let s = metrics::read();
         CallResult::json(&json!({
             "source": s.source,
-            "counters": s.counters.iter().map(|c| json!({"name": c.name, "value": c.value, "labels": c.labels.iter().map(|l| format!("{}={}", l.name, l.value)).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+            "counters": s.counters.iter().map(|c| json!({"name": c.name, "value": c.value, "labels": c.labels.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>()})).collect::<Vec<_>>(),
             "histograms": s.histograms.iter().map(|h| json!({"name": h.name, "count": h.count, "buckets": h.bucket_counts})).collect::<Vec<_>>(),
         }))
     }

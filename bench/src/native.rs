@@ -5,14 +5,14 @@
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 
-use crate::call::{CallScope, ToolCallError, ToolDescriptor, ToolHost, ToolOutput};
+use logai::call::{CallScope, ToolCallError, ToolDescriptor, ToolHost, ToolOutput};
 
 /// A [`ToolHost`] offering one native tool, `hello`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct HelloNative;
+pub(crate) struct HelloNative;
 
 /// The greeting, as the plugin words it.
-pub fn greeting(name: &str, shout: bool) -> String {
+fn greeting(name: &str, shout: bool) -> String {
     let g = format!("Hello, {name}! Greetings from a WebAssembly component.");
     if shout {
         g.to_uppercase()

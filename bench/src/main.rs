@@ -1,8 +1,13 @@
-//! `logai bench-call`: the added cost of a WebAssembly tool. The same MCP
+//! `logai-bench`: benchmarks that need code the production `logai` binary
+//! does not ship. Driven by `scripts/bench` (the one entry point).
+//!
+//! `logai-bench call`: the added cost of a WebAssembly tool. The same MCP
 //! server path (in-process, over an in-memory pipe) runs `tools/call hello`
 //! against the `hello` plugin component and against the same tool compiled
-//! into the host (`plugins::native::HelloNative`); the difference of the
-//! medians is what the sandbox costs per call.
+//! natively ([`native::HelloNative`]); the difference of the medians is
+//! what the sandbox costs per call.
+
+mod native;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,28 +16,45 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::call::ToolHost;
-use crate::config::Config;
-use crate::plugins::{native::HelloNative, NoHostServices, Runtime};
+use clap::{Parser, Subcommand};
+use logai::call::ToolHost;
+use logai::config::Config;
+use logai::plugins::{NoHostServices, Runtime};
+
+use native::HelloNative;
+
+#[derive(Parser)]
+#[command(name = "logai-bench", version, about = "logai benchmarks that need code the production binary does not ship")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// tools/call through the WASM `hello` plugin vs the same tool native, in process.
+    Call(BenchCallArgs),
+}
 
 #[derive(clap::Args, Debug)]
-pub struct BenchCallArgs {
+struct BenchCallArgs {
+    /// The manifest (its plugins must offer `hello`).
     #[arg(long, short = 'c')]
-    pub config: Option<std::path::PathBuf>,
+    config: Option<std::path::PathBuf>,
     /// Calls per variant (after 200 warm-up calls).
     #[arg(long, default_value_t = 5000)]
-    pub iterations: usize,
+    iterations: usize,
     /// Run only the WebAssembly variant (for profiling it alone).
     #[arg(long)]
-    pub wasm_only: bool,
+    wasm_only: bool,
 }
 
 async fn round_trips(host: Arc<dyn ToolHost>, n: usize) -> anyhow::Result<Vec<Duration>> {
     // Two one-way pipes (a split duplex shares one lock between its halves).
     let (mut client_w, server_r) = tokio::io::duplex(1 << 20);
     let (server_w, client_r) = tokio::io::duplex(1 << 20);
-    let opts = crate::mcp::ServerOptions::default();
-    let task = tokio::spawn(crate::mcp::serve(BufReader::new(server_r), server_w, host, opts));
+    let opts = logai::mcp::ServerOptions::default();
+    let task = tokio::spawn(logai::mcp::serve(BufReader::new(server_r), server_w, host, opts));
     let mut lines = BufReader::new(client_r).lines();
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}});
     client_w.write_all(format!("{init}\n{}\n", json!({"jsonrpc":"2.0","method":"notifications/initialized"})).as_bytes()).await?;
@@ -62,8 +84,26 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
-pub fn bench_call(config: &Config, args: &BenchCallArgs) -> anyhow::Result<ExitCode> {
-    let _log = super::init_logging(config)?;
+fn main() -> ExitCode {
+    let Command::Call(args) = Cli::parse().command;
+    let config = match logai::config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("logai-bench: invalid manifest: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match bench_call(&config, &args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("logai-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_call(config: &Config, args: &BenchCallArgs) -> anyhow::Result<ExitCode> {
+    let _log = logai::serve::init_logging(config)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let wasm = Runtime::load(config, Arc::new(NoHostServices)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
