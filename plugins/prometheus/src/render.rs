@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use logai_records::metrics::MetricsSnapshot;
+use logai_records::metrics::{CounterValue, GaugeValue, HistogramValue, Labels, MetricsSnapshot};
 
 /// Family names get this prefix unless they already start with it.
 pub const DEFAULT_PREFIX: &str = "logai_";
@@ -238,18 +238,36 @@ fn write_header(out: &mut String, name: &str, help: &str, first_series: &str, ki
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A counter or gauge series: the same shape, two record types.
+trait Scalar {
+    fn parts(&self) -> (&str, &Labels, f64);
+}
+
+impl Scalar for CounterValue {
+    fn parts(&self) -> (&str, &Labels, f64) {
+        (&self.name, &self.labels, self.value)
+    }
+}
+
+impl Scalar for GaugeValue {
+    fn parts(&self) -> (&str, &Labels, f64) {
+        (&self.name, &self.labels, self.value)
+    }
+}
+
 /// A counter or gauge family: its header, then one sample per series.
-fn write_scalar_family(out: &mut String, name: &str, fam: &Family<'_, Series>, kind: &str) {
-    write_header(out, name, fam.help, &fam.series[0].name, kind);
+fn write_scalar_family<T: Scalar>(out: &mut String, name: &str, fam: &Family<'_, T>, kind: &str) {
+    write_header(out, name, fam.help, fam.series[0].parts().0, kind);
     for s in &fam.series {
+        let (series, labels, value) = s.parts();
         out.push_str(name);
-        write_labels(out, &s.labels, None);
-        let _ = writeln!(out, " {}", format_value(s.value / scale_of(&s.name)));
+        write_labels(out, labels, None);
+        let _ = writeln!(out, " {}", format_value(value / scale_of(series)));
     }
 }
 
 /// One histogram series: cumulative buckets, `+Inf`, sum and count.
-fn write_histogram(out: &mut String, name: &str, h: &Histogram) {
+fn write_histogram(out: &mut String, name: &str, h: &HistogramValue) {
     let scale = scale_of(&h.name);
     let labels: Vec<(String, String)> = h.labels.iter().filter(|(k, _)| sanitize_label_name(k) != "le").cloned().collect();
     // Buckets must be cumulative and sorted by bound; tolerate a
@@ -279,7 +297,7 @@ fn write_histogram(out: &mut String, name: &str, h: &Histogram) {
 }
 
 /// Where the numbers come from: 1 for the active source.
-fn write_source_info(out: &mut String, snap: &Snapshot, prefix: &str) {
+fn write_source_info(out: &mut String, snap: &MetricsSnapshot, prefix: &str) {
     if snap.source.is_empty() {
         return;
     }
