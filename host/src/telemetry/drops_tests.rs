@@ -123,7 +123,9 @@ from sentry_sdk.envelope import Envelope
 out = []
 for path in sys.argv[1:]:
     for item in Envelope.deserialize(open(path, "rb").read()).items:
-        out.append({"type": item.headers.get("type"), "payload": item.payload.json})
+        # sentry_sdk parses event and transaction payloads; others stay bytes.
+        payload = item.payload.json if item.payload.json is not None else json.loads(item.payload.get_bytes())
+        out.append({"type": item.headers.get("type"), "payload": payload})
 print(json.dumps(out))
 "#;
     let o = Command::new(python()).arg("-c").arg(script).args(&files).output().unwrap();
