@@ -11,10 +11,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use super::metrics::Metrics;
-use super::names::{self, label, ErrorKind as MetricErrorKind, RedisOp};
+use super::names::{self, label, ErrorKind as MetricErrorKind, RedisOp, RedisOutcome};
 use crate::config::RedisConfig;
 
 /// Shared by every clone of a `Coordinator`.
@@ -196,8 +196,25 @@ impl Link {
         }
         let con = self.conn.clone().ok_or(Failure::Unavailable)?;
         let started = Instant::now();
-        let result = tokio::time::timeout(self.op_timeout, f(con)).await;
+        // A `redis` span inside the search that made the round trip (none
+        // for work outside a call, e.g. a release handed to the background).
+        let span = match tracing::Span::current().is_none() {
+            true => tracing::Span::none(),
+            false => crate::telemetry::spans::redis(op.as_str()),
+        };
+        let result = tokio::time::timeout(self.op_timeout, f(con)).instrument(span.clone()).await;
         self.metrics.observe(names::REDIS_OP_DURATION_MS, &[(label::OP, op.as_str())], started.elapsed().as_secs_f64() * 1000.0);
+        span.record(
+            "outcome",
+            match &result {
+                Ok(Ok(_)) => RedisOutcome::Ok,
+                Ok(Err(e)) if e.is_timeout() => RedisOutcome::Timeout,
+                Ok(Err(e)) if connection_level(e) => RedisOutcome::Unavailable,
+                Ok(Err(_)) => RedisOutcome::Refused,
+                Err(_) => RedisOutcome::Timeout,
+            }
+            .as_str(),
+        );
         let timed_out = || format!("no answer within redis.op_timeout_ms = {} ms", self.op_timeout.as_millis());
         match result {
             Ok(Ok(v)) => Ok(v),

@@ -195,6 +195,19 @@ label_values! {
 }
 
 label_values! {
+    /// `outcome` of the `redis` span (and of DogStatsD `log_ai.redis.*`).
+    RedisOutcome {
+        Ok => "ok",
+        /// No answer within `redis.op_timeout_ms`.
+        Timeout => "timeout",
+        /// Redis is down (or marked so).
+        Unavailable => "unavailable",
+        /// Redis answered with an error.
+        Refused => "refused",
+    }
+}
+
+label_values! {
     /// `op` of [`REDIS_OP_DURATION_MS`].
     RedisOp {
         Ping => "ping",

@@ -67,11 +67,11 @@ impl Pending<'_> {
             })?;
         permit_span.record("waited_ms", wait_started.elapsed().as_secs_f64() * 1000.0);
         permit_span.record("permits_limit", self.lookup.policy.global_limit as f64);
-        // Known when the search queued (the last status seen); a grant
-        // without waiting would need a Redis round trip to count holders.
-        if let Some(st) = *last_status.lock() {
-            permit_span.record("permits_in_use", (st.running_global + 1).min(st.limit_global) as f64);
-        }
+        // Every grant: the slots held on this host (this one included), or
+        // without slots the last queue status seen (at least this permit).
+        let queued = (*last_status.lock()).map(|st| (st.running_global + 1).min(st.limit_global));
+        let in_use = self.coord.permits_in_use(&self.plan.service).or(queued).unwrap_or(1);
+        permit_span.record("permits_in_use", in_use as f64);
         Ok(permit)
     }
 

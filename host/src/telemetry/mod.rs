@@ -20,6 +20,7 @@
 //!
 //! Span names and fields are listed in `docs/telemetry.md`.
 
+pub mod drops;
 pub mod exporters;
 pub mod layer;
 pub mod logging;
@@ -97,6 +98,8 @@ struct LaneCounters {
     exported: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    /// Drops of this lane not yet reported to its exporter.
+    unreported: drops::Unreported,
 }
 
 struct Inner {
@@ -251,9 +254,10 @@ impl Telemetry {
             Ok(()) => {
                 self.0.queued.fetch_add(1, Ordering::Relaxed);
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(ev)) => {
                 let n = self.0.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 self.0.drops.add(DropReason::QueueFull, "", 1);
+                self.0.drops.queue_full.add(ev.kind);
                 if n.is_power_of_two() {
                     tracing::warn!(
                         dropped = n,
@@ -352,7 +356,11 @@ impl Telemetry {
 /// in the background) they are held here, then added at once: no drop goes
 /// uncounted, however early.
 #[derive(Default)]
-struct Drops(Mutex<DropsState>);
+struct Drops {
+    state: Mutex<DropsState>,
+    /// The queue's drops by kind of event, reported to every exporter ([`drops`]).
+    queue_full: drops::QueueFull,
+}
 
 #[derive(Default)]
 struct DropsState {
@@ -362,7 +370,7 @@ struct DropsState {
 
 impl Drops {
     fn add(&self, reason: DropReason, exporter: &str, n: u64) {
-        let mut s = self.0.lock();
+        let mut s = self.state.lock();
         match &s.metrics {
             Some(m) => record_drops(m, reason, exporter, n),
             None => s.held.push((reason, exporter.to_string(), n)),
@@ -370,7 +378,7 @@ impl Drops {
     }
 
     fn count_in(&self, metrics: Metrics) {
-        let mut s = self.0.lock();
+        let mut s = self.state.lock();
         for (reason, exporter, n) in std::mem::take(&mut s.held) {
             record_drops(&metrics, reason, &exporter, n);
         }
@@ -393,6 +401,37 @@ pub type Loaded = (Vec<Arc<dyn ExportSink>>, Option<Metrics>);
 struct Batching {
     size: usize,
     interval: Duration,
+}
+
+/// One exporter's lane: its batches, each led by the drops it was not told
+/// of yet ([`drops`]), exported in turn; then a flush.
+async fn lane(mut rx: mpsc::Receiver<Arc<Vec<Event>>>, sink: Arc<dyn ExportSink>, counters: Arc<LaneCounters>, drops: Arc<Drops>) {
+    let mut reporter = drops::Reporter::default();
+    while let Some(batch) = rx.recv().await {
+        let n = batch.len() as u64;
+        let report = reporter.take(&drops.queue_full, &counters.unreported);
+        let sent = match report.events.is_empty() {
+            true => batch.clone(),
+            false => Arc::new(report.events.iter().chain(batch.iter()).cloned().collect()),
+        };
+        match sink.export(sent).await {
+            Ok(()) => {
+                reporter.delivered(report);
+                counters.exported.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                reporter.failed(report, &counters.unreported);
+                counters.unreported.add_batch(DropReason::ExportFailed, &batch);
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                counters.dropped.fetch_add(n, Ordering::Relaxed);
+                drops.add(DropReason::ExportFailed, sink.name(), n);
+                tracing::warn!(exporter = sink.name(), events = n, error = %e, "telemetry export failed; batch dropped");
+            }
+        }
+    }
+    if let Err(e) = sink.flush().await {
+        tracing::warn!(exporter = sink.name(), error = %e, "telemetry exporter flush failed");
+    }
 }
 
 async fn dispatch(
@@ -433,7 +472,7 @@ impl Lanes {
         for (name, counters) in lanes {
             let Some(sink) = sinks.iter().find(|s| s.name() == name).cloned() else { continue };
             let (tx, rx) = mpsc::channel::<Batch>(EXPORTER_LANE_BATCHES);
-            workers.push(tokio::spawn(run_lane(sink, rx, counters.clone(), drops.clone())));
+            workers.push(tokio::spawn(lane(rx, sink, counters.clone(), drops.clone())));
             loaded.push((name, counters, tx));
         }
         Lanes { loaded, unloaded, workers, drops }
@@ -448,6 +487,7 @@ impl Lanes {
         }
         for (name, counters, tx) in &self.loaded {
             if tx.try_send(batch.clone()).is_err() {
+                counters.unreported.add_batch(DropReason::ExporterBusy, &batch);
                 counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 self.drops.add(DropReason::ExporterBusy, name, batch.len() as u64);
                 tracing::debug!(exporter = %name, events = batch.len(), "exporter busy: batch dropped");
@@ -526,29 +566,9 @@ impl Lanes {
     }
 }
 
-/// One exporter's lane: exports its batches in order, counts what failed,
-/// flushes when the lane closes.
-async fn run_lane(sink: Arc<dyn ExportSink>, mut rx: mpsc::Receiver<Batch>, counters: Arc<LaneCounters>, drops: Arc<Drops>) {
-    while let Some(batch) = rx.recv().await {
-        let n = batch.len() as u64;
-        match sink.export(batch).await {
-            Ok(()) => {
-                counters.exported.fetch_add(n, Ordering::Relaxed);
-            }
-            Err(e) => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                counters.dropped.fetch_add(n, Ordering::Relaxed);
-                drops.add(DropReason::ExportFailed, sink.name(), n);
-                tracing::warn!(exporter = sink.name(), events = n, error = %e, "telemetry export failed; batch dropped");
-            }
-        }
-    }
-    if let Err(e) = sink.flush().await {
-        tracing::warn!(exporter = sink.name(), error = %e, "telemetry exporter flush failed");
-    }
-}
-
 #[cfg(test)]
 mod components_tests;
+#[cfg(test)]
+mod drops_tests;
 #[cfg(test)]
 mod tests;

@@ -71,9 +71,16 @@ pub fn tool_outcome(result: &Result<ToolOutput, ToolCallError>) -> ToolOutcome {
     }
 }
 
-/// `plugin.call`: the component running one call.
+/// `plugin.call`: the component running one call (a child of `tool.call`,
+/// the parent of the searches it makes: its exclusive time is the guest's).
 pub fn plugin_call(plugin: &str, tool: &str) -> Span {
     tracing::info_span!(target: SPAN_TARGET, "plugin.call", plugin = %plugin, tool = %tool, outcome = Empty, error = Empty)
+}
+
+/// Record how the component's run ended (`outcome` only: the `tool.call`
+/// around it makes the one error event of a failed call).
+pub fn record_plugin_outcome(span: &Span, result: &Result<ToolOutput, ToolCallError>) {
+    span.record("outcome", tool_outcome(result).as_str());
 }
 
 /// The time window of a request, as one short string (`15m`, `2h`, `2024-05-01`, `since..until`).

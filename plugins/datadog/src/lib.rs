@@ -1,7 +1,9 @@
 //! The Datadog exporter component (`world exporter-plugin`).
 //!
 //! - Metrics: DogStatsD over UDP to `agent_host:dogstatsd_port` (the
-//!   `log_ai.*` names, tagged `service:`, `tool:`, `cached:`).
+//!   `log_ai.*` names of [`statsd::names`], tagged `service:`, `tool:`,
+//!   `env:` (`none` when unset), and per metric `cached:`, `op:`, ...;
+//!   the host's reports of dropped events as `log_ai.telemetry.dropped`).
 //! - Traces: APM spans (msgpack) `PUT http://agent_host:trace_port/v0.4/traces`.
 //!
 //! Settings (the manifest's `settings` table, all optional): `agent_host`
@@ -85,9 +87,8 @@ mod component {
                 }
             }
             let env = setting_str(&v, "env").unwrap_or_default();
-            if !env.is_empty() {
-                constant_tags.push(("env".into(), env.clone()));
-            }
+            // Every metric carries `env:` (Datadog's own word for an unset one is `none`).
+            constant_tags.push((statsd::tag::ENV.into(), if env.is_empty() { "none".into() } else { env.clone() }));
             let timeout_ms = match setting_str(&v, "timeout_ms") {
                 None => 2000,
                 Some(s) => s.parse().map_err(|_| format!("datadog setting `timeout_ms` = {s:?} is not a number"))?,

@@ -1,14 +1,70 @@
 //! DogStatsD: which metrics each event becomes, and the datagrams that carry them.
 //!
 //! Span events of known names (see `docs/telemetry.md`) are turned into the
-//! `log_ai.*` metrics; error events count `log_ai.errors.total`; metric
-//! events pass through (prefixed with `log_ai.` when they are not already).
+//! `log_ai.*` metrics of [`names`]; error events count `log_ai.errors.total`;
+//! metric events pass through (prefixed with `log_ai.` when they are not
+//! already). Every metric is tagged `service:` (the log service) and
+//! `tool:` when the event knows them; `env:` is a constant tag (see lib.rs).
 
 use crate::model::{Event, Kind, MetricKind};
 
 pub const PREFIX: &str = "log_ai.";
 /// Datagrams stay below a typical MTU.
 pub const MAX_DATAGRAM: usize = 1432;
+
+/// The DogStatsD metric names (the 15 of the plan logai replaces, and the
+/// exporter's own drop counter).
+pub mod names {
+    pub const SEARCH_TOTAL: &str = "log_ai.search.total";
+    pub const SEARCH_DURATION_MS: &str = "log_ai.search.duration_ms";
+    pub const SEARCH_RESULT_COUNT: &str = "log_ai.search.result_count";
+    pub const SEARCH_FILES_MATCHED: &str = "log_ai.search.files_matched";
+    pub const SEARCH_SLOW: &str = "log_ai.search.slow";
+    pub const CACHE_HITS: &str = "log_ai.cache.hits";
+    pub const CACHE_MISSES: &str = "log_ai.cache.misses";
+    pub const CACHE_OPERATIONS: &str = "log_ai.cache.operations";
+    pub const CACHE_DURATION_MS: &str = "log_ai.cache.duration_ms";
+    pub const SEMAPHORE_ACTIVE_SEARCHES: &str = "log_ai.semaphore.active_searches";
+    pub const SEMAPHORE_MAX_SEARCHES: &str = "log_ai.semaphore.max_searches";
+    pub const SEMAPHORE_UTILIZATION_PCT: &str = "log_ai.semaphore.utilization_pct";
+    pub const REDIS_OPERATIONS: &str = "log_ai.redis.operations";
+    pub const REDIS_DURATION_MS: &str = "log_ai.redis.duration_ms";
+    pub const ERRORS_TOTAL: &str = "log_ai.errors.total";
+    /// Telemetry events the host or this exporter dropped (`reason`, `kind`).
+    pub const TELEMETRY_DROPPED: &str = "log_ai.telemetry.dropped";
+
+    /// The plan's 15, each sent whenever its event happens.
+    pub const PLAN: [&str; 15] = [
+        SEARCH_TOTAL,
+        SEARCH_DURATION_MS,
+        SEARCH_RESULT_COUNT,
+        SEARCH_FILES_MATCHED,
+        SEARCH_SLOW,
+        CACHE_HITS,
+        CACHE_MISSES,
+        CACHE_OPERATIONS,
+        CACHE_DURATION_MS,
+        SEMAPHORE_ACTIVE_SEARCHES,
+        SEMAPHORE_MAX_SEARCHES,
+        SEMAPHORE_UTILIZATION_PCT,
+        REDIS_OPERATIONS,
+        REDIS_DURATION_MS,
+        ERRORS_TOTAL,
+    ];
+}
+
+/// Tag names.
+pub mod tag {
+    pub const SERVICE: &str = "service";
+    pub const TOOL: &str = "tool";
+    pub const ENV: &str = "env";
+    pub const CACHED: &str = "cached";
+    pub const OUTCOME: &str = "outcome";
+    pub const OP: &str = "op";
+    pub const SCOPE: &str = "scope";
+    pub const KIND: &str = "kind";
+    pub const REASON: &str = "reason";
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metric {
@@ -20,13 +76,13 @@ pub struct Metric {
 }
 
 fn m(name: &str, value: f64, ty: &'static str, tags: Vec<(String, String)>) -> Metric {
-    Metric { name: format!("{PREFIX}{name}"), value, ty, tags }
+    Metric { name: name.to_string(), value, ty, tags }
 }
 
 /// The common tags of an event: `service:`, `tool:`, `cached:` when known.
 fn base_tags(e: &Event) -> Vec<(String, String)> {
     let mut tags = Vec::new();
-    for k in ["service", "tool", "cached"] {
+    for k in [tag::SERVICE, tag::TOOL, tag::CACHED] {
         if let Some(v) = e.attr(k) {
             if !v.is_empty() {
                 tags.push((k.to_string(), v.to_string()));
@@ -36,83 +92,94 @@ fn base_tags(e: &Event) -> Vec<(String, String)> {
     tags
 }
 
+fn outcome(e: &Event) -> &str {
+    if e.is_ok() {
+        "ok"
+    } else {
+        &e.status
+    }
+}
+
 /// The metrics one event stands for.
 pub fn metrics_for(e: &Event) -> Vec<Metric> {
-    let mut out = Vec::new();
-    let ms = e.duration_us as f64 / 1000.0;
     match e.kind {
-        Kind::Span => match e.name.as_str() {
-            "search" => {
-                let tags = base_tags(e);
-                out.push(m("search.total", 1.0, "c", with(&tags, "outcome", if e.is_ok() { "ok" } else { &e.status })));
-                out.push(m("search.duration_ms", ms, "h", tags.clone()));
-                if let Some(v) = e.attr_f64("files_matched") {
-                    out.push(m("search.files_matched", v, "h", tags.clone()));
-                }
-                if let Some(v) = e.attr_f64("result_count") {
-                    out.push(m("search.result_count", v, "h", tags.clone()));
-                }
-                if e.attr_bool("slow") {
-                    out.push(m("search.slow", 1.0, "c", tags));
-                }
-            }
-            "cache.lookup" | "cache.store" => {
-                let op = if e.name == "cache.lookup" { "lookup" } else { "store" };
-                let tags = base_tags(e);
-                if op == "lookup" {
-                    match e.attr("hit") {
-                        Some("true") => out.push(m("cache.hits", 1.0, "c", tags.clone())),
-                        Some("false") => out.push(m("cache.misses", 1.0, "c", tags.clone())),
-                        _ => {}
-                    }
-                }
-                out.push(m("cache.operations", 1.0, "c", with(&tags, "op", op)));
-                out.push(m("cache.duration_ms", ms, "h", with(&tags, "op", op)));
-            }
-            "redis" => {
-                let mut tags = Vec::new();
-                tags.push(("op".to_string(), e.attr("op").unwrap_or("unknown").to_string()));
-                tags.push(("outcome".to_string(), if e.is_ok() { "ok".to_string() } else { e.status.clone() }));
-                out.push(m("redis.duration_ms", ms, "h", tags.clone()));
-                out.push(m("redis.operations", 1.0, "c", tags));
-            }
-            "permit.acquire" => {
-                let mut tags = base_tags(e);
-                tags.retain(|(k, _)| k == "service");
-                if let Some(scope) = e.attr("scope") {
-                    tags.push(("scope".into(), scope.into()));
-                }
-                let in_use = e.attr_f64("permits_in_use");
-                let limit = e.attr_f64("permits_limit");
-                if let Some(v) = in_use {
-                    out.push(m("semaphore.active_searches", v, "g", tags.clone()));
-                }
-                if let Some(v) = limit {
-                    out.push(m("semaphore.max_searches", v, "g", tags.clone()));
-                }
-                if let (Some(u), Some(l)) = (in_use, limit) {
-                    if l > 0.0 {
-                        out.push(m("semaphore.utilization_pct", (u / l * 100.0).min(100.0), "g", tags));
-                    }
-                }
-            }
-            _ => {}
-        },
+        Kind::Span => span_metrics(e),
         Kind::Error => {
-            let tags = with(&base_tags(e), "kind", if e.status.is_empty() { "error" } else { &e.status });
-            out.push(m("errors.total", 1.0, "c", tags));
+            let tags = with(&base_tags(e), tag::KIND, if e.status.is_empty() { "error" } else { &e.status });
+            vec![m(names::ERRORS_TOTAL, 1.0, "c", tags)]
         }
-        Kind::Metric => {
-            if let Some(p) = &e.metric {
+        Kind::Metric => e
+            .metric
+            .iter()
+            .map(|p| {
                 let name = if p.name.starts_with(PREFIX) { p.name.clone() } else { format!("{PREFIX}{}", p.name) };
                 let ty = match p.kind {
                     MetricKind::Counter => "c",
                     MetricKind::Gauge => "g",
                     MetricKind::Histogram => "h",
                 };
-                out.push(Metric { name, value: p.value, ty, tags: p.tags.clone() });
+                Metric { name, value: p.value, ty, tags: p.tags.clone() }
+            })
+            .collect(),
+    }
+}
+
+fn span_metrics(e: &Event) -> Vec<Metric> {
+    let mut out = Vec::new();
+    let ms = e.duration_us as f64 / 1000.0;
+    let tags = base_tags(e);
+    match e.name.as_str() {
+        "search" => {
+            out.push(m(names::SEARCH_TOTAL, 1.0, "c", with(&tags, tag::OUTCOME, outcome(e))));
+            out.push(m(names::SEARCH_DURATION_MS, ms, "h", tags.clone()));
+            if let Some(v) = e.attr_f64("files_matched") {
+                out.push(m(names::SEARCH_FILES_MATCHED, v, "h", tags.clone()));
+            }
+            if let Some(v) = e.attr_f64("result_count") {
+                out.push(m(names::SEARCH_RESULT_COUNT, v, "h", tags.clone()));
+            }
+            if e.attr_bool("slow") {
+                out.push(m(names::SEARCH_SLOW, 1.0, "c", tags));
             }
         }
+        "cache.lookup" | "cache.store" => {
+            let op = if e.name == "cache.lookup" { "lookup" } else { "store" };
+            if op == "lookup" {
+                match e.attr("hit") {
+                    Some("true") => out.push(m(names::CACHE_HITS, 1.0, "c", tags.clone())),
+                    Some("false") => out.push(m(names::CACHE_MISSES, 1.0, "c", tags.clone())),
+                    _ => {}
+                }
+            }
+            out.push(m(names::CACHE_OPERATIONS, 1.0, "c", with(&tags, tag::OP, op)));
+            out.push(m(names::CACHE_DURATION_MS, ms, "h", with(&tags, tag::OP, op)));
+        }
+        "redis" => {
+            let tags = with(&with(&tags, tag::OP, e.attr("op").unwrap_or("unknown")), tag::OUTCOME, outcome(e));
+            out.push(m(names::REDIS_DURATION_MS, ms, "h", tags.clone()));
+            out.push(m(names::REDIS_OPERATIONS, 1.0, "c", tags));
+        }
+        "permit.acquire" => {
+            let mut tags = tags;
+            tags.retain(|(k, _)| k != tag::CACHED);
+            if let Some(scope) = e.attr("scope") {
+                tags.push((tag::SCOPE.into(), scope.into()));
+            }
+            let in_use = e.attr_f64("permits_in_use");
+            let limit = e.attr_f64("permits_limit");
+            if let Some(v) = in_use {
+                out.push(m(names::SEMAPHORE_ACTIVE_SEARCHES, v, "g", tags.clone()));
+            }
+            if let Some(v) = limit {
+                out.push(m(names::SEMAPHORE_MAX_SEARCHES, v, "g", tags.clone()));
+            }
+            if let (Some(u), Some(l)) = (in_use, limit) {
+                if l > 0.0 {
+                    out.push(m(names::SEMAPHORE_UTILIZATION_PCT, (u / l * 100.0).min(100.0), "g", tags));
+                }
+            }
+        }
+        _ => {}
     }
     out
 }

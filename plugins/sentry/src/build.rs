@@ -259,14 +259,61 @@ pub fn envelope_for_event(settings: &Settings, ev: SentryEvent<'static>) -> Vec<
     buf
 }
 
+/// One envelope per transaction. Every timestamp in it (`start_timestamp`
+/// and `timestamp`, of the transaction and of each span) is one form: Unix
+/// seconds as a float (the protocol types write the end as an RFC 3339 string).
 pub fn envelope_for_transaction(settings: &Settings, tx: Transaction<'static>) -> Vec<u8> {
+    let end = tx.timestamp.map(unix_seconds);
+    let span_ends: Vec<Option<f64>> = tx.spans.iter().map(|s| s.timestamp.map(unix_seconds)).collect();
     let headers =
         EnvelopeHeaders::new().with_event_id(tx.event_id).with_dsn(settings.dsn.clone()).with_sent_at(SystemTime::now()).with_sdk(sdk());
     let mut env = Envelope::new().with_headers(headers);
     env.add_item(tx);
     let mut buf = Vec::new();
     env.to_writer(&mut buf).expect("writing to a Vec cannot fail");
-    buf
+    rewrite_payload(&buf, |payload| {
+        if let Some(end) = end {
+            payload["timestamp"] = serde_json::json!(end);
+        }
+        if let Some(spans) = payload.get_mut("spans").and_then(|s| s.as_array_mut()) {
+            for (span, end) in spans.iter_mut().zip(&span_ends) {
+                if let Some(end) = end {
+                    span["timestamp"] = serde_json::json!(end);
+                }
+            }
+        }
+    })
+}
+
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    // Microseconds, as the protocol types write `start_timestamp`.
+    (d.as_micros() as f64) / 1e6
+}
+
+/// An envelope of one item (`headers\nitem headers\npayload`) with its
+/// payload changed by `edit` (the item's `length` follows).
+fn rewrite_payload(envelope: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut parts = envelope.splitn(3, |b| *b == b'\n');
+    let (Some(headers), Some(item), Some(payload)) = (parts.next(), parts.next(), parts.next()) else {
+        return envelope.to_vec();
+    };
+    let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
+    let (Ok(mut item), Ok(mut body)) =
+        (serde_json::from_slice::<serde_json::Value>(item), serde_json::from_slice::<serde_json::Value>(payload))
+    else {
+        return envelope.to_vec();
+    };
+    edit(&mut body);
+    let body = serde_json::to_vec(&body).expect("a JSON value serializes");
+    item["length"] = serde_json::json!(body.len());
+    let mut out = headers.to_vec();
+    out.push(b'\n');
+    out.extend_from_slice(&serde_json::to_vec(&item).expect("a JSON value serializes"));
+    out.push(b'\n');
+    out.extend_from_slice(&body);
+    out.push(b'\n');
+    out
 }
 
 /// Spans wait here until their trace's local root closes. Bounded: the
@@ -276,6 +323,8 @@ pub struct Pending {
     traces: HashMap<String, Vec<Event>>,
     order: VecDeque<String>,
     pub dropped_traces: u64,
+    /// `dropped_traces` already sent in a client report.
+    reported_traces: u64,
 }
 
 pub const MAX_OPEN_TRACES: usize = 1024;
@@ -311,26 +360,97 @@ impl Pending {
     }
 }
 
-/// What one batch turns into.
+/// What one batch turns into: envelopes, the last a client report when
+/// events were discarded (by the host, or here by sampling or overflow).
 pub fn process(settings: &Settings, pending: &mut Pending, batch: Vec<Event>, slow_ms: Option<u64>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
+    let mut discarded = Discarded::default();
     for e in batch {
         match e.kind {
             Kind::Error => out.push(envelope_for_event(settings, error_event(settings, &e))),
             Kind::Span => {
                 if let Some(spans) = pending.push(e) {
                     let tid = spans[0].trace_id.clone();
-                    if sampled(&tid, settings.traces_sample_rate) {
-                        if let Some(tx) = transaction(settings, &spans, slow_ms) {
-                            out.push(envelope_for_transaction(settings, tx));
-                        }
+                    let tx = transaction(settings, &spans, slow_ms);
+                    match (tx, sampled(&tid, settings.traces_sample_rate)) {
+                        (Some(tx), true) => out.push(envelope_for_transaction(settings, tx)),
+                        (Some(_), false) => discarded.add("sample_rate", "transaction", 1),
+                        (None, _) => {}
                     }
                 }
             }
-            Kind::Metric => {}
+            Kind::Metric => discarded.add_host_report(&e),
         }
     }
+    if pending.dropped_traces > pending.reported_traces {
+        discarded.add("cache_overflow", "transaction", pending.dropped_traces - pending.reported_traces);
+        pending.reported_traces = pending.dropped_traces;
+    }
+    if let Some(report) = discarded.envelope(settings) {
+        out.push(report);
+    }
     out
+}
+
+/// Name of the host's metric event that reports dropped events (see the
+/// host's `telemetry::drops`): tags `reason` and `kind`.
+pub const HOST_DROPPED: &str = "telemetry.dropped";
+
+/// Discarded events in Sentry's client-report terms: (reason, category) → quantity.
+#[derive(Default)]
+pub struct Discarded(Vec<(&'static str, &'static str, u64)>);
+
+impl Discarded {
+    pub fn add(&mut self, reason: &'static str, category: &'static str, n: u64) {
+        match self.0.iter_mut().find(|(r, c, _)| *r == reason && *c == category) {
+            Some(slot) => slot.2 += n,
+            None => self.0.push((reason, category, n)),
+        }
+    }
+
+    /// A host report: its reason as Sentry's (a full queue or a busy lane
+    /// is a queue overflow, a failed send a network error), its kind of
+    /// event as the category (metrics are not sent to Sentry: not counted).
+    pub fn add_host_report(&mut self, e: &Event) {
+        let Some(m) = e.metric.as_ref().filter(|m| m.name == HOST_DROPPED) else { return };
+        let tag = |k: &str| m.tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let reason = match tag("reason") {
+            Some("queue_full") | Some("exporter_busy") => "queue_overflow",
+            Some("export_failed") => "network_error",
+            _ => "internal_sdk_error",
+        };
+        let category = match tag("kind") {
+            Some("span") => "span",
+            Some("error") => "error",
+            _ => return,
+        };
+        if m.value >= 1.0 {
+            self.add(reason, category, m.value as u64);
+        }
+    }
+
+    /// A `client_report` envelope, or `None` when nothing was discarded.
+    pub fn envelope(&self, settings: &Settings) -> Option<Vec<u8>> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let events: Vec<serde_json::Value> =
+            self.0.iter().map(|(r, c, n)| serde_json::json!({"reason": r, "category": c, "quantity": n})).collect();
+        let body = serde_json::to_vec(&serde_json::json!({
+            "timestamp": unix_seconds(SystemTime::now()),
+            "discarded_events": events,
+        }))
+        .expect("a JSON value serializes");
+        let mut out = serde_json::to_vec(&serde_json::json!({"dsn": settings.dsn.to_string(), "sdk": sdk()})).expect("serializes");
+        out.push(b'\n');
+        out.extend_from_slice(
+            &serde_json::to_vec(&serde_json::json!({"type": "client_report", "length": body.len()})).expect("serializes"),
+        );
+        out.push(b'\n');
+        out.extend_from_slice(&body);
+        out.push(b'\n');
+        Some(out)
+    }
 }
 
 #[cfg(test)]
@@ -451,6 +571,41 @@ mod tests {
         assert_eq!(body["user"]["ip_address"], "::1");
         assert_eq!(body["spans"].as_array().unwrap().len(), 2);
         assert!(body["spans"].as_array().unwrap().iter().any(|s| s["op"] == "search.slow"));
+        // One timestamp form: seconds as floats, the end after the start.
+        for t in std::iter::once(&body).chain(body["spans"].as_array().unwrap()) {
+            let (start, end) = (t["start_timestamp"].as_f64(), t["timestamp"].as_f64());
+            assert!(start.is_some() && end.is_some(), "{t}");
+            assert!((end.unwrap() - start.unwrap() - 6.0).abs() < 1e-3, "{t}");
+        }
+        assert_eq!(item_header["length"].as_u64().unwrap() as usize, text.lines().nth(2).unwrap().len());
+    }
+
+    #[test]
+    fn host_drops_and_sampled_out_transactions_become_one_client_report() {
+        let mut s = settings();
+        s.traces_sample_rate = 0.0;
+        let mut dropped = ev(Kind::Metric, "telemetry.dropped", "", None, &[]);
+        dropped.metric = Some(crate::model::MetricPoint {
+            name: HOST_DROPPED.into(),
+            kind: crate::model::MetricKind::Counter,
+            value: 3.0,
+            tags: vec![("reason".into(), "queue_full".into()), ("kind".into(), "span".into())],
+        });
+        let root = ev(Kind::Span, "tool.call", "00000000000000b1", None, &[("tool", "search_logs")]);
+        let out = process(&s, &mut Pending::default(), vec![dropped, root], None);
+        assert_eq!(out.len(), 1, "only the report: the transaction is sampled out");
+        let text = String::from_utf8(out[0].clone()).unwrap();
+        let item: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_str(text.lines().nth(2).unwrap()).unwrap();
+        assert_eq!(item["type"], "client_report");
+        assert_eq!(
+            body["discarded_events"],
+            serde_json::json!([
+                {"reason": "queue_overflow", "category": "span", "quantity": 3},
+                {"reason": "sample_rate", "category": "transaction", "quantity": 1},
+            ])
+        );
+        assert!(body["timestamp"].is_f64());
     }
 
     #[test]

@@ -240,6 +240,12 @@ impl Coordinator {
         result
     }
 
+    /// Search permits (kernel slots) held right now on this host by every
+    /// session, this call's own included: `None` without a slot directory.
+    pub fn permits_in_use(&self, service: &str) -> Option<u32> {
+        self.0.slots.as_ref().map(|s| s.in_use(service).0)
+    }
+
     async fn acquire_inner<F: Fn(QueueStatus) + Send>(
         &self,
         service: &str,
