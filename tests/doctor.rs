@@ -96,11 +96,20 @@ settings = {{ agent_host = "127.0.0.1", dogstatsd_port = "{statsd}", trace_port 
         )
     }
 
+    /// `logai doctor --config M --authorized-keys K`.
+    fn command(&self) -> Command {
+        let mut c = Command::new(logai_bin());
+        c.arg("doctor").arg("--config").arg(self.manifest());
+        c.arg("--authorized-keys").arg(self.dir.path().join("authorized_keys"));
+        // The manifest's directories and Redis, not the environment's.
+        c.env_remove("LOGAI_CACHE_DIR").env_remove("LOGAI_SESSION_DIR").env_remove("REDIS_URL").env_remove("REDIS_HOST");
+        c
+    }
+
     /// `logai doctor --json`: its exit status and findings.
     fn doctor(&self, cmd: impl FnOnce(&mut Command)) -> (bool, Vec<Value>) {
-        let mut c = Command::new(logai_bin());
-        c.arg("doctor").arg("--json").arg("--config").arg(self.manifest());
-        c.arg("--authorized-keys").arg(self.dir.path().join("authorized_keys"));
+        let mut c = self.command();
+        c.arg("--json");
         cmd(&mut c);
         let out = c.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -154,13 +163,7 @@ fn a_healthy_host_passes_every_check() {
         assert!(status_of(&findings, "redis")["seen"].as_str().unwrap().contains(" ms"), "latency");
     }
     // Text by default: one line a finding, a summary, exit 0.
-    let out = Command::new(logai_bin())
-        .args(["doctor", "--config"])
-        .arg(host.manifest())
-        .arg("--authorized-keys")
-        .arg(host.dir.path().join("authorized_keys"))
-        .output()
-        .unwrap();
+    let out = host.command().output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("ok   service:app: 1 files readable") && text.contains(" 0 failures"), "{text}");
 }

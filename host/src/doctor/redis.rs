@@ -17,11 +17,13 @@ pub(super) fn check(config: &Config) -> Vec<Finding> {
     let started = Instant::now();
     let mut con = match connect(url, timeout) {
         Ok(c) => c,
-        Err(e) => return vec![Finding::fail(
+        Err(e) => {
+            return vec![Finding::fail(
             "redis",
             format!("{target} is unreachable: {e}"),
             "start Redis (config/redis/logai.conf) or fix redis.url / REDIS_URL; sessions fall back to local limits and cache meanwhile",
-        )],
+        )]
+        }
     };
     let ping = redis::cmd("PING").query::<String>(&mut con).map(|_| started.elapsed());
     let latency = match ping {

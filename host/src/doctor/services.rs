@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn counts_stamped_lines() {
-        let p = StampParser::new(LogFormat::Plain, chrono_tz::UTC, chrono::Utc::now());
+        let p = StampParser::new(LogFormat::Plain, chrono_tz::Tz::UTC, chrono::Utc::now());
         assert_eq!(count_stamps(b"2026-11-23T10:00:00Z a\n  trace\n\nno stamp\n", &p), (3, 1));
     }
 }
