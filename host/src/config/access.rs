@@ -131,7 +131,7 @@ mod tests {
     fn unknown_services_and_bad_names_are_located() {
         let e = load("[access]\ndefault = [\"payments\"]\n[access.groups.sec]\nmembers = [\"carol\"]\nservices = [\"auth-old\"]\n")
             .unwrap_err();
-        assert_eq!((e.line, e.column), (7, 13), "{e}");
+        assert_eq!((e.line, e.column), (Some(7), Some(13)), "{e}");
         assert!(e.message.contains("groups.sec.services: 'auth-old' is not a configured service"), "{e}");
         let e = load("[access.people]\n\"bob smith\" = [\"auth\"]\n").unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
