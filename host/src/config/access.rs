@@ -97,7 +97,7 @@ pub(crate) fn validate(config: &Config, text: &str, file: &str) -> Vec<ConfigErr
     let valid = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     let people = access.people.keys().map(|p| (p.as_str(), "people"));
     let members = access.groups.values().flat_map(|g| g.members.iter().map(|m| (m.as_str(), "groups.*.members")));
-    for (name, whose) in people.chain(members).filter(|(n, _)| !valid(*n)) {
+    for (name, whose) in people.chain(members).filter(|(n, _)| !valid(n)) {
         errors.push(at(
             name.to_string(),
             format!("[access] {whose}: {name:?} is not a person's name (letters, digits, '.', '_' or '-', as in `--as NAME`)"),
