@@ -1,7 +1,43 @@
-//! Who this session is: the user (SSH user + client address) and a session
-//! id, both derived from the environment `sshd` sets.
+//! Who this session is: the person (`logai serve --as NAME`, else the
+//! local account), the user rate limits and logs name (person + client
+//! address) and a session id, derived from the environment `sshd` sets.
+//!
+//! Trust: `--as` comes from the command line, which on a shared serving
+//! account is the forced command of the key that logged in
+//! (`restrict,command="logai serve --as alice"` in `authorized_keys`): sshd
+//! runs it whatever the client asked, and the command the client asked for
+//! (`SSH_ORIGINAL_COMMAND`) is never read here. When the manifest names the
+//! serving account (`[access] account`), `--as` is refused under any other
+//! account, so a person with a shell of their own cannot claim a name.
 
 use std::sync::OnceLock;
+
+static PERSON: OnceLock<String> = OnceLock::new();
+
+/// Take on the name the forced command gave (`--as NAME`), before anything
+/// asks who this session is. `account`: the manifest's serving account,
+/// the only one `--as` is honoured under when set.
+pub fn claim_person(name: &str, account: Option<&str>) -> Result<(), String> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        return Err(format!("--as {name:?}: a person's name is letters, digits, '.', '_' or '-'"));
+    }
+    let me = local_user_name();
+    if let Some(account) = account.filter(|a| *a != me) {
+        return Err(format!(
+            "--as {name}: names are taken only under the serving account '{account}' ([access] account), and this is '{me}'"
+        ));
+    }
+    let set = PERSON.get_or_init(|| name.to_owned());
+    if set != name {
+        return Err(format!("--as {name}: this session is already '{set}'"));
+    }
+    Ok(())
+}
+
+/// Who this session acts for: the `--as` name, else the local account.
+pub fn person() -> String {
+    PERSON.get().cloned().unwrap_or_else(local_user_name)
+}
 
 /// The local user name (`$USER`, `$LOGNAME`, or the uid).
 pub fn local_user_name() -> String {
@@ -14,13 +50,14 @@ pub fn ssh_client_addr() -> Option<String> {
     conn.split_whitespace().next().map(str::to_owned)
 }
 
-/// `user@client-address` over SSH, `user@local` otherwise. This is the key
-/// rate limits are counted under.
+/// `person@client-address` over SSH, `person@local` otherwise ([`person`]).
+/// This is the key rate limits are counted under, and the user logs and
+/// telemetry name.
 pub fn local_user() -> String {
     static USER: OnceLock<String> = OnceLock::new();
     USER.get_or_init(|| {
         let addr = ssh_client_addr().unwrap_or_else(|| "local".into());
-        format!("{}@{}", local_user_name(), addr)
+        format!("{}@{}", person(), addr)
     })
     .clone()
 }

@@ -7,15 +7,17 @@
 //! - [`search`]: the native log search core; knows nothing of MCP or Redis.
 //! - [`lookup`]: the search path: one search answered through the shared cache
 //!   (exact key, covering answers, single flight), permits and tail resume;
-//!   every cache key is made here.
+//!   every cache key is made here; and who may search what (`[access]`).
 //! - [`patterns`]: the log pattern miner (templates, counts); knows nothing of MCP or Redis.
 //! - [`coord`]: cross-session limits, cache, rate limits, metrics (Redis with local fallback).
 //! - [`telemetry`]: events, the bounded export queue, exporter plumbing.
 //! - [`serve`]: wires the rooms together for `logai serve`.
+//! - [`doctor`]: `logai doctor`, every check of a log host in one command.
 
 pub mod call;
 pub mod config;
 pub mod coord;
+pub mod doctor;
 pub mod identity;
 pub mod lookup;
 pub mod mcp;

@@ -20,10 +20,20 @@ struct ConfigArg {
     config: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The person this session acts for (rate limits, [access], logs, telemetry); set by the key's
+    /// forced command in authorized_keys (docs/deploy.md). Default: the local account.
+    #[arg(long = "as", value_name = "NAME")]
+    as_person: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve MCP over stdio (what an agent runs: `ssh host logai serve`).
-    Serve(ConfigArg),
+    Serve(ServeArgs),
     /// Compile every enabled component into the precompile cache.
     Precompile(ConfigArg),
     /// Inspect plugins.
@@ -40,6 +50,18 @@ enum Command {
     Search(logai::search::SearchArgs),
     /// Mine one file's log patterns (templates with counts; `--assign`: each line's pattern id).
     Patterns(logai::patterns::cli::PatternsArgs),
+    /// Check this host: manifest, plugins and exporters, services' files and stamps, directories,
+    /// Redis, exporters' endpoints, the SSH forced command. Non-zero exit on any failure.
+    Doctor {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// sshd's AuthorizedKeysFile, when not ~/.ssh/authorized_keys of the serving account.
+        #[arg(long, value_name = "PATH")]
+        authorized_keys: Option<PathBuf>,
+        /// Findings as a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve Prometheus metrics of all sessions (`/metrics`, `/healthz`).
     Metrics {
         #[command(flatten)]
@@ -88,12 +110,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(arg) => {
-            let config = match load_config(&arg) {
+        Command::Serve(args) => {
+            let config = match load_config(&args.config) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            logai::serve::run(config)
+            logai::serve::run_as(config, args.as_person.as_deref())
         }
         Command::Precompile(arg) => {
             let config = match load_config(&arg) {
@@ -110,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logai::serve::list_plugins(&config)
         }
         Command::Search(args) => logai::serve::search_cli(args),
+        Command::Doctor { config, authorized_keys, json } => logai::doctor::run(config.config.as_deref(), authorized_keys.as_deref(), json),
         Command::Patterns(args) => logai::patterns::cli::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Metrics { config, listen } => {
             let config = match load_config(&config) {

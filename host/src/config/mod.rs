@@ -8,9 +8,11 @@
 //! (`MAX_GLOBAL_SEARCHES`, ...) → validate. Every error names the file, the
 //! line and the column.
 
+mod access;
 mod expand;
 mod model;
 
+pub use access::{AccessConfig, AccessGroup, ALL_SERVICES};
 pub use model::*;
 
 use std::path::{Path, PathBuf};
@@ -234,6 +236,9 @@ fn validate(config: &Config, text: &str, file: &str) -> Result<(), ConfigError> 
     }
     if config.limits.max_global_searches == 0 || config.limits.max_per_service_searches == 0 {
         return Err(ConfigError::whole_file(file, "limits.max_global_searches and limits.max_per_service_searches must be at least 1"));
+    }
+    if let Some(e) = access::validate(config, text, file).into_iter().next() {
+        return Err(e);
     }
     Ok(())
 }

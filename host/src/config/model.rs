@@ -28,6 +28,9 @@ pub struct Config {
     pub plugin: Vec<PluginConfig>,
     #[serde(default)]
     pub exporter: Vec<ExporterConfig>,
+    /// Who may search which services; unset: everyone, every service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<super::AccessConfig>,
 
     /// Directory relative paths resolve against (the manifest's directory).
     #[serde(skip)]

@@ -67,8 +67,8 @@ pub(crate) fn background_timeout(op_timeout: Duration) -> Duration {
     (op_timeout * 8).max(Duration::from_secs(2))
 }
 
-/// Why a Redis URL could not be used at all.
-fn redact(url: &str) -> String {
+/// The URL with its credentials hidden, for messages.
+pub(crate) fn redact(url: &str) -> String {
     match url.find("://") {
         Some(i) => {
             let rest = &url[i + 3..];

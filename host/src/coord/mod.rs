@@ -25,6 +25,8 @@ mod spool;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use link::redact;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};

@@ -5,6 +5,8 @@
 //! ```text
 //! Lookup::answer(coord, scope, request)
 //!   bounded        the request within the configured caps
+//!   access         the session's person may search the service ([access]),
+//!                  checked before anything reads a log or the cache
 //!   rate limit     per user, system wide
 //!   plan           validate, resolve the window, list files with their state
 //!   cached         the exact key (covers every parameter and each file's
@@ -32,9 +34,12 @@ use crate::config::Config;
 use crate::coord::{CacheClaim, Coordinator};
 use crate::search::{SearchCore, SearchError, SearchErrorKind, SearchPlan, SearchRequest, SearchResponse};
 
+mod access;
 mod fresh;
 pub mod keys;
 mod shared;
+
+pub use access::Grant;
 
 use shared::Listing;
 
@@ -42,6 +47,7 @@ use shared::Listing;
 pub struct Lookup {
     core: Arc<SearchCore>,
     policy: Policy,
+    grant: Grant,
 }
 
 /// The configured caps and switches the path applies.
@@ -93,14 +99,25 @@ impl Policy {
 }
 
 impl Lookup {
+    /// The search path for this session's person ([`crate::identity::person`]).
     pub fn new(config: &Config, core: Arc<SearchCore>) -> Lookup {
-        Lookup { core, policy: Policy::from_config(config) }
+        Lookup::for_person(config, core, &crate::identity::person())
+    }
+
+    pub fn for_person(config: &Config, core: Arc<SearchCore>, person: &str) -> Lookup {
+        Lookup { core, policy: Policy::from_config(config), grant: Grant::for_person(config, person) }
+    }
+
+    /// What this session's person may search.
+    pub fn grant(&self) -> &Grant {
+        &self.grant
     }
 
     /// Answer `req` for the call `scope`: from the cache when it can, else
     /// by searching under a permit (and caching what it found).
     pub async fn answer(&self, coord: &Coordinator, scope: &CallScope, req: SearchRequest) -> Result<SearchResponse, SearchError> {
         let req = self.policy.bounded(req)?;
+        self.grant.check(&req.service)?;
         coord.check_rate(&scope.user).await.map_err(|e| SearchError::new(SearchErrorKind::RateLimited, e.to_string()))?;
         let plan = Arc::new(self.plan(req).await?);
         let key = keys::answer(&plan);

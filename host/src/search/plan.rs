@@ -165,8 +165,15 @@ impl SearchCore {
 
     /// The configured services with their files, sizes and time spans.
     pub fn list_services(&self) -> Vec<ServiceInfo> {
+        self.list_services_where(|_| true)
+    }
+
+    /// [`Self::list_services`] of the services `keep` accepts (by name);
+    /// the others' files are not looked at.
+    pub fn list_services_where(&self, keep: impl Fn(&str) -> bool) -> Vec<ServiceInfo> {
         self.services
             .iter()
+            .filter(|s| keep(&s.name))
             .map(|s| {
                 let files = s.discover();
                 let mut total = 0u64;

@@ -62,6 +62,9 @@ impl Gateway {
         let span = crate::telemetry::spans::search(&req);
         let result = async { self.lookup.answer(self.coordinator().await, &scope, req).await }.instrument(span.clone()).await;
         crate::telemetry::spans::record_search(&span, &result);
+        if let Ok(SearchResponse { overflow: Some(o), .. }) = &result {
+            self.lookup.grant().note_overflow(&o.reference, &service);
+        }
         let coord = self.coordinator().await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &result {
@@ -77,14 +80,16 @@ impl Gateway {
         result
     }
 
+    /// The services this session's person may search ([`crate::lookup::Grant`]).
     pub async fn list_services(self: Arc<Self>) -> Result<Vec<ServiceInfo>, SearchError> {
         let core = self.core.clone();
-        tokio::task::spawn_blocking(move || core.list_services())
+        tokio::task::spawn_blocking(move || core.list_services_where(|name| self.lookup.grant().allows(name)))
             .await
             .map_err(|e| SearchError::internal(format!("listing services failed: {e}")))
     }
 
     pub async fn read_overflow(self: Arc<Self>, reference: String, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
+        self.lookup.grant().check_overflow(&reference)?;
         let core = self.core.clone();
         tokio::task::spawn_blocking(move || core.read_overflow(&reference, offset, limit))
             .await

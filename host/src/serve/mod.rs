@@ -39,6 +39,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Serve MCP over stdio until EOF.
 pub fn run(config: Config) -> anyhow::Result<ExitCode> {
+    run_as(config, None)
+}
+
+/// `logai serve --as NAME`: serve for the person the forced command named
+/// (rate limits, access, logs and telemetry under that name; see
+/// [`crate::identity`] for when the name is honoured).
+pub fn run_as(config: Config, person: Option<&str>) -> anyhow::Result<ExitCode> {
+    if let Some(name) = person {
+        let account = config.access.as_ref().and_then(|a| a.account.as_deref());
+        if let Err(e) = crate::identity::claim_person(name, account) {
+            eprintln!("logai: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     let _log = init_logging(&config)?;
     let rt = runtime()?;
     let code = rt.block_on(serve(config))?;
@@ -88,6 +102,9 @@ async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         plugins = ?plugins.plugin_names(),
         session = %crate::identity::session_id(),
         user = %crate::identity::local_user(),
+        person = %crate::identity::person(),
+        // Never acted on: a forced command runs whatever the client asked.
+        client_asked = std::env::var("SSH_ORIGINAL_COMMAND").ok().as_deref(),
         startup_ms = started.elapsed().as_secs_f64() * 1000.0,
         manifest = %config.source,
         "serving MCP on stdio"

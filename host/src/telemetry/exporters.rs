@@ -51,7 +51,8 @@ pub async fn load(config: &Config) -> Vec<Arc<dyn ExportSink>> {
     out
 }
 
-async fn load_one(config: &Config, e: &ExporterConfig) -> anyhow::Result<Arc<dyn ExportSink>> {
+/// Load and configure one exporter (`logai doctor` checks each this way).
+pub async fn load_one(config: &Config, e: &ExporterConfig) -> anyhow::Result<Arc<dyn ExportSink>> {
     let exporter = Exporter::load(config, e).await.map_err(|err| anyhow::anyhow!("{err}"))?;
     exporter.configure(&settings_json(config, e)).await.map_err(|m| anyhow::anyhow!(m))?;
     Ok(Arc::new(ComponentSink(exporter)))

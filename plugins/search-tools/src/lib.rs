@@ -222,6 +222,10 @@ fn search_error(tool: &str, e: &host::SearchError, extra: Option<String>) -> Err
     let hint = match e.kind {
         K::RateLimited => Some("Wait as the message says before calling again; repeating now will fail the same way."),
         K::Busy => Some("The server is running as many searches as it allows; retry in a few seconds, or narrow the search."),
+        // [access]: this person may not search the service at all.
+        K::Forbidden if e.field.as_deref() == Some("service") => {
+            Some("Ask only about the services list_services shows: the others are not this person's to search.")
+        }
         K::Forbidden => Some("Only the service's configured log files can be searched; file_pattern filters those files by name."),
         K::Cancelled => Some("The call was cancelled."),
         _ => None,
