@@ -33,21 +33,21 @@ __all__ = [
 ]
 
 
-class _Host:
-    """The host imports, bound lazily (natively there is no host)."""
+try:  # inside a component: the generated bindings (imported now, so they are in the build-time snapshot)
+    from wit_world.imports import cancelled as _cancelled, log as _log, metrics as _metrics, progress as _progress, search as _search
 
-    def __init__(self):
-        self._imports = None
+    _IMPORTS = {"log": _log, "progress": _progress, "cancelled": _cancelled, "search": _search, "metrics": _metrics}
+except ImportError:  # natively: only logai_plugin.testing.TestHost provides them
+    _IMPORTS = None
+
+
+class _Host:
+    """The host imports (natively there is no host: use `logai_plugin.testing.TestHost`)."""
 
     def imports(self):
-        if self._imports is None:
-            try:
-                from wit_world.imports import log as l, progress as p, cancelled as c, search as s, metrics as m
-
-                self._imports = {"log": l, "progress": p, "cancelled": c, "search": s, "metrics": m}
-            except ImportError as e:  # natively, outside logai_plugin.testing.TestHost
-                raise RuntimeError("logai host imports are only available inside logai (use logai_plugin.testing.TestHost in tests)") from e
-        return self._imports
+        if _IMPORTS is None:
+            raise RuntimeError("logai host imports are only available inside logai (use logai_plugin.testing.TestHost in tests)")
+        return _IMPORTS
 
     def log(self, level: str, message: str):
         m = self.imports()["log"]
