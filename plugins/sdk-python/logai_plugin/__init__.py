@@ -22,6 +22,7 @@ The host imports (`log`, `progress`, `cancelled`, `search`, `metrics`) go
 through `host`, which the test host replaces.
 """
 import dataclasses
+import errno
 import json
 import os
 import typing
@@ -133,9 +134,11 @@ def read_text(path: str) -> str:
             return f.read()
     except OSError as e:
         d = os.path.dirname(os.path.normpath(path)) or "/"
-        # In the sandbox a path outside every grant is "not capable" (76),
-        # or, for an ungranted directory, simply absent.
-        if e.errno in (76, 1, 13) or (e.errno == 2 and not os.path.isdir(d)):
+        # In the sandbox a path outside every grant is "not capable", or,
+        # for an ungranted directory, simply absent (errno values are WASI's
+        # inside a component: use the names).
+        refused = (errno.EACCES, errno.EPERM, getattr(errno, "ENOTCAPABLE", 76))
+        if e.errno in refused or (e.errno == errno.ENOENT and not os.path.isdir(d)):
             raise Denied(f"{path} is outside the directories granted to this plugin", f'dirs = ["{d}"]') from e
         raise ToolFailure(f"cannot read {path}: {e.strerror}") from e
 
