@@ -21,18 +21,13 @@ struct Scaffold {
 /// Run `logai plugins new` and read what it printed: the project directory,
 /// the commands to run there and the manifest lines.
 fn scaffold(scratch: &Path, name: &str, lang: &str) -> Scaffold {
-    let out = Command::new(logai_bin())
-        .args(["plugins", "new", name, "--lang", lang, "--dir"])
-        .arg(scratch)
-        .output()
-        .unwrap();
+    let out = Command::new(logai_bin()).args(["plugins", "new", name, "--lang", lang, "--dir"]).arg(scratch).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "plugins new failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     let mut lines = stdout.lines();
     let dir = lines.find_map(|l| l.strip_prefix("next, in ")).unwrap().trim_end_matches(':').into();
     let commands: Vec<String> = lines.by_ref().take_while(|l| !l.is_empty()).map(|l| l.trim().to_string()).collect();
-    let manifest_lines: Vec<&str> =
-        lines.skip_while(|l| !l.starts_with("[[plugin]]")).take_while(|l| !l.is_empty()).collect();
+    let manifest_lines: Vec<&str> = lines.skip_while(|l| !l.starts_with("[[plugin]]")).take_while(|l| !l.is_empty()).collect();
     Scaffold { dir, commands, manifest_lines: manifest_lines.join("\n") }
 }
 

@@ -139,11 +139,7 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
 /// The build and test commands a project's README gives, in order.
 fn commands(lang: Lang) -> Vec<&'static str> {
     match lang {
-        Lang::Rust => vec![
-            "rustup target add wasm32-wasip2",
-            "cargo test",
-            "cargo build --release --target wasm32-wasip2",
-        ],
+        Lang::Rust => vec!["rustup target add wasm32-wasip2", "cargo test", "cargo build --release --target wasm32-wasip2"],
         Lang::Python => vec![
             "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
             ".venv/bin/python -m unittest",
