@@ -23,6 +23,7 @@ pub mod lookup;
 pub mod mcp;
 pub mod patterns;
 pub mod plugins;
+pub mod scaffold;
 pub mod search;
 pub mod serve;
 pub mod telemetry;

@@ -76,6 +76,8 @@ enum Command {
 enum PluginsCommand {
     /// Every plugin and exporter with its grants (and, when loadable, its tools).
     List(ConfigArg),
+    /// Create a plugin project (Rust, Python or JavaScript) with one typed tool, its test, the build command and the manifest lines.
+    New(logai::scaffold::NewArgs),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             logai::serve::list_plugins(&config)
         }
+        Command::Plugins { command: PluginsCommand::New(args) } => logai::scaffold::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Search(args) => logai::serve::search_cli(args),
         Command::Doctor { config, authorized_keys, json } => logai::doctor::run(config.config.as_deref(), authorized_keys.as_deref(), json),
         Command::Patterns(args) => logai::patterns::cli::run(&args).map(|()| ExitCode::SUCCESS),

@@ -5,8 +5,10 @@
 //! `<sha256 of the component>-<engine digest>.cwasm`, with a sidecar
 //! `.meta.json` recording what the artifact was made from, the artifact's
 //! own sha256 and length, and the component's tool list. A warm start
-//! verifies the artifact and deserializes it (`Component::deserialize`),
-//! and reads the tool list from the sidecar: no compilation and no instantiation.
+//! verifies the artifact and maps it (`Component::deserialize_file`, so
+//! compiled code and memory images are shared file-backed pages), and
+//! reads the tool list from the sidecar: no compilation and no
+//! instantiation. An artifact's sha256 is checked once per file identity.
 //!
 //! The component's own sha256 is remembered per path together with the
 //! file's identity (device, inode, size, mtime, ctime), so a warm start
@@ -229,21 +231,21 @@ impl ArtifactCache {
             return Err("stale record".into());
         }
         check_private(&e.artifact)?;
-        let artifact = fs::read(&e.artifact).map_err(|err| format!("cannot read the artifact: {err}"))?;
-        if artifact.len() as u64 != meta.artifact_bytes {
+        let file = fs::File::open(&e.artifact).map_err(|err| format!("cannot read the artifact: {err}"))?;
+        let st = file.metadata().map_err(|err| format!("cannot stat the artifact: {err}"))?;
+        if st.len() != meta.artifact_bytes {
             return Err("artifact length mismatch".into());
         }
-        if hex::encode(Sha256::digest(&artifact)) != meta.artifact_sha256 {
-            return Err("artifact hash mismatch".into());
+        // Hashed once per file identity (device, inode, size, mtime, ctime):
+        // an artifact verified before and not touched since is not read again.
+        let dir = self.dir.as_ref().map_err(Clone::clone)?;
+        if remembered_sha(dir, &e.artifact, &st).as_deref() != Some(meta.artifact_sha256.as_str()) {
+            if sha256_of(&file).map_err(|err| format!("cannot read the artifact: {err}"))? != meta.artifact_sha256 {
+                return Err("artifact hash mismatch".into());
+            }
+            remember_sha(dir, &e.artifact, &st, &meta.artifact_sha256);
         }
-        // SAFETY: these bytes are exactly what this cache wrote for this
-        // component and this engine (length and sha256 checked above, in a
-        // directory only this user can write), and wasmtime checks their
-        // header against the engine again. Deserializing the verified bytes
-        // (rather than mapping the file) leaves no window between the check
-        // and the use, and a later change to the file cannot reach a running
-        // process.
-        let component = unsafe { Component::deserialize(engine, &artifact) }.map_err(|err| format!("deserialize failed: {err:#}"))?;
+        let component = map_verified(engine, &file)?;
         Ok(Some((component, meta.tools, meta.tools_for)))
     }
 
@@ -325,6 +327,34 @@ fn remember_sha(dir: &Path, path: &Path, st: &fs::Metadata, sha: &str) {
     if let Ok(text) = serde_json::to_vec(&SourceStamp::of(&abs, st, sha.to_string())) {
         let _ = write_atomic(&stamp_path(dir, path), &text);
     }
+}
+
+/// The sha256 of an open file, read in chunks (no copy of the whole file).
+fn sha256_of(mut file: &fs::File) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    std::io::copy(&mut file, &mut h)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Deserialize the artifact `file` (opened, checked and verified by the
+/// caller) by mapping it, through `/proc/self/fd` so the very inode checked
+/// is mapped: its code and its linear-memory images stay file-backed pages,
+/// read on demand and shared (page cache) by every instance and process,
+/// instead of a private copy per process. Without `/proc`, the bytes are
+/// read and deserialized as before.
+fn map_verified(engine: &Engine, file: &fs::File) -> Result<Component, String> {
+    use std::os::fd::AsRawFd;
+    let fd_path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    // SAFETY: the file is exactly what this cache wrote for this component
+    // and this engine (length and sha256 checked, in a directory only this
+    // user can write, replaced only by rename, never rewritten in place),
+    // and wasmtime checks its header against the engine again.
+    if fd_path.exists() {
+        return unsafe { Component::deserialize_file(engine, &fd_path) }.map_err(|err| format!("deserialize failed: {err:#}"));
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &*file, &mut bytes).map_err(|err| format!("cannot read the artifact: {err}"))?;
+    unsafe { Component::deserialize(engine, &bytes) }.map_err(|err| format!("deserialize failed: {err:#}"))
 }
 
 fn wasmtime_version() -> String {
