@@ -6,6 +6,9 @@
 //! timing: nothing reads it until the exporters have loaded, and the test
 //! holds their loading back while it emits.
 
+// A test scenario reads best top to bottom: one setup, one run, every check.
+#![allow(clippy::too_many_lines)]
+
 use std::net::UdpSocket;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
