@@ -17,6 +17,9 @@ use anyhow::{bail, Context as _};
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 pub const COMPONENTIZE_JS: &str = "0.23.0";
 pub const ROLLDOWN: &str = "1.3.4";
+/// ComponentizeJS 0.23 imports `@bytecodealliance/preview2-shim` at build time but lists it
+/// only as a devDependency, so a locked install (`npm ci`) leaves it out: name it.
+pub const PREVIEW2_SHIM: &str = "0.25.0";
 
 const WIT: &str = include_str!("../../../plugins/sdk/wit/plugin.wit");
 
@@ -176,6 +179,7 @@ pub fn new(args: &NewArgs) -> anyhow::Result<Created> {
         ("{{componentize_py}}", COMPONENTIZE_PY),
         ("{{componentize_js}}", COMPONENTIZE_JS),
         ("{{rolldown}}", ROLLDOWN),
+        ("{{preview2_shim}}", PREVIEW2_SHIM),
     ];
     for (rel, text) in files(args.lang) {
         let path = abs.join(rel);
