@@ -44,6 +44,11 @@ fn serve(dir: &Path, lang: &Lang) -> McpClient {
     );
     let manifest = dir.join("logai.toml");
     std::fs::write(&manifest, text).unwrap();
+    // Compile first, as an operator's `logai precompile` does: an 18 MB Python or JS component
+    // compiles for tens of seconds on a loaded 2-core machine, and `serve` loads it before it
+    // reads `initialize`, which the client's hang guard would then judge.
+    let status = std::process::Command::new(logai_e2e::logai_bin()).arg("precompile").arg("--config").arg(&manifest).status().unwrap();
+    assert!(status.success(), "logai precompile --config {}: {status}", manifest.display());
     let mut c = McpClient::serve(&manifest, &[]);
     c.initialize();
     c

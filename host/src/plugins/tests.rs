@@ -349,7 +349,9 @@ async fn the_cache_serves_warm_starts_and_replaces_bad_artifacts() {
     let mut bytes = std::fs::read(&artifact).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
-    std::fs::write(&artifact, &bytes).unwrap();
+    // Through a new inode, as every writer of the cache does: the runtimes above still map the
+    // old file, and a file truncated under a mapping faults its reader (SIGBUS).
+    replace_file(&artifact, &bytes);
     let again = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     match &again.cache_outcomes()[0].1 {
         CacheOutcome::Replaced(why) => assert!(why.contains("hash mismatch"), "{why}"),
@@ -360,9 +362,16 @@ async fn the_cache_serves_warm_starts_and_replaces_bad_artifacts() {
     assert_eq!(fixed.cache_outcomes()[0].1, CacheOutcome::Hit);
 
     // A foreign file under the artifact's name is rejected too.
-    std::fs::write(&artifact, b"not an artifact").unwrap();
+    replace_file(&artifact, b"not an artifact");
     let again = Runtime::load(&config, Arc::new(NoHostServices)).await.unwrap();
     assert!(matches!(again.cache_outcomes()[0].1, CacheOutcome::Replaced(_)));
+}
+
+/// `path`'s content replaced by a new file renamed over it.
+fn replace_file(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_extension("test-tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
