@@ -80,6 +80,13 @@ const BASES: [&str; 3] = ["checksum mismatch", "deadlock detected", "segfault at
 /// Every query is `<base>|QZX<session>x<call>`: no line of the corpus holds
 /// `QZX` (its alphabet has no Q, Z or X; the reference session checks).
 const MARKER: &str = "QZX";
+/// A branch no corpus line matches and no literal prefilter can skip by:
+/// with it the engine reads every byte through its automaton, so a search of
+/// the 150 MB corpus takes about 0.3 s of CPU instead of 40 ms. The witness
+/// sees a session scanning only across two of its passes (tens of ms each,
+/// seconds on a loaded machine); a search over before the second pass is
+/// invisible, and the negative control went blind once scanning got fast.
+const SLOW: &str = r"\w{30}";
 /// The day every line of the corpus is stamped on (the queries' window).
 const DAY: &str = "2026-11-19";
 /// How long a session may wait for a permit: waiting is never failing.
@@ -246,7 +253,7 @@ fn query(p: usize, k: usize) -> (usize, usize, Value) {
     let (svc, base) = ((p + k) % SERVICES.len(), (p / SERVICES.len() + k) % BASES.len());
     let args = json!({
         "service": SERVICES[svc],
-        "pattern": format!("{}|{MARKER}{p}x{k}", BASES[base]),
+        "pattern": format!("{}|{MARKER}{p}x{k}|{SLOW}", BASES[base]),
         "date": DAY,
         "max_results": 20,
     });
