@@ -317,17 +317,15 @@ pub(super) fn node() -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sentry_exporter_sends_envelopes_that_spotlight_and_sentry_sdk_accept() {
-    let port = free_port();
-    let capture = tempfile::tempdir().unwrap();
+/// A real Spotlight (Sentry receiver) on `port`, capturing envelopes into `capture`.
+pub(super) fn start_spotlight(port: u16, capture: &std::path::Path) -> Proc {
     let spotlight = repo().join("tests/receivers/node_modules/@spotlightjs/spotlight/dist/run.js");
     assert!(spotlight.is_file(), "{} missing: (cd tests/receivers && npm ci)", spotlight.display());
-    let _spotlight = Proc(
+    let proc = Proc(
         Command::new(node())
             .arg(&spotlight)
             .args(["server", "--port", &port.to_string()])
-            .current_dir(capture.path())
+            .current_dir(capture)
             .env("SPOTLIGHT_CAPTURE", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -336,6 +334,14 @@ async fn sentry_exporter_sends_envelopes_that_spotlight_and_sentry_sdk_accept() 
         "spotlight",
     );
     wait_port(port, "spotlight");
+    proc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentry_exporter_sends_envelopes_that_spotlight_and_sentry_sdk_accept() {
+    let port = free_port();
+    let capture = tempfile::tempdir().unwrap();
+    let _spotlight = start_spotlight(port, capture.path());
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),

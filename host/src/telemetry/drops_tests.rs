@@ -11,12 +11,12 @@
 
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::layer::SubscriberExt;
 
-use super::components_tests::{component, config, free_port, node, python, repo, wait_port, Proc};
+use super::components_tests::{component, config, free_port, python, start_spotlight};
 use super::*;
 use crate::coord::names::{self, label, DropReason};
 
@@ -30,21 +30,7 @@ async fn dropped_events_are_counted_in_metrics_a_sentry_client_report_and_dogsta
     let statsd = udp.local_addr().unwrap().port();
     let port = free_port();
     let capture = tempfile::tempdir().unwrap();
-    let spotlight = repo().join("tests/receivers/node_modules/@spotlightjs/spotlight/dist/run.js");
-    assert!(spotlight.is_file(), "{} missing: (cd tests/receivers && npm ci)", spotlight.display());
-    let _spotlight = Proc(
-        Command::new(node())
-            .arg(&spotlight)
-            .args(["server", "--port", &port.to_string()])
-            .current_dir(capture.path())
-            .env("SPOTLIGHT_CAPTURE", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start spotlight"),
-        "spotlight",
-    );
-    wait_port(port, "spotlight");
+    let _spotlight = start_spotlight(port, capture.path());
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
