@@ -39,9 +39,30 @@ pub fn person() -> String {
     PERSON.get().cloned().unwrap_or_else(local_user_name)
 }
 
-/// The local user name (`$USER`, `$LOGNAME`, or the uid).
+/// The local user name (`$USER`, `$LOGNAME`, the passwd entry of the uid,
+/// or `uid<N>`). sshd sets `$USER`; cron, systemd units and `env -i` may not.
 pub fn local_user_name() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }))
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(passwd_name)
+        .unwrap_or_else(|| format!("uid{}", unsafe { libc::getuid() }))
+}
+
+/// The name of this process's uid in the passwd database.
+fn passwd_name() -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes into `pwd` and `buf` (its length given) and
+    // sets `out` to `&pwd` on success; the name points into `buf`.
+    let rc = unsafe { libc::getpwuid_r(libc::getuid(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+    Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
 }
 
 /// The client address from `SSH_CONNECTION` ("client_ip client_port server_ip server_port").
