@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::{now_ms, Event, EventKind, MetricKind, MetricPoint, RELEASE};
+use super::{metric_event, Event, EventKind, MetricKind};
 use crate::coord::names::{label, DropReason};
 
 /// Name of the metric event that reports drops to an exporter.
@@ -116,20 +116,7 @@ impl Reporter {
 
 fn dropped_event(reason: DropReason, kind: EventKind, n: u64) -> Event {
     let tags = vec![(label::REASON.to_string(), reason.as_str().to_string()), (KIND_TAG.to_string(), kind_str(kind).to_string())];
-    Event {
-        kind: EventKind::Metric,
-        timestamp_ms: now_ms(),
-        name: DROPPED_EVENT.to_string(),
-        trace_id: String::new(),
-        span_id: String::new(),
-        parent_span_id: None,
-        duration_us: 0,
-        status: "ok".into(),
-        attributes: vec![("release".into(), RELEASE.into())],
-        message: None,
-        breadcrumbs: Vec::new(),
-        metric: Some(MetricPoint { name: DROPPED_EVENT.to_string(), kind: MetricKind::Counter, value: n as f64, tags }),
-    }
+    metric_event(DROPPED_EVENT, MetricKind::Counter, n as f64, tags)
 }
 
 #[cfg(test)]

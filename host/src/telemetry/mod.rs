@@ -277,25 +277,7 @@ impl Telemetry {
         if !self.is_enabled() {
             return;
         }
-        self.emit(Event {
-            kind: EventKind::Metric,
-            timestamp_ms: now_ms(),
-            name: name.to_string(),
-            trace_id: String::new(),
-            span_id: String::new(),
-            parent_span_id: None,
-            duration_us: 0,
-            status: "ok".into(),
-            attributes: vec![("release".into(), RELEASE.into())],
-            message: None,
-            breadcrumbs: Vec::new(),
-            metric: Some(MetricPoint {
-                name: name.to_string(),
-                kind,
-                value,
-                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            }),
-        });
+        self.emit(metric_event(name, kind, value, tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()));
     }
 
     /// Remember one step of this session (attached to later error events).
@@ -348,6 +330,25 @@ impl Telemetry {
                 }
             }
         }
+    }
+}
+
+/// A metric observation as an export event (the one shape every metric
+/// event has, whoever emits it).
+fn metric_event(name: &str, kind: MetricKind, value: f64, tags: Vec<(String, String)>) -> Event {
+    Event {
+        kind: EventKind::Metric,
+        timestamp_ms: now_ms(),
+        name: name.to_string(),
+        trace_id: String::new(),
+        span_id: String::new(),
+        parent_span_id: None,
+        duration_us: 0,
+        status: "ok".into(),
+        attributes: vec![("release".into(), RELEASE.into())],
+        message: None,
+        breadcrumbs: Vec::new(),
+        metric: Some(MetricPoint { name: name.to_string(), kind, value, tags }),
     }
 }
 
