@@ -201,5 +201,11 @@ async fn run_tool(
         r = fut => Some(r),
     };
     drop(permit);
-    r
+    match r {
+        // The tool saw the cancellation first (it came between the select's
+        // look at the token and its poll of the tool, which runs on): its
+        // error is the cut, not an answer of its own.
+        Some(Err(_)) if token.is_cancelled() => None,
+        r => r,
+    }
 }
