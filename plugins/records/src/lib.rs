@@ -18,6 +18,8 @@
 //! Labels are `(name, value)` pairs here (the host stores them so); the WIT
 //! `label` record converts to and from a pair.
 
+#![warn(missing_docs)]
+
 pub mod metrics;
 pub mod search;
 pub mod telemetry;

@@ -13,7 +13,9 @@ record! { $ __search_request: search = SearchRequest;
         pub service: String,
         /// Rust regex syntax, or a literal when `fixed_strings`.
         pub pattern: String,
+        /// Take `pattern` as a literal string, not a regex.
         pub fixed_strings: bool,
+        /// Match regardless of case.
         pub case_insensitive: bool,
         /// Only lines stamped within the last N minutes.
         pub minutes_back: Option<u32>,
@@ -49,7 +51,9 @@ record! { $ __context_line: search = ContextLine;
     /// A line around a match.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct ContextLine {
+        /// 1-based line number within the (decompressed) file.
         pub line_number: u64,
+        /// The line, without its newline.
         pub text: String,
     }
 }
@@ -65,8 +69,11 @@ record! { $ __search_match: search = SearchMatch;
         /// RFC 3339, when known (for unstamped lines, the stamp of the entry
         /// they belong to).
         pub timestamp: Option<String>,
+        /// The matching line, without its newline.
         pub text: String,
+        /// Lines before the match (`context_before`), oldest first.
         pub before: Vec<ContextLine>,
+        /// Lines after the match (`context_after`), in file order.
         pub after: Vec<ContextLine>,
     }
 }
@@ -86,16 +93,23 @@ record! { $ __search_response: search = SearchResponse;
     /// A search's answer.
     #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
     pub struct SearchResponse {
+        /// The matches returned inline (at most `max_results`).
         pub matches: Vec<SearchMatch>,
+        /// Every match in the window, inline or in the overflow.
         pub total_matches: u64,
+        /// Files the window selected and the search read.
         pub files_searched: u32,
+        /// Files with at least one match.
         pub files_matched: u32,
+        /// Bytes this call scanned (0 for a cache hit).
         pub bytes_scanned: u64,
         /// More matches exist than were returned inline.
         pub truncated: bool,
         /// The search stopped early (deadline or cancellation).
         pub partial: bool,
+        /// Why the search stopped early, when `partial`.
         pub partial_reason: Option<String>,
+        /// Time in the search core, in milliseconds (0 for a cache hit).
         pub duration_ms: u64,
         /// Present when `truncated`.
         pub overflow: Option<OverflowRef>,
@@ -103,6 +117,7 @@ record! { $ __search_response: search = SearchResponse;
         pub cached: bool,
         /// The effective window searched, RFC 3339, when any.
         pub window_start: Option<String>,
+        /// End of the effective window, RFC 3339, when any.
         pub window_end: Option<String>,
     }
 }
@@ -123,10 +138,15 @@ record! { $ __service_info: search = ServiceInfo;
     /// One configured service.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct ServiceInfo {
+        /// Service name, as searches name it.
         pub name: String,
+        /// What the service's logs are, from the manifest.
         pub description: String,
+        /// How its lines are read: `syslog`, `json`, `plain` or `auto`.
         pub format: String,
+        /// Log files the service's globs select now (rotated and gzipped included).
         pub file_count: u32,
+        /// Their total size on disk, in bytes.
         pub total_bytes: u64,
         /// Earliest timestamp seen, RFC 3339, when known.
         pub earliest: Option<String>,
@@ -139,8 +159,11 @@ record! { $ __overflow_page: search = OverflowPage;
     /// A page of an overflow.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct OverflowPage {
+        /// The matches of this page, in overflow order.
         pub matches: Vec<SearchMatch>,
+        /// Index of the page's first match within the overflow.
         pub offset: u64,
+        /// Matches in the whole overflow.
         pub total: u64,
         /// The page reaches the end of the overflow.
         pub eof: bool,
@@ -173,8 +196,11 @@ record! { $ __search_error: search = SearchError;
     /// Why a search could not run; `field` names the argument at fault.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct SearchError {
+        /// What kind of failure.
         pub kind: SearchErrorKind,
+        /// What went wrong and what to do, for the model.
         pub message: String,
+        /// The argument at fault (`$.max_results`), when one is.
         pub field: Option<String>,
     }
 }

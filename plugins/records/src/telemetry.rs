@@ -24,8 +24,11 @@ choice! { $ __metric_kind: telemetry = MetricKind;
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(rename_all = "lowercase")]
     pub enum MetricKind {
+        /// A count to add to a running total.
         Counter,
+        /// A value that replaces the last one.
         Gauge,
+        /// One observation for a distribution.
         Histogram,
     }
 }
@@ -34,9 +37,13 @@ record! { $ __metric_point: telemetry = MetricPoint;
     /// One metric observation (counter increment, gauge value or histogram sample).
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct MetricPoint {
+        /// Metric name (`coord::names`).
         pub name: String,
+        /// Counter, gauge or histogram.
         pub kind: MetricKind,
+        /// The increment, value or sample.
         pub value: f64,
+        /// Tags (service, tool, env, ...).
         pub tags: Labels,
     }
 }
@@ -45,8 +52,11 @@ record! { $ __breadcrumb: telemetry = Breadcrumb;
     /// A recent session step, for error events.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct Breadcrumb {
+        /// Unix time in milliseconds.
         pub timestamp_ms: u64,
+        /// What kind of step (`tools/call`, `search`, ...).
         pub category: String,
+        /// What happened.
         pub message: String,
     }
 }
@@ -55,6 +65,7 @@ record! { $ __event: telemetry = TelemetryEvent;
     /// One telemetry event.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
     pub struct Event {
+        /// Span, error or metric.
         pub kind: EventKind,
         /// Unix time in milliseconds when the event started.
         pub timestamp_ms: u64,
@@ -64,7 +75,9 @@ record! { $ __event: telemetry = TelemetryEvent;
         pub trace_id: String,
         /// 64-bit span id, 16 hex chars.
         pub span_id: String,
+        /// The parent span's id; none for a trace's root.
         pub parent_span_id: Option<String>,
+        /// Span duration in microseconds.
         pub duration_us: u64,
         /// `ok` or an error kind.
         pub status: String,
