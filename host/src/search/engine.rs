@@ -5,9 +5,9 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono_tz::Tz;
 use grep_regex::RegexMatcher;
@@ -15,11 +15,12 @@ use parking_lot::Mutex;
 
 use super::files::Service;
 use super::item::{ItemJob, ItemResult, WorkItem, REL_ORIGIN};
+use super::progress::Progress;
 use super::scan::{Stop, TOLERANCE_MS};
 use super::seek::{resync, window_start_offset};
 use super::session::{self, FinishedJsonl, JsonlWriter};
 use super::timestamp::StampParser;
-use super::{OverflowRef, SearchControl, SearchCore, SearchError, SearchMatch, SearchPlan, SearchResponse};
+use super::{OverflowRef, SearchControl, SearchCore, SearchError, SearchPlan, SearchResponse};
 
 /// What [`SearchCore::execute_tracked`] returns.
 pub struct Executed {
@@ -46,14 +47,7 @@ impl SearchCore {
         let service = self.service(&plan.service)?;
         let tz: Tz = plan.timezone.parse().unwrap_or(Tz::UTC);
         let max_results = plan.request.max_results as usize;
-        let shared = Shared {
-            ctl,
-            bytes_done: AtomicU64::new(0),
-            bytes_total: plan.bytes_total(),
-            files_done: AtomicU32::new(0),
-            files_total: plan.files.len() as u32,
-            last_progress: Mutex::new(Instant::now()),
-        };
+        let shared = Progress::new(ctl, plan.bytes_total(), plan.files.len() as u32);
         let items = self.work_items(plan, service, tz, &shared);
         let n = items.len();
         let results: Vec<Mutex<Option<ItemResult>>> = (0..n).map(|_| Mutex::new(None)).collect();
@@ -78,7 +72,7 @@ impl SearchCore {
                             self.search_item(&ItemJob { plan, tz, matcher: &matcher, max_results, shared: &shared }, item)
                         };
                         if item.last {
-                            shared.files_done.fetch_add(1, Ordering::Relaxed);
+                            shared.file_done();
                         }
                         *results[i].lock() = Some(r);
                     }
@@ -92,7 +86,7 @@ impl SearchCore {
     /// Split the plan into work items: one per file, or several byte chunks
     /// for large plain files (searched in parallel, line numbers fixed up
     /// at merge). Plain files start at the window's binary-searched offset.
-    fn work_items(&self, plan: &SearchPlan, service: &Service, tz: Tz, shared: &Shared<'_>) -> Vec<WorkItem> {
+    fn work_items(&self, plan: &SearchPlan, service: &Service, tz: Tz, shared: &Progress<'_>) -> Vec<WorkItem> {
         let mut items = Vec::new();
         for (fi, f) in plan.files.iter().enumerate() {
             let whole = WorkItem { file: fi, start: 0, match_end: u64::MAX, end: u64::MAX, chunk: 0, last: true };
@@ -155,7 +149,7 @@ impl SearchCore {
                     break 'outer;
                 }
                 let mut m = m.clone();
-                shift_lines(&mut m, r.base);
+                session::shift_lines(&mut m, r.base);
                 resp.matches.push(m);
             }
         }
@@ -308,49 +302,4 @@ fn partial_reasons(plan: &SearchPlan, results: &[ItemResult], unsearched: usize)
         }
     }
     reasons
-}
-
-/// Add `base` to a match's line numbers (its context's too).
-pub(super) fn shift_lines(m: &mut SearchMatch, base: u64) {
-    if base == 0 {
-        return;
-    }
-    m.line_number = m.line_number.wrapping_add(base);
-    for c in m.before.iter_mut().chain(m.after.iter_mut()) {
-        c.line_number = c.line_number.wrapping_add(base);
-    }
-}
-
-pub(super) struct Shared<'a> {
-    ctl: &'a SearchControl,
-    bytes_done: AtomicU64,
-    bytes_total: u64,
-    files_done: AtomicU32,
-    files_total: u32,
-    last_progress: Mutex<Instant>,
-}
-
-impl Shared<'_> {
-    pub(super) fn check(&self) -> Option<Stop> {
-        if self.ctl.cancel.is_cancelled() {
-            Some(Stop::Cancelled)
-        } else if Instant::now() >= self.ctl.deadline {
-            Some(Stop::Deadline)
-        } else {
-            None
-        }
-    }
-
-    pub(super) fn add_bytes(&self, n: u64) {
-        let done = self.bytes_done.fetch_add(n, Ordering::Relaxed) + n;
-        if let Some(p) = &self.ctl.progress {
-            if let Some(mut last) = self.last_progress.try_lock() {
-                if last.elapsed() >= Duration::from_millis(100) {
-                    *last = Instant::now();
-                    drop(last);
-                    p(done.min(self.bytes_total), self.bytes_total, self.files_done.load(Ordering::Relaxed), self.files_total);
-                }
-            }
-        }
-    }
 }

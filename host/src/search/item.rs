@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 use chrono_tz::Tz;
 use grep_regex::RegexMatcher;
 
-use super::engine::Shared;
 use super::files::{self, FileId};
+use super::progress::Progress;
 use super::scan::{self, Control, Emit, ScanSpec, ScanStats, Stop};
 use super::session::{self, FinishedJsonl, JsonlWriter};
 use super::timestamp::{self, StampParser};
@@ -201,7 +201,7 @@ pub(super) struct ItemJob<'a> {
     pub(super) tz: Tz,
     pub(super) matcher: &'a RegexMatcher,
     pub(super) max_results: usize,
-    pub(super) shared: &'a Shared<'a>,
+    pub(super) shared: &'a Progress<'a>,
 }
 
 /// A plain file's item, opened, ready to scan.
@@ -215,7 +215,7 @@ struct PlainScan<'a> {
 }
 
 /// A `.gz` file, decoded from its start (progress counts compressed bytes).
-fn scan_gz(file: File, shared: &Shared<'_>, spec: &ScanSpec<'_>, emit: &mut FileEmit<'_>) -> io::Result<ScanStats> {
+fn scan_gz(file: File, shared: &Progress<'_>, spec: &ScanSpec<'_>, emit: &mut FileEmit<'_>) -> io::Result<ScanStats> {
     let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, file), shared };
     let mut dec = flate2::read::MultiGzDecoder::new(counting);
     let ctl = FileCtl { shared, report_reads: false };
@@ -245,7 +245,7 @@ fn before_start(file: &mut File, start: u64, context: u32, parser: &StampParser)
 }
 
 struct FileCtl<'a, 'b> {
-    shared: &'a Shared<'b>,
+    shared: &'a Progress<'b>,
     report_reads: bool,
 }
 
@@ -263,7 +263,7 @@ impl Control for FileCtl<'_, '_> {
 /// Counts compressed bytes for progress.
 struct CountingReader<'a, 'b, R> {
     inner: R,
-    shared: &'a Shared<'b>,
+    shared: &'a Progress<'b>,
 }
 
 impl<R: Read> Read for CountingReader<'_, '_, R> {

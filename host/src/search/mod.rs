@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Rooms: `plan.rs` (request → plan: window, files, pruning), `engine.rs`
-//! (work items on scoped threads, merged in file order), `item.rs` (one
+//! (work items on scoped threads, merged in file order), `progress.rs`
+//! (when to stop, bytes and files done, shared by the workers), `item.rs` (one
 //! item read), `scan.rs` (the line scanner), `seek.rs` (window start, line
 //! starts), `present.rs` (overflow pages, answers shared across sessions),
 //! `tail.rs` (resuming a grown log), `cover.rs` (narrowing a covering
@@ -37,6 +38,7 @@ mod item;
 pub mod lineindex;
 mod plan;
 mod present;
+mod progress;
 pub mod scan;
 mod seek;
 pub mod session;

@@ -449,7 +449,7 @@ impl OverflowStore {
                 }
                 let mut m: SearchMatch =
                     serde_json::from_slice(&line).map_err(|e| SearchError::internal(format!("overflow {reference} is damaged: {e}")))?;
-                super::engine::shift_lines(&mut m, part.base);
+                shift_lines(&mut m, part.base);
                 matches.push(m);
                 index += 1;
             }
@@ -457,5 +457,16 @@ impl OverflowStore {
         }
         let eof = offset + matches.len() as u64 >= total;
         Ok(OverflowPage { matches, offset, total, eof })
+    }
+}
+
+/// Add `base` to a match's line numbers (its context's too).
+pub(super) fn shift_lines(m: &mut SearchMatch, base: u64) {
+    if base == 0 {
+        return;
+    }
+    m.line_number = m.line_number.wrapping_add(base);
+    for c in m.before.iter_mut().chain(m.after.iter_mut()) {
+        c.line_number = c.line_number.wrapping_add(base);
     }
 }
