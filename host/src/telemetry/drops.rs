@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::{metric_event, Event, EventKind, MetricKind};
+use super::{metric_event, Event, EventKind, MetricKind, Telemetry};
 use crate::coord::names::{label, DropReason};
 
 /// Name of the metric event that reports drops to an exporter.
@@ -117,6 +117,33 @@ impl Reporter {
 fn dropped_event(reason: DropReason, kind: EventKind, n: u64) -> Event {
     let tags = vec![(label::REASON.to_string(), reason.as_str().to_string()), (KIND_TAG.to_string(), kind_str(kind).to_string())];
     metric_event(DROPPED_EVENT, MetricKind::Counter, n as f64, tags)
+}
+
+impl Telemetry {
+    /// The shutdown deadline passed: the events still queued are lost to
+    /// every exporter, counted as `not_loaded` while the exporters were
+    /// still loading (a component compiling for the first time), else as
+    /// `exporter_busy` (the lanes were still exporting earlier batches).
+    pub(super) fn give_up(&self, waited: std::time::Duration) {
+        let left = self.0.tx.as_ref().map_or(0, |tx| tx.max_capacity() - tx.capacity()) as u64;
+        let loading = !self.0.loaded.load(Ordering::Relaxed);
+        let reason = if loading { DropReason::NotLoaded } else { DropReason::ExporterBusy };
+        for (name, counters) in &self.0.lanes {
+            counters.dropped.fetch_add(left, Ordering::Relaxed);
+            self.0.drops.add(reason, name, left);
+        }
+        let hint = match loading {
+            true => "exporters still loading: `logai precompile` at deploy time compiles them ahead, or raise telemetry.flush_timeout_ms",
+            false => "exporters still busy: raise telemetry.flush_timeout_ms",
+        };
+        let timeout_ms = waited.as_millis() as u64;
+        tracing::warn!(
+            timeout_ms,
+            events = left,
+            reason = reason.as_str(),
+            "telemetry flush did not finish in time; remaining events dropped ({hint})"
+        );
+    }
 }
 
 #[cfg(test)]

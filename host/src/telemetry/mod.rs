@@ -28,7 +28,7 @@ pub mod metrics_server;
 pub mod spans;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -113,6 +113,8 @@ struct Inner {
     /// until the coordinator is up).
     drops: Arc<Drops>,
     stop: CancellationToken,
+    /// Set once the exporters' loading is done (whether or not each loaded).
+    loaded: Arc<AtomicBool>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -155,6 +157,7 @@ impl Telemetry {
             breadcrumbs: Mutex::new(VecDeque::new()),
             drops: Arc::new(Drops::default()),
             stop: CancellationToken::new(),
+            loaded: Arc::new(AtomicBool::new(true)),
             task: Mutex::new(None),
         }))
     }
@@ -190,6 +193,7 @@ impl Telemetry {
         let (tx, rx) = mpsc::channel(capacity);
         let lanes: Vec<(String, Arc<LaneCounters>)> = names.into_iter().map(|n| (n, Arc::new(LaneCounters::default()))).collect();
         let stop = CancellationToken::new();
+        let loaded = Arc::new(AtomicBool::new(false));
         let drops = Arc::new(Drops::default());
         let inner = Arc::new(Inner {
             tx: Some(tx),
@@ -200,11 +204,13 @@ impl Telemetry {
             breadcrumbs: Mutex::new(VecDeque::new()),
             drops: drops.clone(),
             stop: stop.clone(),
+            loaded: loaded.clone(),
             task: Mutex::new(None),
         });
         let batching = Batching { size: cfg.batch_size.max(1), interval: Duration::from_millis(cfg.batch_interval_ms.max(1)) };
         let task = tokio::spawn(async move {
             let (sinks, m) = loading.await;
+            loaded.store(true, Ordering::Relaxed);
             if let Some(m) = m {
                 drops.count_in(m);
             }
@@ -322,11 +328,8 @@ impl Telemetry {
             match tokio::time::timeout(left, &mut task).await {
                 Ok(_) => {}
                 Err(_) => {
+                    self.give_up(left);
                     task.abort();
-                    tracing::warn!(
-                        timeout_ms = left.as_millis() as u64,
-                        "telemetry flush did not finish in time; remaining events dropped"
-                    );
                 }
             }
         }

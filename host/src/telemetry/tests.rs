@@ -128,12 +128,19 @@ async fn events_emitted_while_exporters_load_are_exported_once_they_are_up() {
 
 #[tokio::test]
 async fn shutdown_gives_up_on_an_exporter_that_never_loads() {
+    let metrics = crate::coord::Metrics::new();
     let t = Telemetry::start_loading(&cfg(100, 10, 10), vec!["stuck".into()], Box::pin(std::future::pending()));
+    t.count_drops_in(metrics.clone());
     t.emit(ev(1));
+    t.emit(ev(2));
     let t0 = Instant::now();
     t.shutdown(Instant::now() + Duration::from_millis(200)).await;
     // The exporter never loads: waiting for it would never end.
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    // What the session queued is lost to it, and counted so.
+    assert_eq!(t.stats().exporters[0].dropped_events, 2, "{:?}", t.stats());
+    let dropped = metrics.local_counter(crate::coord::names::TELEMETRY_DROPPED_TOTAL, &[("reason", "not_loaded"), ("exporter", "stuck")]);
+    assert_eq!(dropped, 2.0);
 }
 
 #[tokio::test]
