@@ -51,7 +51,7 @@ fn udp(x: &ExporterConfig, addr: &str) -> Finding {
 
 fn fix(x: &ExporterConfig) -> String {
     format!(
-        "start the receiver, or fix exporter '{}''s allowed_hosts / allowed_sockets and settings; until then its events are dropped (and counted)",
+        "start the receiver, or fix the allowed_hosts / allowed_sockets and settings of exporter '{}'; until then its events are dropped (and counted)",
         x.name
     )
 }
