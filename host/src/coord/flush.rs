@@ -72,7 +72,12 @@ impl Inner {
             .link
             .run_background(RedisOp::MetricsFlush, |mut con| async move {
                 let mut inv = FLUSH.prepare_invoke();
-                inv.key(&keys.metrics).key(&keys.gauges).key(&keys.metrics_batches).key(&keys.metrics_epoch).key(&keys.metrics_seen);
+                inv.key(&keys.metrics)
+                    .key(&keys.gauges)
+                    .key(&keys.metrics_batches)
+                    .key(&keys.metrics_epoch)
+                    .key(&keys.metrics_seen)
+                    .key(&keys.metrics_window);
                 inv.arg(n).arg(known).arg(&fresh).arg(deltas.len()).arg(process);
                 for (f, v) in deltas {
                     inv.arg(f).arg(*v);

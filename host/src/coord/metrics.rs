@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 
 use super::metrics_types::{CounterValue, GaugeValue, HistogramValue, Labels, MetricsSnapshot};
 use super::names;
+use super::windows::{self, Bucket};
 
 /// The help text shown for a metric name.
 pub fn help(name: &str) -> &'static str {
@@ -69,6 +70,21 @@ struct State {
     pending: HashMap<String, f64>,
     /// Gauges changed since the last flush (field -> value).
     pending_gauges: HashMap<String, f64>,
+    /// This process's time buckets of the windowed metrics.
+    ring: windows::Ring,
+}
+
+impl State {
+    /// Add a delta to the pending field and, for a windowed metric, to its
+    /// time buckets (pending too).
+    fn add(&mut self, name: &str, field: String, v: f64, t: u64) {
+        if windows::windowed(name) {
+            for bucket_field in self.ring.add(t, &field, v) {
+                *self.pending.entry(bucket_field).or_insert(0.0) += v;
+            }
+        }
+        *self.pending.entry(field).or_insert(0.0) += v;
+    }
 }
 
 /// Counters, histograms and gauges. Cheap to clone; recording takes a short
@@ -116,6 +132,11 @@ impl Metrics {
 
     /// Add `v` to a counter.
     pub fn incr(&self, name: &str, labels: &[(&str, &str)], v: f64) {
+        self.incr_at(name, labels, v, windows::now_secs());
+    }
+
+    /// Add `v` to a counter, at time `t` (seconds since the epoch).
+    pub(crate) fn incr_at(&self, name: &str, labels: &[(&str, &str)], v: f64, t: u64) {
         if !v.is_finite() {
             return;
         }
@@ -123,11 +144,16 @@ impl Metrics {
         let field = counter_field(name, &labels);
         let mut s = self.0.lock();
         *s.counters.entry((name.to_string(), labels)).or_insert(0.0) += v;
-        *s.pending.entry(field).or_insert(0.0) += v;
+        s.add(name, field, v, t);
     }
 
     /// Record one observation (milliseconds) in a fixed-bucket histogram.
     pub fn observe(&self, name: &str, labels: &[(&str, &str)], value_ms: f64) {
+        self.observe_at(name, labels, value_ms, windows::now_secs());
+    }
+
+    /// Record one observation at time `t` (seconds since the epoch).
+    pub(crate) fn observe_at(&self, name: &str, labels: &[(&str, &str)], value_ms: f64, t: u64) {
         if !value_ms.is_finite() {
             return;
         }
@@ -139,8 +165,8 @@ impl Metrics {
         let h = s.hists.entry((name.to_string(), labels)).or_insert_with(Hist::new);
         h.buckets[i] += 1;
         h.sum += value_ms;
-        *s.pending.entry(bucket_field).or_insert(0.0) += 1.0;
-        *s.pending.entry(sum_field).or_insert(0.0) += value_ms;
+        s.add(name, bucket_field, 1.0, t);
+        s.add(name, sum_field, value_ms, t);
     }
 
     /// Set a gauge (last writer wins across sessions).
@@ -198,8 +224,27 @@ impl Metrics {
             }
             deltas.push((hist_field(name, labels, "sum"), h.sum));
         }
+        deltas.extend(s.ring.all_fields(windows::now_secs()));
         let gauges = s.gauges.iter().map(|((name, labels), v)| (gauge_field(name, labels), *v)).collect();
         Batch { deltas, gauges }
+    }
+
+    /// This process's unflushed deltas of `buckets`, by inner field.
+    pub(crate) fn pending_window(&self, buckets: &[Bucket]) -> HashMap<String, f64> {
+        let mut out = HashMap::new();
+        let s = self.0.lock();
+        windows::add_pending(&mut out, s.pending.iter().map(|(k, v)| (k.clone(), *v)), buckets);
+        out
+    }
+
+    /// What this process recorded in the last `minutes` minutes at time
+    /// `now` ([`windows::plan`]): windowed counters and histograms only,
+    /// `source = "local"`.
+    pub(crate) fn local_window(&self, minutes: u32, now: u64) -> MetricsSnapshot {
+        let fields = self.0.lock().ring.sum(&windows::plan(minutes, now));
+        let mut snap = snapshot_from_fields(fields, []);
+        snap.source = "local".into();
+        snap
     }
 
     /// Deltas not yet in Redis (added to a Redis snapshot so this session's

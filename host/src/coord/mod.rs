@@ -24,6 +24,7 @@ mod slots;
 mod spool;
 #[cfg(test)]
 mod tests;
+pub mod windows;
 
 pub(crate) use link::redact;
 
@@ -66,6 +67,8 @@ pub(crate) struct Keys {
     /// Process -> when it last flushed (to forget silent processes).
     pub metrics_seen: String,
     pub metrics_epoch: String,
+    /// Prefix of the metrics' time buckets (`coord::windows`), `<width>:<start>` after it.
+    pub metrics_window: String,
     pub released_channel: String,
     /// Every user's theoretical arrival time (GCRA); no TTL, never evicted.
     pub rate: String,
@@ -88,6 +91,7 @@ impl Keys {
             metrics_batches: format!("{tag}:metrics:batches"),
             metrics_seen: format!("{tag}:metrics:seen"),
             metrics_epoch: format!("{tag}:metrics:epoch"),
+            metrics_window: format!("{tag}:metrics:w:"),
             released_channel: format!("{tag}:permits:released"),
             rate: format!("{tag}:rate"),
             prefix: prefix.to_string(),
@@ -315,6 +319,44 @@ impl Coordinator {
         snap.gauges.push(gauge(names::REDIS_UP, &[], if snap.source == "redis" { 1.0 } else { 0.0 }));
         metrics::sort_snapshot(&mut snap);
         snap
+    }
+
+    /// What every session recorded in the last `minutes` minutes: the
+    /// [`names::WINDOWED`] counters and histograms summed over the time
+    /// buckets of [`windows::plan`], from Redis (`source = "redis"`), or
+    /// this process's own when Redis is away or not configured (`source =
+    /// "local"`). No gauges: [`Coordinator::snapshot`] has the current ones.
+    pub async fn window_snapshot(&self, minutes: u32) -> MetricsSnapshot {
+        let inner = &self.0;
+        let now = windows::now_secs();
+        if !inner.link.configured() {
+            return inner.metrics.local_window(minutes, now);
+        }
+        inner.deliver_spool().await;
+        let buckets = windows::plan(minutes, now);
+        let keys: Vec<String> = buckets.iter().map(|b| format!("{}{}", inner.keys.metrics_window, windows::suffix(*b))).collect();
+        let shared = inner
+            .link
+            .run(RedisOp::MetricsSnapshot, |mut con| async move {
+                let mut pipe = redis::pipe();
+                for k in &keys {
+                    pipe.hgetall(k);
+                }
+                pipe.query_async::<Vec<HashMap<String, f64>>>(&mut con).await
+            })
+            .await;
+        let Some(hashes) = shared else { return inner.metrics.local_window(minutes, now) };
+        // Plus this session's deltas not yet in Redis, as `snapshot` does.
+        let mut fields = inner.metrics.pending_window(&buckets);
+        if let Ok(guard) = inner.flush.try_lock() {
+            if let Some((_, batch)) = guard.as_ref() {
+                windows::add_pending(&mut fields, batch.deltas.iter().cloned(), &buckets);
+            }
+        }
+        for (f, v) in hashes.into_iter().flatten() {
+            *fields.entry(f).or_insert(0.0) += v;
+        }
+        snapshot_from_fields(fields, [])
     }
 
     /// Add buffered metrics to Redis now. `true` when nothing is left

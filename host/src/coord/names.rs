@@ -78,6 +78,21 @@ pub const ALL: &[&str] = &[
     REDIS_UP,
 ];
 
+/// The metrics also kept in time buckets (`coord::windows`, read through
+/// the plugins' `metrics.read-window`): what the insights tool answers from.
+pub const WINDOWED: &[&str] = &[
+    TOOL_CALLS_TOTAL,
+    TOOL_DURATION_MS,
+    SEARCHES_TOTAL,
+    SEARCH_DURATION_MS,
+    PERMITS_TOTAL,
+    PERMIT_WAIT_MS,
+    CACHE_HITS_TOTAL,
+    CACHE_MISSES_TOTAL,
+    RATE_LIMITED_TOTAL,
+    ERRORS_TOTAL,
+];
+
 /// Label names.
 pub mod label {
     pub const TOOL: &str = "tool";

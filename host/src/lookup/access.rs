@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use parking_lot::Mutex;
 
 use crate::config::Config;
+use crate::coord::names::label;
+use crate::coord::{Labels, MetricsSnapshot};
 use crate::search::SearchError;
 
 /// One person's services.
@@ -51,6 +53,19 @@ impl Grant {
                 if mine.is_empty() { "none".to_string() } else { mine.join(", ") }
             ),
         ))
+    }
+
+    /// `snap` without the series of services this person may not search
+    /// (those labelled `service` with another's name); the others stay.
+    pub fn restrict(&self, mut snap: MetricsSnapshot) -> MetricsSnapshot {
+        if self.services.is_none() {
+            return snap;
+        }
+        let visible = |labels: &Labels| labels.iter().all(|(k, v)| k != label::SERVICE || self.allows(v));
+        snap.counters.retain(|c| visible(&c.labels));
+        snap.gauges.retain(|g| visible(&g.labels));
+        snap.histograms.retain(|h| visible(&h.labels));
+        snap
     }
 
     /// Remember which service an overflow reference belongs to.
@@ -102,5 +117,35 @@ mod tests {
         g.note_overflow("r2", "app");
         assert!(g.check_overflow("r1").is_err());
         assert!(g.check_overflow("r2").is_ok());
+    }
+
+    #[test]
+    fn metrics_hold_only_the_persons_services() {
+        use crate::coord::{names, Metrics};
+        let m = Metrics::new();
+        for svc in ["app", "auth"] {
+            m.incr(names::SEARCHES_TOTAL, &[(label::SERVICE, svc), (label::CACHED, "false")], 1.0);
+            m.observe(names::SEARCH_DURATION_MS, &[(label::SERVICE, svc)], 3.0);
+            m.gauge_set(names::PERMITS_IN_USE, &[(label::SCOPE, "service"), (label::SERVICE, svc)], 1.0);
+        }
+        m.incr(names::ERRORS_TOTAL, &[(label::KIND, "busy")], 1.0);
+        let snap = m.local_snapshot();
+        let services = |s: &MetricsSnapshot| {
+            let mut seen: Vec<String> = (s.counters.iter().map(|c| &c.labels))
+                .chain(s.gauges.iter().map(|g| &g.labels))
+                .chain(s.histograms.iter().map(|h| &h.labels))
+                .flat_map(|l| l.iter().filter(|(k, _)| k == label::SERVICE).map(|(_, v)| v.clone()))
+                .collect();
+            seen.sort();
+            seen.dedup();
+            seen
+        };
+        let c = config("[access]\ndefault = [\"app\"]\n[access.people]\nalice = [\"*\"]\n");
+        let bob = Grant::for_person(&c, "bob").restrict(snap.clone());
+        assert_eq!(services(&bob), ["app"]);
+        assert_eq!((bob.counters.len(), bob.histograms.len(), bob.gauges.len()), (2, 1, 1), "{bob:?}");
+        assert!(bob.counters.iter().any(|c| c.name == names::ERRORS_TOTAL), "series without a service stay");
+        assert_eq!(services(&Grant::for_person(&c, "alice").restrict(snap.clone())), ["app", "auth"]);
+        assert_eq!(services(&Grant::for_person(&c, "nobody").restrict(snap)), ["app"]);
     }
 }

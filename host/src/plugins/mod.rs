@@ -72,6 +72,12 @@ pub trait HostServices: Send + Sync + 'static {
 
     /// The shared metrics snapshot.
     fn metrics(&self) -> BoxFuture<'static, MetricsSnapshot>;
+
+    /// The windowed metrics of the last `minutes` minutes (`metrics.read-window`).
+    /// Without an implementation: empty, `source = "none"`.
+    fn metrics_window(&self, _minutes: u32) -> BoxFuture<'static, MetricsSnapshot> {
+        Box::pin(async { MetricsSnapshot { source: "none".into(), ..Default::default() } })
+    }
 }
 
 /// Host services that have nothing: searches fail with an internal error

@@ -282,4 +282,9 @@ impl metrics::Host for PluginState {
         let fut = self.services.metrics();
         fut.await.into()
     }
+
+    async fn read_window(&mut self, minutes: u32) -> metrics::Snapshot {
+        let fut = self.services.metrics_window(minutes);
+        fut.await.into()
+    }
 }

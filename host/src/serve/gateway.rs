@@ -96,8 +96,18 @@ impl Gateway {
             .map_err(|e| SearchError::internal(format!("reading the overflow failed: {e}")))?
     }
 
+    /// The shared metrics, holding only the services this session's
+    /// person may search (the plugins' `metrics.read`).
     pub async fn metrics(self: Arc<Self>) -> MetricsSnapshot {
-        self.coordinator().await.snapshot().await
+        let snap = self.coordinator().await.snapshot().await;
+        self.lookup.grant().restrict(snap)
+    }
+
+    /// The last `minutes` minutes of the windowed metrics, restricted like
+    /// [`Gateway::metrics`] (the plugins' `metrics.read-window`).
+    pub async fn metrics_window(self: Arc<Self>, minutes: u32) -> MetricsSnapshot {
+        let snap = self.coordinator().await.window_snapshot(minutes).await;
+        self.lookup.grant().restrict(snap)
     }
 
     /// Flush metrics and release anything held; remove the session directory.

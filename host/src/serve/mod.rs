@@ -143,6 +143,9 @@ impl HostServices for GatewayServices {
     fn metrics(&self) -> BoxFuture<'static, MetricsSnapshot> {
         Box::pin(self.0.clone().metrics())
     }
+    fn metrics_window(&self, minutes: u32) -> BoxFuture<'static, MetricsSnapshot> {
+        Box::pin(self.0.clone().metrics_window(minutes))
+    }
 }
 
 /// `logai precompile`.

@@ -108,14 +108,30 @@ pub mod metrics {
 
     /// The host import, over the bindings' conversion to the records.
     #[cfg(target_arch = "wasm32")]
-    fn raw() -> Snapshot {
-        crate::bindings::logai::plugin::metrics::read().into()
+    mod raw {
+        use super::Snapshot;
+        use crate::bindings::logai::plugin::metrics as wit;
+
+        pub fn read() -> Snapshot {
+            wit::read().into()
+        }
+        pub fn read_window(minutes: u32) -> Snapshot {
+            wit::read_window(minutes).into()
+        }
     }
     #[cfg(not(target_arch = "wasm32"))]
-    use super::host::metrics::read as raw;
+    use super::host::metrics as raw;
 
-    /// The current snapshot.
+    /// The current snapshot: running totals and current gauges, only of
+    /// the services the caller may search (and the series without one).
     pub fn read() -> Snapshot {
-        raw()
+        raw::read()
+    }
+
+    /// What happened in the last `minutes` minutes (1 to 1440): the
+    /// windowed counters and histograms, summed over time buckets (1-minute
+    /// up to 2 h, 5-minute beyond); no gauges. Restricted like [`read`].
+    pub fn read_window(minutes: u32) -> Snapshot {
+        raw::read_window(minutes)
     }
 }

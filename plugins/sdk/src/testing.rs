@@ -78,6 +78,8 @@ struct State {
     services: Option<Fixture<(), Result<Vec<ServiceInfo>, SearchError>>>,
     overflow: Option<OverflowFixture>,
     metrics: Option<Snapshot>,
+    window: Option<Fixture<u32, Snapshot>>,
+    windows_read: Vec<u32>,
     dirs: Vec<(String, PathBuf)>,
     env: HashMap<String, String>,
     limits: SearchLimits,
@@ -139,6 +141,18 @@ impl TestHost {
     pub fn metrics(self, snapshot: Snapshot) -> Self {
         self.state.borrow_mut().metrics = Some(snapshot);
         self
+    }
+
+    /// Answer `metrics::read_window(minutes)` with `f(minutes)`; the
+    /// windows asked for are in [`TestHost::windows_read`].
+    pub fn on_read_window(self, f: impl Fn(u32) -> Snapshot + 'static) -> Self {
+        self.state.borrow_mut().window = Some(Box::new(f));
+        self
+    }
+
+    /// The `minutes` of every `metrics::read_window` so far, in order.
+    pub fn windows_read(&self) -> Vec<u32> {
+        self.state.borrow().windows_read.clone()
     }
 
     /// Grant a read-only directory: the guest sees `host_dir` at `guest`
@@ -368,6 +382,23 @@ pub(crate) mod double {
                 histograms: Vec::new(),
                 source: "none".into(),
             })
+        }
+
+        pub fn read_window(minutes: u32) -> Snapshot {
+            let fixture = with_state(|s| {
+                s.and_then(|s| {
+                    s.windows_read.push(minutes);
+                    s.window.take()
+                })
+            });
+            let Some(f) = fixture else { return Snapshot { source: "none".into(), ..Snapshot::default() } };
+            let out = f(minutes);
+            with_state(|s| {
+                if let Some(s) = s {
+                    s.window.get_or_insert(f);
+                }
+            });
+            out
         }
     }
 }
