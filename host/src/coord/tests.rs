@@ -875,3 +875,52 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The windowed series through Redis: deltas land in the buckets of the
+/// time they were recorded, another session reads them by window, buckets
+/// carry their TTL, and without Redis the session answers for itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_sum_the_buckets_of_every_session() {
+    use names::{label, ERRORS_TOTAL, SEARCHES_TOTAL, SEARCH_DURATION_MS};
+    let r = RedisServer::start(&[]);
+    let l = limits(4, 2, 1000, 2000);
+    let (a, b) = (coord(Some(r.url()), &l).await, coord(Some(r.url()), &l).await);
+    let now = windows::now_secs();
+    let svc = [(label::SERVICE, "app"), (label::CACHED, "false")];
+    for (ago, n) in [(0, 1.0), (30 * 60, 2.0), (3 * 3600, 4.0), (26 * 3600, 8.0)] {
+        a.metrics().incr_at(SEARCHES_TOTAL, &svc, n, now - ago);
+        a.metrics().observe_at(SEARCH_DURATION_MS, &[(label::SERVICE, "app")], 7.0, now - ago);
+    }
+    b.metrics().incr_at(ERRORS_TOTAL, &[(label::KIND, "busy")], 1.0, now);
+    // Not windowed: in the totals only.
+    a.metrics().incr_at("logai_test_plain_total", &[], 1.0, now);
+    assert!(a.flush_metrics().await && b.flush_metrics().await);
+    let searches = |s: &MetricsSnapshot| s.counters.iter().filter(|c| c.name == SEARCHES_TOTAL).map(|c| c.value).sum::<f64>();
+    let observed = |s: &MetricsSnapshot| s.histograms.iter().find(|h| h.name == SEARCH_DURATION_MS).map_or(0, |h| h.count);
+    // (minutes, searches, observations): 1 h holds now and 30 min ago, 6 h
+    // and 24 h add 3 h ago, nothing holds 26 h ago.
+    for (minutes, want, obs) in [(60, 3.0, 2), (360, 7.0, 3), (1440, 7.0, 3)] {
+        let w = b.window_snapshot(minutes).await;
+        assert_eq!(w.source, "redis");
+        assert_eq!((searches(&w), observed(&w)), (want, obs), "window {minutes} min: {w:?}");
+        assert!(w.counters.iter().any(|c| c.name == ERRORS_TOTAL && c.value == 1.0), "the other session's error");
+        assert!(w.counters.iter().all(|c| c.name != "logai_test_plain_total") && w.gauges.is_empty());
+    }
+    // The totals still hold everything.
+    assert_eq!(searches(&b.snapshot().await), 15.0);
+    // Every bucket expires within its keeping; the day-old one is gone.
+    let keys = r.cli(&["--scan", "--pattern", "{t}:metrics:w:*"]);
+    assert!(keys.lines().count() >= 5, "{keys}");
+    for k in keys.lines() {
+        let ttl: i64 = r.cli(&["TTL", k]).trim().parse().unwrap();
+        let keep = if k.contains(":w:60:") { 2 * 3600 } else { 25 * 3600 };
+        assert!(ttl > 0 && ttl <= keep, "{k}: TTL {ttl}");
+    }
+    // Without Redis: this session's own buckets.
+    let local = coord(None, &l).await;
+    local.metrics().incr_at(SEARCHES_TOTAL, &svc, 1.0, now);
+    local.metrics().incr_at(SEARCHES_TOTAL, &svc, 2.0, now - 3 * 3600);
+    let w = local.window_snapshot(60).await;
+    assert_eq!((w.source.as_str(), searches(&w)), ("local", 1.0));
+    assert_eq!(searches(&local.window_snapshot(1440).await), 3.0);
+}
