@@ -3,8 +3,10 @@
 //! (searches on two services, a repeat answered by the cache, a search of
 //! an unknown service, searches until the rate limit refuses one) and the
 //! tool's structured figures equal what the client saw. With Redis another
-//! session sees them (`all_sessions`); without, the session sees its own
-//! and a second session sees none (`this_session`).
+//! session sees them (`all_sessions`), and a session whose person may
+//! search only one service (`[access]`) sees only that service's series;
+//! without Redis, the session sees its own and a second session sees none
+//! (`this_session`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -74,11 +76,11 @@ fn make_calls(c: &mut McpClient) -> Seen {
     seen
 }
 
-fn manifest(dir: &std::path::Path, redis: Option<&RedisServer>) -> std::path::PathBuf {
+fn manifest(dir: &std::path::Path, redis: Option<&RedisServer>, access: &str) -> std::path::PathBuf {
     let redis =
         redis.map(|r| format!("[redis]\nurl = \"{}\"\nkey_prefix = \"insights-{}\"\n", r.url(), std::process::id())).unwrap_or_default();
     let extra = format!(
-        "{}\n[limits]\nrate_limit_per_user_per_minute = 1\nrate_limit_burst = 12\n\n[cache]\nenabled = true\n\n{redis}",
+        "{}\n[limits]\nrate_limit_per_user_per_minute = 1\nrate_limit_burst = 12\n\n[cache]\nenabled = true\n\n{redis}\n{access}",
         sample_services_toml()
     );
     write_manifest(dir, &[("search-tools", "search-tools.wasm"), ("insights", "insights.wasm")], &extra)
@@ -153,7 +155,7 @@ fn expect_figures(c: &mut McpClient, seen: &Seen, scope: &str) {
 fn figures_equal_the_calls_made_with_redis() {
     let redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let manifest = manifest(dir.path(), Some(&redis));
+    let manifest = manifest(dir.path(), Some(&redis), "");
     let mut worker = McpClient::serve(&manifest, &[]);
     worker.initialize();
     let seen = make_calls(&mut worker);
@@ -165,6 +167,18 @@ fn figures_equal_the_calls_made_with_redis() {
     let text = other.call_tool_ok("get_insights", json!({}))["content"][0]["text"].as_str().unwrap().to_string();
     assert!(text.starts_with("Last 1h, all sessions:\n"), "{text}");
     assert!(other.close().success());
+    // A person who may search only payments sees only payments' series
+    // (the rest of the figures have no service: unchanged).
+    let narrow_dir = tempfile::tempdir().unwrap();
+    let narrow = manifest(narrow_dir.path(), Some(&redis), "[access]\ndefault = [\"payments\"]\n");
+    let mut c = McpClient::serve(&narrow, &[]);
+    c.initialize();
+    let f = insights(&mut c, "24h");
+    let services: Vec<&str> = f["services"].as_array().unwrap().iter().map(|s| s["service"].as_str().unwrap()).collect();
+    assert_eq!(services, ["payments"], "{f:#}");
+    assert_eq!(f["services"][0]["searches"], json!(seen.searches["payments"].0));
+    assert_eq!(f["errors_total"], json!(seen.errors.values().sum::<u64>()));
+    assert!(c.close().success());
     // Buckets expire: every bucket hash has a TTL of at most 25 h.
     let keys = redis.cli(&["--scan", "--pattern", &format!("{{insights-{}}}:metrics:w:*", std::process::id())]);
     assert!(keys.lines().count() >= 2, "a 1-minute and a 5-minute bucket: {keys}");
@@ -177,7 +191,7 @@ fn figures_equal_the_calls_made_with_redis() {
 #[test]
 fn without_redis_it_answers_for_this_session_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = manifest(dir.path(), None);
+    let manifest = manifest(dir.path(), None, "");
     let mut c = McpClient::serve(&manifest, &[]);
     c.initialize();
     let seen = make_calls(&mut c);
