@@ -76,7 +76,7 @@ fn make_calls(c: &mut McpClient) -> Seen {
     seen
 }
 
-fn manifest(dir: &std::path::Path, redis: Option<&RedisServer>, access: &str) -> std::path::PathBuf {
+fn test_manifest(dir: &std::path::Path, redis: Option<&RedisServer>, access: &str) -> std::path::PathBuf {
     let redis =
         redis.map(|r| format!("[redis]\nurl = \"{}\"\nkey_prefix = \"insights-{}\"\n", r.url(), std::process::id())).unwrap_or_default();
     let extra = format!(
@@ -155,7 +155,7 @@ fn expect_figures(c: &mut McpClient, seen: &Seen, scope: &str) {
 fn figures_equal_the_calls_made_with_redis() {
     let redis = RedisServer::start(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let manifest = manifest(dir.path(), Some(&redis), "");
+    let manifest = test_manifest(dir.path(), Some(&redis), "");
     let mut worker = McpClient::serve(&manifest, &[]);
     worker.initialize();
     let seen = make_calls(&mut worker);
@@ -170,7 +170,7 @@ fn figures_equal_the_calls_made_with_redis() {
     // A person who may search only payments sees only payments' series
     // (the rest of the figures have no service: unchanged).
     let narrow_dir = tempfile::tempdir().unwrap();
-    let narrow = manifest(narrow_dir.path(), Some(&redis), "[access]\ndefault = [\"payments\"]\n");
+    let narrow = test_manifest(narrow_dir.path(), Some(&redis), "[access]\ndefault = [\"payments\"]\n");
     let mut c = McpClient::serve(&narrow, &[]);
     c.initialize();
     let f = insights(&mut c, "24h");
@@ -191,7 +191,7 @@ fn figures_equal_the_calls_made_with_redis() {
 #[test]
 fn without_redis_it_answers_for_this_session_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let manifest = manifest(dir.path(), None, "");
+    let manifest = test_manifest(dir.path(), None, "");
     let mut c = McpClient::serve(&manifest, &[]);
     c.initialize();
     let seen = make_calls(&mut c);
