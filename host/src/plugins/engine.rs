@@ -1,7 +1,8 @@
-//! The one wasmtime [`Engine`] of the process: component model, epoch
+//! The process's wasmtime [`Engine`]: component model, epoch
 //! interruption (a ticker thread advances the epoch every [`TICK`]), and the
 //! pooling allocator with copy-on-write memory images, falling back to the
-//! on-demand allocator when the pool cannot be reserved.
+//! on-demand allocator when the pool cannot be reserved. Large components
+//! (interpreters) get a second engine with the on-demand allocator.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -36,27 +37,56 @@ pub(crate) struct Shared {
 }
 
 static ENGINE: OnceLock<Result<Shared, String>> = OnceLock::new();
+static ON_DEMAND: OnceLock<Result<Shared, String>> = OnceLock::new();
+
+/// Components at least this large get [`for_component`]'s on-demand engine.
+/// An interpreter with its pre-initialized heap (componentize-py about 18 MiB,
+/// ComponentizeJS about 13 MiB) is; a Rust plugin (a few MiB) is not.
+pub(crate) const LARGE_COMPONENT_BYTES: u64 = 10 << 20;
 
 /// The process's engine (created on first use, with its epoch ticker).
 pub(crate) fn shared() -> Result<&'static Shared, String> {
-    ENGINE
+    ENGINE.get_or_init(|| with_ticker(build()?)).as_ref().map_err(Clone::clone)
+}
+
+/// The engine for the component at `path`: [`shared`], or for a large one
+/// (at least [`LARGE_COMPONENT_BYTES`]) a second engine with the on-demand
+/// allocator. A pooled slot keeps the image pages its last instance read
+/// mapped for the next one (no page faults per call), so each warm slot of
+/// an interpreter holds several MiB of resident pages, one set per instance
+/// ever alive at once; an on-demand instance's memory is unmapped when its
+/// store is dropped. Both engines have the same settings, so a precompiled
+/// artifact serves either.
+pub(crate) fn for_component(path: &std::path::Path) -> Result<&'static Shared, String> {
+    let large = std::fs::metadata(path).map(|m| m.len() >= LARGE_COMPONENT_BYTES).unwrap_or(false);
+    if !large || shared()?.allocator == Allocator::OnDemand {
+        return shared();
+    }
+    ON_DEMAND
         .get_or_init(|| {
-            let shared = build()?;
-            let engine = shared.engine.weak();
-            std::thread::Builder::new()
-                .name("logai-epoch".into())
-                .spawn(move || loop {
-                    std::thread::sleep(TICK);
-                    match engine.upgrade() {
-                        Some(e) => e.increment_epoch(),
-                        None => break,
-                    }
-                })
-                .map_err(|e| format!("cannot start the epoch ticker thread: {e}"))?;
-            Ok(shared)
+            let mut c = base_config();
+            c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            let engine = Engine::new(&c).map_err(|e| format!("cannot create the WebAssembly engine: {e:#}"))?;
+            with_ticker(Shared { engine, allocator: Allocator::OnDemand })
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Start `shared`'s epoch ticker thread.
+fn with_ticker(shared: Shared) -> Result<Shared, String> {
+    let engine = shared.engine.weak();
+    std::thread::Builder::new()
+        .name("logai-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(TICK);
+            match engine.upgrade() {
+                Some(e) => e.increment_epoch(),
+                None => break,
+            }
+        })
+        .map_err(|e| format!("cannot start the epoch ticker thread: {e}"))?;
+    Ok(shared)
 }
 
 fn base_config() -> Config {

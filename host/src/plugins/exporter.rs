@@ -259,7 +259,7 @@ impl Exporter {
 
     async fn start(&self, deadline: Instant) -> Result<Live, String> {
         let inner = &self.inner;
-        let (mut store, watch) = fresh_store(&inner.sandbox, Arc::new(NoHostServices), None, deadline)?;
+        let (mut store, watch) = fresh_store(inner.pre.engine(), &inner.sandbox, Arc::new(NoHostServices), None, deadline)?;
         match inner.pre.instantiate_async(&mut store).await {
             Ok(bindings) => Ok(Live { store, bindings, watch, in_call: false }),
             Err(e) => {

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::engine;
 use super::sandbox::Sandbox;
 use super::state::{new_store, PluginState, Watch};
 use super::{HostServices, PluginError};
@@ -34,14 +33,15 @@ pub(super) enum Limit {
     Call(Duration),
 }
 
-/// A fresh store for one guest invocation, from the plugin's grants.
+/// A fresh store in `engine` (the plugin's) for one guest invocation, from
+/// the plugin's grants.
 pub(super) fn fresh_store(
+    engine: &wasmtime::Engine,
     sandbox: &Sandbox,
     services: Arc<dyn HostServices>,
     scope: Option<CallScope>,
     deadline: Instant,
 ) -> Result<(wasmtime::Store<PluginState>, Watch), String> {
-    let engine = &engine::shared()?.engine;
     new_store(engine, sandbox, services, scope, deadline).map_err(|e| e.to_string())
 }
 

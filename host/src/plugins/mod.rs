@@ -3,7 +3,9 @@
 //! - One [`wasmtime::Engine`] per process (component model, epoch
 //!   interruption driven by a ticker thread, the pooling allocator with
 //!   copy-on-write memory images; on-demand allocation when the pool cannot
-//!   be reserved or `LOGAI_WASM_ALLOCATOR=on-demand`).
+//!   be reserved or `LOGAI_WASM_ALLOCATOR=on-demand`); a second, on-demand
+//!   engine for large components (interpreters), whose instances' memory is
+//!   unmapped when they end instead of staying resident in a warm slot.
 //! - Components are compiled once and loaded precompiled from a cache
 //!   ([`precompile`], `logai precompile`); their tool lists are cached with
 //!   them, so a warm start instantiates nothing before `tools/list`.

@@ -67,14 +67,15 @@ impl Runtime {
         let shared = engine::shared().map_err(PluginError::Engine)?;
         let engine = shared.engine.clone();
         let cache = Arc::new(ArtifactCache::open(config, &engine));
-        let linker = Arc::new(tool_linker(&engine).map_err(|e| PluginError::Engine(format!("cannot link host imports: {e:#}")))?);
+        let mut linkers = Linkers::default();
         let limits = spec::search_limits(config);
 
         let mut pending = Vec::new();
         for p in config.plugin.iter().filter(|p| p.enabled) {
             let sandbox = Sandbox::new(config, &p.name, &p.grants)?;
             let path = config.resolve(&p.component);
-            let (engine, cache, linker, services) = (engine.clone(), cache.clone(), linker.clone(), services.clone());
+            let (engine, linker) = linkers.for_component(&path)?;
+            let (cache, services) = (cache.clone(), services.clone());
             let name = p.name.clone();
             pending.push(tokio::spawn(
                 async move { prepare(&engine, &cache, &linker, services, Source { name, path, sandbox, limits }).await },
@@ -177,7 +178,7 @@ impl Inner {
                 store.set_epoch_deadline(1);
                 (Ok((store, watch)), Some(bindings))
             }
-            None => (fresh_store(&plugin.sandbox, self.services.clone(), Some(scope), deadline), None),
+            None => (fresh_store(plugin.pre.engine(), &plugin.sandbox, self.services.clone(), Some(scope), deadline), None),
         };
         let (pre, owner, services) = (plugin.pre.clone(), plugin.clone(), self.services.clone());
         // The component's own span, between the tool call and the searches
@@ -254,6 +255,26 @@ fn failure(plugin: &str, tool: &str, message: String) -> ToolOutput {
     ToolOutput::host_failure(message)
 }
 
+/// The engine and host-import linker for each component: the shared
+/// engine's, or the on-demand engine's for a large component (made when
+/// the first one is loaded).
+#[derive(Default)]
+struct Linkers {
+    made: Vec<(Engine, Arc<wasmtime::component::Linker<PluginState>>)>,
+}
+
+impl Linkers {
+    fn for_component(&mut self, path: &std::path::Path) -> Result<(Engine, Arc<wasmtime::component::Linker<PluginState>>), PluginError> {
+        let engine = &engine::for_component(path).map_err(PluginError::Engine)?.engine;
+        if let Some(made) = self.made.iter().find(|(e, _)| Engine::same(e, engine)) {
+            return Ok(made.clone());
+        }
+        let linker = Arc::new(tool_linker(engine).map_err(|e| PluginError::Engine(format!("cannot link host imports: {e:#}")))?);
+        self.made.push((engine.clone(), linker.clone()));
+        Ok((engine.clone(), linker))
+    }
+}
+
 /// One `[[plugin]]` entry to load: its name, component, sandbox and the
 /// search limits its tool list is made for.
 pub(super) struct Source {
@@ -291,7 +312,7 @@ pub(super) async fn prepare(
         Some(t) => t,
         None => {
             let limit = Duration::from_millis(sandbox.timeout_ms);
-            let prepared = fresh_store(&sandbox, services, None, Instant::now() + limit);
+            let prepared = fresh_store(engine, &sandbox, services, None, Instant::now() + limit);
             let pre = &pre;
             let (ended, watch) = run_guest(prepared, limit, None, |mut store| async move {
                 let inst = pre.instantiate_async(&mut store).await?;
@@ -323,15 +344,6 @@ pub(super) async fn prepare(
         }
     }
     let artifact = loaded.entry.as_ref().map(|e| e.artifact.clone());
-    Ok(Plugin {
-        name,
-        component: path,
-        sandbox,
-        pre,
-        tools,
-        outcome: loaded.outcome,
-        artifact,
-        load_time: started.elapsed(),
-        standby: Standby::default(),
-    })
+    let standby = Standby::for_engine(engine);
+    Ok(Plugin { name, component: path, sandbox, pre, tools, outcome: loaded.outcome, artifact, load_time: started.elapsed(), standby })
 }

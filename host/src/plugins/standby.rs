@@ -14,6 +14,12 @@ use super::HostServices;
 /// while the last call's replacement is still being made.
 pub(super) const STANDBY_DEPTH: usize = 2;
 
+/// Instances kept ready for a large component (an interpreter, on the
+/// on-demand engine): each holds the image pages its start-up touched, and
+/// its calls take milliseconds, beside which the replacement's making is
+/// short.
+pub(super) const LARGE_STANDBY_DEPTH: usize = 1;
+
 /// One instance made ahead of its call, so instantiation (store, WASI
 /// context, the guest's start-up code) and tearing down the last call's
 /// store (resetting its memory slot) are off the call's critical path.
@@ -24,8 +30,10 @@ pub(super) const STANDBY_DEPTH: usize = 2;
 /// instantiate inline, where the failure is reported to the caller.
 #[derive(Default)]
 pub(super) struct Standby {
-    /// Up to [`STANDBY_DEPTH`] instances, each for one call.
+    /// Up to [`Standby::depth`] instances, each for one call.
     ready: parking_lot::Mutex<Vec<Ready>>,
+    /// A large component's (on the on-demand engine).
+    large: bool,
     /// Stores of finished calls, dropped by the background task.
     retired: parking_lot::Mutex<Vec<wasmtime::Store<PluginState>>>,
     busy: std::sync::atomic::AtomicBool,
@@ -38,6 +46,24 @@ pub(super) struct Ready {
     pub(super) watch: Watch,
 }
 
+impl Standby {
+    /// Standby for a plugin on `engine`: [`STANDBY_DEPTH`] instances, or
+    /// for a large component (on the on-demand engine) [`LARGE_STANDBY_DEPTH`],
+    /// with its finished instances dropped right after their answers.
+    pub(super) fn for_engine(engine: &wasmtime::Engine) -> Standby {
+        let pooled = super::engine::shared().is_ok_and(|s| wasmtime::Engine::same(&s.engine, engine));
+        Standby { large: !pooled, ..Standby::default() }
+    }
+
+    fn depth(&self) -> usize {
+        if self.large {
+            LARGE_STANDBY_DEPTH
+        } else {
+            STANDBY_DEPTH
+        }
+    }
+}
+
 impl Plugin {
     /// (Nothing is made at load: start-up is on every session's critical
     /// path, and a plugin that is never called costs nothing. The first
@@ -47,11 +73,20 @@ impl Plugin {
     }
 
     /// Hand a finished call's store to the background task (which drops it
-    /// and makes the next standby instance), starting that task unless it
-    /// is already running.
+    /// and makes the next standby instance; a large component's store is
+    /// dropped here, after the answer), starting that task unless it is
+    /// already running.
     pub(super) fn retire(self: &Arc<Self>, store: wasmtime::Store<PluginState>, services: Arc<dyn HostServices>) {
         use std::sync::atomic::Ordering;
-        self.standby.retired.lock().push(store);
+        if self.standby.large {
+            // Its memory (the pages the call touched, several MiB) is
+            // released by the drop: as soon as the answer is out, not when
+            // the standby thread (busy making the next instance, or not
+            // scheduled on a loaded machine) gets to it.
+            crate::call::after_answer(move || drop(store));
+        } else {
+            self.standby.retired.lock().push(store);
+        }
         if self.standby.busy.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -59,7 +94,7 @@ impl Plugin {
         spawn_standby_work(async move {
             loop {
                 drop(std::mem::take(&mut *plugin.standby.retired.lock()));
-                while !plugin.standby.off.load(Ordering::Relaxed) && plugin.standby.ready.lock().len() < STANDBY_DEPTH {
+                while !plugin.standby.off.load(Ordering::Relaxed) && plugin.standby.ready.lock().len() < plugin.standby.depth() {
                     match plugin.instantiate_standby(services.clone()).await {
                         Ok(ready) => plugin.standby.ready.lock().push(ready),
                         Err(why) => {
@@ -80,7 +115,7 @@ impl Plugin {
 
     async fn instantiate_standby(&self, services: Arc<dyn HostServices>) -> Result<Ready, String> {
         let limit = Duration::from_millis(self.sandbox.timeout_ms);
-        let (mut store, watch) = fresh_store(&self.sandbox, services, None, Instant::now() + limit)?;
+        let (mut store, watch) = fresh_store(self.pre.engine(), &self.sandbox, services, None, Instant::now() + limit)?;
         let bindings = tokio::time::timeout(limit + DEADLINE_GRACE, self.pre.instantiate_async(&mut store))
             .await
             .map_err(|_| "instantiation timed out".to_string())?

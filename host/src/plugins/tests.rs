@@ -680,3 +680,22 @@ async fn search_limits_reach_the_plugin_without_grants() {
     assert!(!out.is_error, "{}", text(&out));
     assert_eq!(*services.max_results.lock(), vec![25]);
 }
+
+/// A large component (an interpreter) gets the on-demand engine, a small
+/// one the shared engine; both engines make the same artifacts (one cache
+/// digest), so `logai precompile` serves either.
+#[test]
+fn large_components_get_the_on_demand_engine_with_the_same_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.wasm");
+    std::fs::File::create(&big).unwrap().set_len(engine::LARGE_COMPONENT_BYTES).unwrap();
+    let shared = engine::shared().unwrap();
+    let large = engine::for_component(&big).unwrap();
+    let small = engine::for_component(&dist("hello-plugin.wasm")).unwrap();
+    assert!(wasmtime::Engine::same(&small.engine, &shared.engine));
+    assert_eq!(large.allocator, Allocator::OnDemand);
+    if shared.allocator == Allocator::Pooling {
+        assert!(!wasmtime::Engine::same(&large.engine, &shared.engine));
+    }
+    assert_eq!(engine::compatibility_digest(&large.engine), engine::compatibility_digest(&shared.engine));
+}
