@@ -3,8 +3,10 @@
 //! cancellation, and answering (never after a client's cancellation, and
 //! no progress after the answer).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -16,6 +18,7 @@ use super::schema::{first_violation, type_name};
 use super::server::{send, Calls, InFlight, Request, Shared};
 use super::tool_result::shape_result;
 use crate::call::{CallScope, Progress, ProgressSink, ToolCallError, ToolOutput};
+use tokio::sync::TryAcquireError;
 use tokio_util::sync::CancellationToken;
 
 pub(super) struct PreparedCall {
@@ -188,17 +191,36 @@ async fn run_tool(
     scope: CallScope,
     token: &CancellationToken,
 ) -> Option<Result<ToolOutput, ToolCallError>> {
-    let permits = shared.permits.clone();
-    let permit = tokio::select! {
-        biased;
-        _ = token.cancelled() => None,
-        p = permits.acquire_owned() => p.ok(),
-    }?;
-    let fut = shared.host.call(name, arguments, scope);
-    let r = tokio::select! {
-        biased;
-        _ = token.cancelled() => None,
-        r = fut => Some(r),
+    if token.is_cancelled() {
+        return None;
+    }
+    // A free slot and a tool done on its first poll (a WASM tool that makes
+    // no host call that waits) take no waiter on the token: it is only
+    // registered (a lock and a node in its tree) when the call has to wait.
+    let permit = match shared.permits.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(TryAcquireError::Closed) => return None,
+        Err(TryAcquireError::NoPermits) => {
+            let permits = shared.permits.clone();
+            let p = tokio::select! {
+                biased;
+                _ = token.cancelled() => None,
+                p = permits.acquire_owned() => p.ok(),
+            }?;
+            if token.is_cancelled() {
+                return None;
+            }
+            p
+        }
+    };
+    let mut fut = std::pin::pin!(shared.host.call(name, arguments, scope));
+    let r = match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => tokio::select! {
+            biased;
+            _ = token.cancelled() => None,
+            r = fut => Some(r),
+        },
     };
     drop(permit);
     match r {

@@ -4,6 +4,7 @@
 //! panic message, what it was denied).
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::sandbox::Sandbox;
@@ -62,7 +63,18 @@ where
         Ok(s) => s,
         Err(e) => return (Ended::Setup(e), Watch::default()),
     };
-    let fut = work(store);
+    let deadline = tokio::time::Instant::now() + limit + DEADLINE_GRACE;
+    if cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+        return (Ended::Cancelled, watch);
+    }
+    let mut fut = std::pin::pin!(work(store));
+    // Most guests finish on their first poll (no host call that waits):
+    // those need neither a timer in the runtime's wheel nor a waiter on the
+    // cancellation token, which are armed only for a guest that waits. The
+    // deadline counts from before that first poll all the same.
+    if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        return (Ended::Done(r), watch);
+    }
     let cancelled = async {
         match &cancel {
             Some(c) => c.cancelled().await,
@@ -72,7 +84,7 @@ where
     let ended = tokio::select! {
         biased;
         _ = cancelled => Ended::Cancelled,
-        r = tokio::time::timeout(limit + DEADLINE_GRACE, fut) => match r {
+        r = tokio::time::timeout_at(deadline, fut) => match r {
             Ok(r) => Ended::Done(r),
             Err(_) => Ended::TimedOut,
         },

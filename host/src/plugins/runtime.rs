@@ -218,8 +218,9 @@ fn outcome(
     watch: &Watch,
     which: Limit,
 ) -> Result<ToolOutput, ToolCallError> {
-    let what = format!("running tool '{name}'");
-    let who = format!("plugin '{}'", plugin.name);
+    // The failure texts are made only for a failure.
+    let what = || format!("running tool '{name}'");
+    let who = || format!("plugin '{}'", plugin.name);
     match ended {
         Ended::Done(Ok(Ok(r))) => match convert(&plugin.tools[ti], r) {
             Ok(mut out) => {
@@ -242,9 +243,9 @@ fn outcome(
             wt::ToolError::InvalidArguments(a) => ToolCallError::InvalidArguments { path: a.path, message: a.message },
             wt::ToolError::Internal(m) => ToolCallError::Internal(format!("plugin '{}': {m}", plugin.name)),
         }),
-        Ended::Done(Err(e)) => Ok(failure(&plugin.name, name, describe_trap(&who, &plugin.sandbox, &what, &e, watch, which))),
+        Ended::Done(Err(e)) => Ok(failure(&plugin.name, name, describe_trap(&who(), &plugin.sandbox, &what(), &e, watch, which))),
         Ended::Setup(m) => Ok(failure(&plugin.name, name, m)),
-        Ended::TimedOut => Ok(failure(&plugin.name, name, timeout_message(&who, &plugin.sandbox, &what, which))),
+        Ended::TimedOut => Ok(failure(&plugin.name, name, timeout_message(&who(), &plugin.sandbox, &what(), which))),
         Ended::Cancelled => Ok(ToolOutput::error_text(format!("plugin '{}': the call to tool '{name}' was cancelled", plugin.name))),
     }
 }
