@@ -7,7 +7,6 @@ use serde_json::{json, Map, Value};
 
 use super::jsonrpc::{truncate, RpcError, UNSUPPORTED_PROTOCOL_VERSION};
 use super::schema::type_name;
-use super::server::Shared;
 use super::{ServerOptions, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS};
 
 pub(super) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -159,7 +158,7 @@ pub(super) fn legacy_era(session: &Session) -> Era {
     }
 }
 
-pub(super) fn initialize(shared: &Shared, session: &mut Session, params: &Map<String, Value>) -> Result<Map<String, Value>, RpcError> {
+pub(super) fn initialize(opts: &ServerOptions, session: &mut Session, params: &Map<String, Value>) -> Result<Map<String, Value>, RpcError> {
     let requested = match params.get("protocolVersion") {
         Some(Value::String(v)) => v.clone(),
         Some(other) => return Err(RpcError::params("$.params.protocolVersion", format!("expected string, got {}", type_name(other)))),
@@ -184,8 +183,8 @@ pub(super) fn initialize(shared: &Shared, session: &mut Session, params: &Map<St
     let mut r = Map::new();
     r.insert("protocolVersion".into(), json!(negotiated));
     r.insert("capabilities".into(), capabilities());
-    r.insert("serverInfo".into(), server_info(&shared.opts));
-    if let Some(i) = &shared.opts.instructions {
+    r.insert("serverInfo".into(), server_info(opts));
+    if let Some(i) = &opts.instructions {
         r.insert("instructions".into(), json!(i));
     }
     Ok(r)

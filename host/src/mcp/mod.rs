@@ -27,6 +27,7 @@ mod jsonrpc;
 mod reader;
 mod schema;
 mod server;
+mod shared;
 mod stdio;
 mod tool_result;
 mod tools_call;

@@ -4,9 +4,7 @@
 //! from whichever task made it (`writer::Outbox`).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -25,26 +23,12 @@ use super::jsonrpc::{
 };
 use super::reader::{Line, LineReader};
 use super::schema::Catalog;
+use super::shared::{send, Calls, Request, Shared};
 use super::tools_call::{prepare_call, start_call};
 use super::tools_list::list_tools;
 use super::writer::{Outbox, OutputProbe, OutputWatch};
 use super::ServerOptions;
 use crate::call::ToolHost;
-
-pub(super) struct InFlight {
-    pub(super) token: CancellationToken,
-    pub(super) client_cancelled: Arc<AtomicBool>,
-}
-
-pub(super) struct Shared {
-    pub(super) host: Arc<dyn ToolHost>,
-    pub(super) opts: ServerOptions,
-    pub(super) catalog: Catalog,
-    pub(super) out: Arc<Outbox>,
-    pub(super) inflight: Mutex<HashMap<String, InFlight>>,
-    pub(super) permits: Arc<Semaphore>,
-    pub(super) shutdown: CancellationToken,
-}
 
 pub(crate) async fn run<R, W>(
     reader: R,
@@ -104,14 +88,6 @@ where
     drop(shared);
     let _ = writer_task.await;
     Ok(())
-}
-
-/// The session's calls: the one the line just read started, and those
-/// running as tasks of their own.
-#[derive(Default)]
-pub(super) struct Calls {
-    pub(super) started: Option<Pin<Box<dyn Future<Output = bool> + Send>>>,
-    tasks: JoinSet<bool>,
 }
 
 /// How long cancelled calls get to wind down before their tasks are
@@ -176,12 +152,6 @@ async fn cancel_calls(shared: &Shared, tasks: &mut JoinSet<bool>) -> usize {
         while tasks.join_next().await.is_some() {}
     }
     cut
-}
-
-pub(super) fn send(shared: &Shared, msg: Value) {
-    // Written now when the writer takes it; a broken output drops it (and
-    // was logged once).
-    shared.out.send(msg.to_string());
 }
 
 fn handle_line(shared: &Arc<Shared>, session: &mut Session, line: Line, calls: &mut Calls) {
@@ -265,17 +235,6 @@ fn handle_notification(shared: &Shared, session: &mut Session, method: &str, par
     }
 }
 
-/// One request as the dispatcher hands it on: what was asked and the era it
-/// is served under. Handlers take this instead of its parts one by one.
-pub(super) struct Request {
-    pub(super) id: Value,
-    pub(super) method: String,
-    pub(super) params: Map<String, Value>,
-    pub(super) era: Era,
-    /// `traceparent` from `params._meta`, when sent.
-    pub(super) traceparent: Option<String>,
-}
-
 /// Reads the request's era (the 2026 envelope, else the stream's 2025
 /// state) and dispatches it; a malformed envelope is answered at once.
 fn handle_request(shared: &Arc<Shared>, session: &mut Session, id: Value, method: String, params: Map<String, Value>, calls: &mut Calls) {
@@ -305,7 +264,7 @@ fn reply(shared: &Shared, id: &Value, result: Result<Value, RpcError>) {
 fn dispatch(shared: &Arc<Shared>, session: &mut Session, mut req: Request, calls: &mut Calls) {
     let needs_initialize = !req.era.is_modern() && session.legacy.is_none();
     let result = match req.method.as_str() {
-        "initialize" => initialize(shared, session, &req.params).map(Value::Object),
+        "initialize" => initialize(&shared.opts, session, &req.params).map(Value::Object),
         "server/discover" => Ok(discover(&shared.opts)),
         "ping" if req.era.is_modern() => {
             Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: 'ping' does not exist in protocol 2026-07-28"))

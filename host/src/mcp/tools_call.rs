@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use super::era::{finish_result, Era};
 use super::jsonrpc::{error_msg, result_msg, truncate, RpcError, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST};
 use super::schema::{first_violation, type_name};
-use super::server::{send, Calls, InFlight, Request, Shared};
+use super::shared::{send, Calls, InFlight, Request, Shared};
 use super::tool_result::shape_result;
 use crate::call::{CallScope, Progress, ProgressSink, ToolCallError, ToolOutput};
 use tokio::sync::TryAcquireError;

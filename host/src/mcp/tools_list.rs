@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::era::{finish_result, Era};
 use super::jsonrpc::RpcError;
 use super::schema::type_name;
-use super::server::Shared;
+use super::shared::Shared;
 
 pub(super) const CURSOR_PREFIX: &str = "logai-tools:v1:";
 

@@ -16,11 +16,11 @@ use wasmtime::Engine;
 use super::bindings::tool as tb;
 use super::call_result::convert;
 use super::engine::{self, Allocator};
-use super::guest::{describe_trap, fresh_store, hint_missing, link_error, run_guest, timeout_message, Ended, Limit};
+use super::guest::{describe_trap, fresh_store, hint_missing, link_error, run_guest, timeout_message, Ended, Limit, DEADLINE_GRACE};
 use super::precompiled::{ArtifactCache, CacheOutcome};
 use super::sandbox::Sandbox;
 use super::spec::{self, CheckedTool, RawToolSpec};
-use super::standby::{Ready, Standby};
+use super::standby::{self, Instances, Ready, Standby};
 use super::state::{tool_linker, PluginState, Watch};
 use super::{HostServices, PluginError};
 use crate::call::{CallScope, ToolCallError, ToolDescriptor, ToolHost, ToolOutput};
@@ -55,6 +55,26 @@ pub(super) struct Plugin {
     pub(super) artifact: Option<PathBuf>,
     pub(super) load_time: Duration,
     pub(super) standby: Standby,
+}
+
+impl Instances for Plugin {
+    fn standby(&self) -> &Standby {
+        &self.standby
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn instantiate(&self, services: Arc<dyn HostServices>) -> Result<Ready, String> {
+        let limit = Duration::from_millis(self.sandbox.timeout_ms);
+        let (mut store, watch) = fresh_store(self.pre.engine(), &self.sandbox, services, None, Instant::now() + limit)?;
+        let bindings = tokio::time::timeout(limit + DEADLINE_GRACE, self.pre.instantiate_async(&mut store))
+            .await
+            .map_err(|_| "instantiation timed out".to_string())?
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(Ready { store, bindings, watch })
+    }
 }
 
 impl Runtime {
@@ -170,7 +190,7 @@ impl Inner {
         // Host calls the guest makes (a search) see the plugin's own limit.
         let mut scope = scope;
         scope.deadline = scope.deadline.min(deadline);
-        let ready = plugin.take_standby();
+        let ready = plugin.standby.take();
         let (prepared, standby) = match ready {
             Some(Ready { mut store, bindings, watch }) => {
                 store.data_mut().deadline = deadline;
@@ -190,7 +210,7 @@ impl Inner {
                 None => pre.instantiate_async(&mut store).await?,
             };
             let r = inst.logai_plugin_tools().call_call(&mut store, &name_for_guest, &args_text, &ctx).await;
-            owner.retire(store, services);
+            standby::retire(&owner, store, services);
             r
         })
         .instrument(span.clone())

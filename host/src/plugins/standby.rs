@@ -2,13 +2,22 @@
 //! calls, made (and finished calls' stores dropped) on a thread of its own.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::bindings::tool as tb;
-use super::guest::{fresh_store, DEADLINE_GRACE};
-use super::runtime::Plugin;
 use super::state::{PluginState, Watch};
 use super::HostServices;
+
+/// What standby needs from the plugin it serves: its [`Standby`] and a way
+/// to make one fresh instance (the plugin runtime implements it; standby
+/// knows nothing else of a plugin).
+pub(super) trait Instances: Send + Sync + 'static {
+    /// The plugin's standby state.
+    fn standby(&self) -> &Standby;
+    /// The plugin's name, for the log.
+    fn name(&self) -> &str;
+    /// Make one instance, bounded by the plugin's time limit.
+    fn instantiate(&self, services: Arc<dyn HostServices>) -> impl std::future::Future<Output = Result<Ready, String>> + Send;
+}
 
 /// Instances kept ready per plugin: two, so back-to-back calls find one
 /// while the last call's replacement is still being made.
@@ -64,64 +73,57 @@ impl Standby {
     }
 }
 
-impl Plugin {
+impl Standby {
+    /// An instance made ahead, if one is ready.
+    ///
     /// (Nothing is made at load: start-up is on every session's critical
     /// path, and a plugin that is never called costs nothing. The first
     /// call instantiates on demand and starts the standby.)
-    pub(super) fn take_standby(&self) -> Option<Ready> {
-        self.standby.ready.lock().pop()
+    pub(super) fn take(&self) -> Option<Ready> {
+        self.ready.lock().pop()
     }
+}
 
-    /// Hand a finished call's store to the background task (which drops it
-    /// and makes the next standby instance; a large component's store is
-    /// dropped here, after the answer), starting that task unless it is
-    /// already running.
-    pub(super) fn retire(self: &Arc<Self>, store: wasmtime::Store<PluginState>, services: Arc<dyn HostServices>) {
-        use std::sync::atomic::Ordering;
-        if self.standby.large {
-            // Its memory (the pages the call touched, several MiB) is
-            // released by the drop: as soon as the answer is out, not when
-            // the standby thread (busy making the next instance, or not
-            // scheduled on a loaded machine) gets to it.
-            crate::call::after_answer(move || drop(store));
-        } else {
-            self.standby.retired.lock().push(store);
-        }
-        if self.standby.busy.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let plugin = self.clone();
-        spawn_standby_work(async move {
-            loop {
-                drop(std::mem::take(&mut *plugin.standby.retired.lock()));
-                while !plugin.standby.off.load(Ordering::Relaxed) && plugin.standby.ready.lock().len() < plugin.standby.depth() {
-                    match plugin.instantiate_standby(services.clone()).await {
-                        Ok(ready) => plugin.standby.ready.lock().push(ready),
-                        Err(why) => {
-                            plugin.standby.off.store(true, Ordering::Relaxed);
-                            tracing::debug!(plugin = %plugin.name, "no standby instance ({why}); calls instantiate on demand");
-                        }
+/// Hand a finished call's store to the background task (which drops it and
+/// makes the next standby instance; a large component's store is dropped
+/// here, after the answer), starting that task unless it is already running.
+pub(super) fn retire<P: Instances>(plugin: &Arc<P>, store: wasmtime::Store<PluginState>, services: Arc<dyn HostServices>) {
+    use std::sync::atomic::Ordering;
+    let standby = plugin.standby();
+    if standby.large {
+        // Its memory (the pages the call touched, several MiB) is
+        // released by the drop: as soon as the answer is out, not when
+        // the standby thread (busy making the next instance, or not
+        // scheduled on a loaded machine) gets to it.
+        crate::call::after_answer(move || drop(store));
+    } else {
+        standby.retired.lock().push(store);
+    }
+    if standby.busy.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let plugin = plugin.clone();
+    spawn_standby_work(async move {
+        let standby = plugin.standby();
+        loop {
+            drop(std::mem::take(&mut *standby.retired.lock()));
+            while !standby.off.load(Ordering::Relaxed) && standby.ready.lock().len() < standby.depth() {
+                match plugin.instantiate(services.clone()).await {
+                    Ok(ready) => standby.ready.lock().push(ready),
+                    Err(why) => {
+                        standby.off.store(true, Ordering::Relaxed);
+                        tracing::debug!(plugin = %plugin.name(), "no standby instance ({why}); calls instantiate on demand");
                     }
                 }
-                plugin.standby.busy.store(false, Ordering::Release);
-                // A store retired after the drain above, while this task
-                // still looked busy, would otherwise wait for the next call.
-                if plugin.standby.retired.lock().is_empty() || plugin.standby.busy.swap(true, Ordering::AcqRel) {
-                    break;
-                }
             }
-        });
-    }
-
-    async fn instantiate_standby(&self, services: Arc<dyn HostServices>) -> Result<Ready, String> {
-        let limit = Duration::from_millis(self.sandbox.timeout_ms);
-        let (mut store, watch) = fresh_store(self.pre.engine(), &self.sandbox, services, None, Instant::now() + limit)?;
-        let bindings = tokio::time::timeout(limit + DEADLINE_GRACE, self.pre.instantiate_async(&mut store))
-            .await
-            .map_err(|_| "instantiation timed out".to_string())?
-            .map_err(|e| format!("{e:#}"))?;
-        Ok(Ready { store, bindings, watch })
-    }
+            standby.busy.store(false, Ordering::Release);
+            // A store retired after the drain above, while this task
+            // still looked busy, would otherwise wait for the next call.
+            if standby.retired.lock().is_empty() || standby.busy.swap(true, Ordering::AcqRel) {
+                break;
+            }
+        }
+    });
 }
 
 /// Run standby work (dropping finished stores, making the next instances)
