@@ -5,31 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use logai_plugin_sdk::metrics::names::{self, label, Cached, PermitOutcome, PermitScope};
 use logai_plugin_sdk::metrics::{Histogram, Snapshot};
 use logai_plugin_sdk::schemars::{self, JsonSchema};
 use serde::Serialize;
-
-/// The host's metric and label names this tool reads (`coord::names` on
-/// the host; the e2e test `tests/insights.rs` holds them together).
-pub mod names {
-    pub const SEARCHES_TOTAL: &str = "logai_searches_total";
-    pub const SEARCH_DURATION_MS: &str = "logai_search_duration_ms";
-    pub const PERMITS_TOTAL: &str = "logai_permits_total";
-    pub const CACHE_HITS_TOTAL: &str = "logai_cache_hits_total";
-    pub const CACHE_MISSES_TOTAL: &str = "logai_cache_misses_total";
-    pub const RATE_LIMITED_TOTAL: &str = "logai_rate_limited_total";
-    pub const ERRORS_TOTAL: &str = "logai_errors_total";
-    pub const PERMITS_IN_USE: &str = "logai_permits_in_use";
-    pub const PERMITS_LIMIT: &str = "logai_permits_limit";
-    pub const PERMIT_QUEUE_LENGTH: &str = "logai_permit_queue_length";
-    pub const SERVICE: &str = "service";
-    pub const CACHED: &str = "cached";
-    pub const OUTCOME: &str = "outcome";
-    pub const KIND: &str = "kind";
-    pub const SCOPE: &str = "scope";
-    pub const GLOBAL: &str = "global";
-    pub const BUSY: &str = "busy";
-}
 
 /// What `get_insights` returns (its output schema).
 #[derive(Serialize, JsonSchema, Debug, PartialEq)]
@@ -150,18 +129,18 @@ fn round2(v: f64) -> f64 {
 }
 
 fn service_figures(window: &Snapshot, service: &str) -> ServiceFigures {
-    let of = |l: &[(String, String)]| label(l, names::SERVICE) == Some(service);
+    let of = |l: &[(String, String)]| label(l, label::SERVICE) == Some(service);
     let hist = window.histograms.iter().find(|h| h.name == names::SEARCH_DURATION_MS && of(&h.labels));
     let q = |q: f64| hist.and_then(|h| quantile(q, h)).map(round2).unwrap_or(0.0);
     ServiceFigures {
         service: service.to_string(),
         searches: sum(window, names::SEARCHES_TOTAL, of),
-        cached: sum(window, names::SEARCHES_TOTAL, |l| of(l) && label(l, names::CACHED) == Some("true")),
+        cached: sum(window, names::SEARCHES_TOTAL, |l| of(l) && label(l, label::CACHED) == Some(Cached::Yes.as_str())),
         p50_ms: q(0.5),
         p95_ms: q(0.95),
         p99_ms: q(0.99),
         mean_ms: hist.filter(|h| h.count > 0).map(|h| round2(h.sum / h.count as f64)).unwrap_or(0.0),
-        busy: sum(window, names::PERMITS_TOTAL, |l| of(l) && label(l, names::OUTCOME) == Some(names::BUSY)),
+        busy: sum(window, names::PERMITS_TOTAL, |l| of(l) && label(l, label::OUTCOME) == Some(PermitOutcome::Busy.as_str())),
     }
 }
 
@@ -171,7 +150,7 @@ pub fn compute(label_window: &str, minutes: u32, window: &Snapshot, now: &Snapsh
     let mut names_seen: Vec<&str> = (window.counters.iter().map(|c| (c.name.as_str(), &c.labels)))
         .chain(window.histograms.iter().map(|h| (h.name.as_str(), &h.labels)))
         .filter(|(n, _)| *n == names::SEARCHES_TOTAL || *n == names::SEARCH_DURATION_MS || *n == names::PERMITS_TOTAL)
-        .filter_map(|(_, l)| label(l, names::SERVICE))
+        .filter_map(|(_, l)| label(l, label::SERVICE))
         .filter(|s| only.is_none_or(|o| o == *s))
         .collect();
     names_seen.sort_unstable();
@@ -182,15 +161,15 @@ pub fn compute(label_window: &str, minutes: u32, window: &Snapshot, now: &Snapsh
 
     let mut errors_by_kind = BTreeMap::new();
     for c in window.counters.iter().filter(|c| c.name == names::ERRORS_TOTAL) {
-        let kind = label(&c.labels, names::KIND).unwrap_or("unknown").to_string();
+        let kind = label(&c.labels, label::KIND).unwrap_or("unknown").to_string();
         *errors_by_kind.entry(kind).or_insert(0) += c.value.round().max(0.0) as u64;
     }
     errors_by_kind.retain(|_, n| *n > 0);
     let (hits, misses) = (sum(window, names::CACHE_HITS_TOTAL, |_| true), sum(window, names::CACHE_MISSES_TOTAL, |_| true));
-    let global = |l: &[(String, String)]| label(l, names::SCOPE) == Some(names::GLOBAL);
+    let global = |l: &[(String, String)]| label(l, label::SCOPE) == Some(PermitScope::Global.as_str());
     let mut in_use_by_service = BTreeMap::new();
     for g in now.gauges.iter().filter(|g| g.name == names::PERMITS_IN_USE) {
-        if let Some(s) = label(&g.labels, names::SERVICE).filter(|s| only.is_none_or(|o| o == *s)) {
+        if let Some(s) = label(&g.labels, label::SERVICE).filter(|s| only.is_none_or(|o| o == *s)) {
             in_use_by_service.insert(s.to_string(), g.value.round().max(0.0) as u64);
         }
     }
@@ -209,7 +188,7 @@ pub fn compute(label_window: &str, minutes: u32, window: &Snapshot, now: &Snapsh
             in_use_by_service,
         },
         refusals: Refusals {
-            busy: sum(window, names::PERMITS_TOTAL, |l| label(l, names::OUTCOME) == Some(names::BUSY)),
+            busy: sum(window, names::PERMITS_TOTAL, |l| label(l, label::OUTCOME) == Some(PermitOutcome::Busy.as_str())),
             rate_limited: sum(window, names::RATE_LIMITED_TOTAL, |_| true),
         },
         services,

@@ -83,9 +83,9 @@ export_tools!(InsightsPlugin = GetInsights);
 
 #[cfg(test)]
 mod tests {
-    use super::figures::names;
     use super::*;
     use logai_plugin_sdk::json;
+    use logai_plugin_sdk::metrics::names;
     use logai_plugin_sdk::metrics::{Counter, Gauge, Histogram, Snapshot};
     use logai_plugin_sdk::testing::TestHost;
 

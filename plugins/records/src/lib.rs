@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod metrics;
+pub mod names;
 pub mod search;
 pub mod telemetry;
 

@@ -105,6 +105,9 @@ pub mod metrics {
     pub use logai_records::metrics::{
         CounterValue as Counter, GaugeValue as Gauge, HistogramValue as Histogram, Labels, MetricsSnapshot as Snapshot,
     };
+    /// The names of the metrics and of their fixed label values, as the host
+    /// records them (one definition, shared with the host).
+    pub use logai_records::names;
 
     /// The host import, over the bindings' conversion to the records.
     #[cfg(target_arch = "wasm32")]
