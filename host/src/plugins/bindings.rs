@@ -7,6 +7,7 @@ pub(crate) mod tool {
         world: "tool-plugin",
         imports: {
             "logai:plugin/search": async,
+            "logai:plugin/aggregate": async,
             "logai:plugin/metrics": async,
         },
         exports: { default: async },
@@ -28,5 +29,6 @@ pub(crate) mod exporter {
 // The records (`logai-records`) to and from the generated types, one call
 // per WIT interface; the field lists are the records' own.
 logai_records::wit_search!(tool::logai::plugin::search);
+logai_records::wit_aggregate!(tool::logai::plugin::aggregate);
 logai_records::wit_metrics!(tool::logai::plugin::metrics);
 logai_records::wit_telemetry!(exporter::logai::plugin::telemetry_types);

@@ -41,6 +41,7 @@ use futures_util::future::BoxFuture;
 use crate::call::CallScope;
 use crate::coord::MetricsSnapshot;
 use crate::search::api as search;
+use logai_records::aggregate::{AggregateRequest, AggregateResponse};
 
 pub use commands::{list, precompile, PluginListing, PrecompileReport};
 pub use engine::Allocator;
@@ -71,6 +72,23 @@ pub trait HostServices: Send + Sync + 'static {
         offset: u64,
         limit: u32,
     ) -> BoxFuture<'static, Result<search::OverflowPage, search::SearchError>>;
+
+    /// A search that returns a cursor, and with one only what was appended
+    /// since, waiting up to `wait_ms` for it (`search.follow`).
+    fn follow(
+        &self,
+        _scope: &CallScope,
+        _req: search::SearchRequest,
+        _cursor: Option<String>,
+        _wait_ms: u32,
+    ) -> BoxFuture<'static, Result<search::FollowResponse, search::SearchError>> {
+        Box::pin(async { Err(search::SearchError::internal("this host cannot follow logs")) })
+    }
+
+    /// Aggregates over a service's lines (`aggregate.summarize`).
+    fn summarize(&self, _scope: &CallScope, _req: AggregateRequest) -> BoxFuture<'static, Result<AggregateResponse, search::SearchError>> {
+        Box::pin(async { Err(search::SearchError::internal("this host has no log aggregates")) })
+    }
 
     /// The shared metrics snapshot.
     fn metrics(&self) -> BoxFuture<'static, MetricsSnapshot>;

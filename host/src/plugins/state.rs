@@ -19,7 +19,7 @@ use super::{HostServices, PluginError};
 use crate::call::CallScope;
 use crate::search::api;
 
-use tb::logai::plugin::{cancelled, log, metrics, progress, search, types};
+use tb::logai::plugin::{aggregate, cancelled, log, metrics, progress, search, types};
 
 /// Longest log message a plugin may write in one record.
 const MAX_LOG_CHARS: usize = 8 * 1024;
@@ -273,6 +273,29 @@ impl search::Host for PluginState {
             return Err(outside_call());
         };
         let fut = self.services.read_overflow(&scope, reference, offset, limit);
+        fut.await.map(Into::into).map_err(Into::into)
+    }
+
+    async fn follow(
+        &mut self,
+        request: search::SearchRequest,
+        cursor: Option<String>,
+        wait_ms: u32,
+    ) -> Result<search::FollowResponse, search::SearchError> {
+        let Some(scope) = self.call.clone() else {
+            return Err(outside_call());
+        };
+        let fut = self.services.follow(&scope, api::SearchRequest::from(request), cursor, wait_ms);
+        fut.await.map(Into::into).map_err(Into::into)
+    }
+}
+
+impl aggregate::Host for PluginState {
+    async fn summarize(&mut self, request: aggregate::AggregateRequest) -> Result<aggregate::AggregateResponse, search::SearchError> {
+        let Some(scope) = self.call.clone() else {
+            return Err(outside_call());
+        };
+        let fut = self.services.summarize(&scope, request.into());
         fut.await.map(Into::into).map_err(Into::into)
     }
 }

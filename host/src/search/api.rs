@@ -4,5 +4,6 @@
 //! They are serde types, so the coordination cache stores answers as JSON.
 
 pub use logai_records::search::{
-    ContextLine, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch, SearchRequest, SearchResponse, ServiceInfo,
+    ContextLine, FollowResponse, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch, SearchRequest, SearchResponse,
+    ServiceInfo,
 };

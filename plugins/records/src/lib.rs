@@ -5,6 +5,7 @@
 //!
 //! ```ignore
 //! logai_records::wit_search!(bindings::logai::plugin::search);
+//! logai_records::wit_aggregate!(bindings::logai::plugin::aggregate);
 //! logai_records::wit_metrics!(bindings::logai::plugin::metrics);
 //! logai_records::wit_telemetry!(bindings::logai::plugin::telemetry_types);
 //! ```
@@ -20,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod metrics;
 pub mod names;
 pub mod search;
@@ -43,7 +45,7 @@ macro_rules! same {
         })*
     };
 }
-same!(String, bool, u32, u64, f64);
+same!(String, bool, u32, u64, i64, f64);
 
 impl<A: Cross<B>, B> Cross<Vec<B>> for Vec<A> {
     fn cross(self) -> Vec<B> {
@@ -150,8 +152,26 @@ macro_rules! wit_search {
         $crate::__search_response!($($p)::+);
         $crate::__service_info!($($p)::+);
         $crate::__overflow_page!($($p)::+);
+        $crate::__follow_response!($($p)::+);
         $crate::__search_error_kind!($($p)::+);
         $crate::__search_error!($($p)::+);
+    };
+}
+
+/// The conversions for WIT interface `aggregate`, given the path of its
+/// generated module (its `search-request` and `search-error` are the search
+/// interface's: invoke [`wit_search!`] for that module too).
+#[macro_export]
+macro_rules! wit_aggregate {
+    ($($p:ident)::+) => {
+        $crate::__aggregate_request!($($p)::+);
+        $crate::__time_bucket!($($p)::+);
+        $crate::__level_count!($($p)::+);
+        $crate::__pattern_stat!($($p)::+);
+        $crate::__value_count!($($p)::+);
+        $crate::__facet!($($p)::+);
+        $crate::__group_series!($($p)::+);
+        $crate::__aggregate_response!($($p)::+);
     };
 }
 

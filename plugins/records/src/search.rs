@@ -170,6 +170,17 @@ record! { $ __overflow_page: search = OverflowPage;
     }
 }
 
+record! { $ __follow_response: search = FollowResponse;
+    /// A search answer and the cursor to go on from (`search.follow`).
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct FollowResponse {
+        /// The matches of this call.
+        pub response: SearchResponse,
+        /// Opaque: pass it back to get only what was appended since.
+        pub cursor: String,
+    }
+}
+
 choice! { $ __search_error_kind: search = SearchErrorKind;
     /// Why a search could not run.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

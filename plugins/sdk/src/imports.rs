@@ -61,7 +61,8 @@ pub fn cancelled() -> bool {
 /// (the host uses the same types).
 pub mod search {
     pub use logai_records::search::{
-        ContextLine, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch, SearchRequest, SearchResponse, ServiceInfo,
+        ContextLine, FollowResponse, OverflowPage, OverflowRef, SearchError, SearchErrorKind, SearchMatch, SearchRequest, SearchResponse,
+        ServiceInfo,
     };
 
     /// The host import, over the bindings' conversions to the records.
@@ -78,6 +79,9 @@ pub mod search {
         }
         pub fn read_overflow(reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
             wit::read_overflow(reference, offset, limit).map(Into::into).map_err(Into::into)
+        }
+        pub fn follow(request: &SearchRequest, cursor: Option<&str>, wait_ms: u32) -> Result<FollowResponse, SearchError> {
+            wit::follow(&request.clone().into(), cursor, wait_ms).map(Into::into).map_err(Into::into)
         }
     }
     #[cfg(not(target_arch = "wasm32"))]
@@ -96,6 +100,40 @@ pub mod search {
     /// A page of a search's overflow, by the reference the search returned.
     pub fn read_overflow(reference: &str, offset: u64, limit: u32) -> Result<OverflowPage, SearchError> {
         raw::read_overflow(reference, offset, limit)
+    }
+
+    /// A search that also returns a cursor; given an earlier answer's
+    /// cursor, only the lines appended since (following rotation), waiting
+    /// up to `wait_ms` for new matches.
+    pub fn follow(request: &SearchRequest, cursor: Option<&str>, wait_ms: u32) -> Result<FollowResponse, SearchError> {
+        raw::follow(request, cursor, wait_ms)
+    }
+}
+
+/// Aggregates over a service's lines: counts over time, levels, patterns,
+/// facets, groups (the host's native core, cached and shared like searches).
+pub mod aggregate {
+    pub use logai_records::aggregate::{
+        AggregateRequest, AggregateResponse, Facet, GroupSeries, LevelCount, PatternStat, TimeBucket, ValueCount,
+    };
+    use logai_records::search::SearchError;
+
+    /// The host import, over the bindings' conversions to the records.
+    #[cfg(target_arch = "wasm32")]
+    mod raw {
+        use super::*;
+        use crate::bindings::logai::plugin::aggregate as wit;
+
+        pub fn summarize(request: &AggregateRequest) -> Result<AggregateResponse, SearchError> {
+            wit::summarize(&request.clone().into()).map(Into::into).map_err(Into::into)
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    use super::host::aggregate as raw;
+
+    /// Aggregate the lines of a window (see [`AggregateRequest`]).
+    pub fn summarize(request: &AggregateRequest) -> Result<AggregateResponse, SearchError> {
+        raw::summarize(request)
     }
 }
 

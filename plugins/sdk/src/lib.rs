@@ -68,6 +68,7 @@ pub mod bindings {
     });
 
     logai_records::wit_search!(logai::plugin::search);
+    logai_records::wit_aggregate!(logai::plugin::aggregate);
     logai_records::wit_metrics!(logai::plugin::metrics);
 }
 
@@ -84,7 +85,7 @@ mod typed;
 pub use access::{env, fs, Denied};
 pub use context::Context;
 pub use error::Error;
-pub use imports::{cancelled, log, metrics, progress, search};
+pub use imports::{aggregate, cancelled, log, metrics, progress, search};
 pub use serde_json::{json, Value};
 pub use typed::{schema_of, IntoCallResult, Json, Structured, Tool};
 

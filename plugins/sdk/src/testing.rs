@@ -39,9 +39,10 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use crate::aggregate::{AggregateRequest, AggregateResponse};
 use crate::log::Level;
 use crate::metrics::Snapshot;
-use crate::search::{OverflowPage, SearchError, SearchErrorKind, SearchRequest, SearchResponse, ServiceInfo};
+use crate::search::{FollowResponse, OverflowPage, SearchError, SearchErrorKind, SearchRequest, SearchResponse, ServiceInfo};
 use crate::{CallContext, CallResult, ContentBlock, Context, Plugin, RawTool, SearchLimits, ToolError, ToolSpec};
 
 type Fixture<A, R> = Box<dyn Fn(A) -> R>;
@@ -80,6 +81,9 @@ struct State {
     metrics: Option<Snapshot>,
     window: Option<Fixture<u32, Snapshot>>,
     windows_read: Vec<u32>,
+    follow: Option<Fixture<(SearchRequest, Option<String>, u32), Result<FollowResponse, SearchError>>>,
+    summarize: Option<Fixture<AggregateRequest, Result<AggregateResponse, SearchError>>>,
+    summaries: Vec<AggregateRequest>,
     dirs: Vec<(String, PathBuf)>,
     env: HashMap<String, String>,
     limits: SearchLimits,
@@ -135,6 +139,23 @@ impl TestHost {
     pub fn on_read_overflow(self, f: impl Fn(&str, u64, u32) -> Result<OverflowPage, SearchError> + 'static) -> Self {
         self.state.borrow_mut().overflow = Some(Box::new(move |(r, o, l)| f(&r, o, l)));
         self
+    }
+
+    /// Answer `search::follow` with `f(request, cursor, wait_ms)`.
+    pub fn on_follow(self, f: impl Fn(&SearchRequest, Option<&str>, u32) -> Result<FollowResponse, SearchError> + 'static) -> Self {
+        self.state.borrow_mut().follow = Some(Box::new(move |(r, c, w)| f(&r, c.as_deref(), w)));
+        self
+    }
+
+    /// Answer `aggregate::summarize` with `f` (called with each request).
+    pub fn on_summarize(self, f: impl Fn(&AggregateRequest) -> Result<AggregateResponse, SearchError> + 'static) -> Self {
+        self.state.borrow_mut().summarize = Some(Box::new(move |r| f(&r)));
+        self
+    }
+
+    /// The `aggregate::summarize` requests made so far.
+    pub fn summaries(&self) -> Vec<AggregateRequest> {
+        self.state.borrow().summaries.clone()
     }
 
     /// Answer `metrics::read` with this snapshot.
@@ -366,6 +387,39 @@ pub(crate) mod double {
             with_state(|s| {
                 if let Some(s) = s {
                     s.overflow.get_or_insert(f);
+                }
+            });
+            out
+        }
+
+        pub fn follow(request: &SearchRequest, cursor: Option<&str>, wait_ms: u32) -> Result<FollowResponse, SearchError> {
+            let fixture = with_state(|s| s.and_then(|s| s.follow.take()));
+            let Some(f) = fixture else { return Err(no_fixture("follow")) };
+            let out = f((request.clone(), cursor.map(str::to_string), wait_ms));
+            with_state(|s| {
+                if let Some(s) = s {
+                    s.follow.get_or_insert(f);
+                }
+            });
+            out
+        }
+    }
+
+    pub mod aggregate {
+        use super::*;
+
+        pub fn summarize(request: &AggregateRequest) -> Result<AggregateResponse, SearchError> {
+            let fixture = with_state(|s| {
+                s.and_then(|s| {
+                    s.summaries.push(request.clone());
+                    s.summarize.take()
+                })
+            });
+            let Some(f) = fixture else { return Err(no_fixture("summarize")) };
+            let out = f(request.clone());
+            with_state(|s| {
+                if let Some(s) = s {
+                    s.summarize.get_or_insert(f);
                 }
             });
             out
