@@ -17,6 +17,7 @@
 pub mod call;
 pub mod config;
 pub mod coord;
+pub mod digest;
 pub mod doctor;
 pub mod identity;
 pub mod lookup;

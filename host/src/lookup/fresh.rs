@@ -44,7 +44,7 @@ impl Pending<'_> {
     }
 
     /// A search permit, reporting the queue to the caller while it waits.
-    async fn permit(&self) -> Result<PermitGuard, SearchError> {
+    pub(super) async fn permit(&self) -> Result<PermitGuard, SearchError> {
         let progress = self.scope.progress.clone();
         let permit_span = crate::telemetry::spans::permit(&self.plan.service);
         let wait_started = Instant::now();
@@ -77,7 +77,7 @@ impl Pending<'_> {
 
     /// The call's cancellation, its deadline (at most the search timeout)
     /// and, when the caller listens, progress in bytes and files.
-    fn control(&self) -> SearchControl {
+    pub(super) fn control(&self) -> SearchControl {
         let deadline = self.scope.deadline.min(Instant::now() + self.lookup.policy.search_timeout);
         let mut ctl = SearchControl::new(self.scope.cancel.clone(), deadline);
         if self.scope.progress.is_active() {

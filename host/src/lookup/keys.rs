@@ -6,6 +6,7 @@
 //! - [`answer`] (`search`): an answer, exactly; equal keys give equal answers.
 //! - [`question`]: the answers to one question over any window or context,
 //!   listed for narrower asks to be cut from (`search::cover`).
+//! - [`aggregate`]: an aggregate's answer (`digest`), exactly.
 //! - [`tail`]: what the last search of this request left, to resume from
 //!   once the log grew (`search::tail`).
 //!
@@ -41,6 +42,29 @@ pub fn answer(plan: &SearchPlan) -> String {
             .collect(),
     };
     hashed(plan, "search", 3, &req, state)
+}
+
+/// An aggregate's key: as [`answer`] (every parameter, the absolute window,
+/// each file's state) and what else it counts by (`extra`).
+pub fn aggregate(plan: &SearchPlan, extra: impl Serialize) -> String {
+    #[derive(Serialize)]
+    struct State<'a, E> {
+        window: Option<Window>,
+        files: Vec<(&'a Path, u64, u64, u64, i64, u64, u64)>,
+        counted_by: E,
+    }
+    let req = SearchRequest { max_results: 0, ..plan.request.clone() };
+    let state = State {
+        // The exact window: its bounds place the buckets.
+        window: plan.window,
+        files: plan
+            .files
+            .iter()
+            .map(|f| (f.path.as_path(), f.id.dev, f.id.ino, f.id.size, f.id.mtime_ns, f.start_offset, f.end_offset))
+            .collect(),
+        counted_by: extra,
+    };
+    hashed(plan, "aggregate", 1, &req, state)
 }
 
 /// The key under which the answers to this question are listed: every

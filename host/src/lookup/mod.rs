@@ -35,6 +35,7 @@ use crate::coord::{CacheClaim, Coordinator};
 use crate::search::{SearchCore, SearchError, SearchErrorKind, SearchPlan, SearchRequest, SearchResponse};
 
 mod access;
+pub mod aggregate;
 mod fresh;
 pub mod keys;
 mod shared;

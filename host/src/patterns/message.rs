@@ -129,6 +129,58 @@ fn syslog(line: &[u8]) -> Option<&[u8]> {
     Some(rest)
 }
 
+/// A syslog line's header fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Header<'a> {
+    /// `<PRI>`, when the line has one.
+    pub pri: Option<u8>,
+    /// HOSTNAME (RFC 5424) or HOST (RFC 3164), when present.
+    pub host: Option<&'a [u8]>,
+    /// APP-NAME (RFC 5424) or the TAG without `[pid]:` (RFC 3164).
+    pub program: Option<&'a [u8]>,
+}
+
+/// The header of a syslog line (RFC 3164 or 5424), `None` for other lines.
+pub fn header<'a>(line: &'a [u8]) -> Option<Header<'a>> {
+    let mut rest = line;
+    let mut h = Header::default();
+    let mut rfc5424 = false;
+    if rest.first() == Some(&b'<') {
+        let close = rest.iter().take(5).position(|&b| b == b'>')?;
+        h.pri = std::str::from_utf8(&rest[1..close]).ok().and_then(|p| p.parse().ok());
+        rest = &rest[close + 1..];
+        if rest.len() > 2 && rest[0].is_ascii_digit() && rest[1] == b' ' {
+            rest = &rest[2..];
+            rfc5424 = true;
+        }
+    }
+    let n = rfc3164_len(rest).or_else(|| iso_len(rest))?;
+    let mut toks = trim(&rest[n..]).split(|&b| b == b' ');
+    let nil = |t: &'a [u8]| (t != b"-" && !t.is_empty()).then_some(t);
+    if rfc5424 {
+        h.host = toks.next().and_then(nil);
+        h.program = toks.next().and_then(nil);
+        return Some(h);
+    }
+    let first = toks.next()?;
+    let tag = |t: &'a [u8]| {
+        let t = t.strip_suffix(b":")?;
+        let t = match t.iter().position(|&b| b == b'[') {
+            Some(i) => &t[..i],
+            None => t,
+        };
+        (!t.is_empty() && !t.contains(&b':')).then_some(t)
+    };
+    if let Some(t) = tag(first) {
+        h.program = Some(t);
+        return Some(h);
+    }
+    h.program = tag(toks.next()?);
+    h.program?;
+    h.host = Some(first);
+    Some(h)
+}
+
 fn skip_token(s: &[u8]) -> &[u8] {
     let n = s.iter().take_while(|b| **b != b' ').count();
     &s[n..]
@@ -218,5 +270,17 @@ mod tests {
         assert_eq!(m(r#"{"ts":"2026-11-23T13:12:01Z","level":"error","msg":"db \"x\" down","code":7}"#), r#"db \"x\" down"#);
         assert_eq!(m("no stamp at all"), "no stamp at all");
         assert_eq!(message(b"Nov 23 08:15:00 h p: x", MessageFormat::Message), b"Nov 23 08:15:00 h p: x");
+    }
+
+    #[test]
+    fn reads_syslog_headers() {
+        let h = header(b"Nov 23 08:15:00 web-01 sshd[2001]: Accepted publickey for bob").unwrap();
+        assert_eq!((h.pri, h.host, h.program), (None, Some(&b"web-01"[..]), Some(&b"sshd"[..])));
+        let h = header(b"<165>1 2026-11-23T13:12:01.003Z host app 42 ID7 [ex@1 a=\"b\"] hello").unwrap();
+        assert_eq!((h.pri, h.host, h.program), (Some(165), Some(&b"host"[..]), Some(&b"app"[..])));
+        let h = header(b"<34>Nov  3 08:15:00 db kernel: oom").unwrap();
+        assert_eq!((h.pri, h.host, h.program), (Some(34), Some(&b"db"[..]), Some(&b"kernel"[..])));
+        assert_eq!(header(b"2026-11-23 13:12:01,123 ERROR payment declined"), None);
+        assert_eq!(header(b"no stamp"), None);
     }
 }

@@ -80,7 +80,7 @@ impl Stats {
         Stats { count: 1, first: loc, last: loc, first_ms: ms, last_ms: ms, example: cut_example(example, max) }
     }
 
-    fn absorb(&mut self, o: Stats) {
+    pub fn absorb(&mut self, o: Stats) {
         self.count += o.count;
         if o.first < self.first {
             self.first = o.first;
@@ -140,6 +140,12 @@ impl Miner {
 
     /// Adds one message (already taken out of its line).
     pub fn add(&mut self, msg: &[u8], loc: Loc, ms: Option<i64>) {
+        self.add_shaped(msg, loc, ms);
+    }
+
+    /// [`Miner::add`], returning the message's shape (the key its pattern
+    /// is found by in [`Summary::pattern_of_shape`]).
+    pub fn add_shaped(&mut self, msg: &[u8], loc: Loc, ms: Option<i64>) -> &[u8] {
         self.lines += 1;
         let mut buf = std::mem::take(&mut self.buf);
         mask::shape(msg, &mut buf);
@@ -164,6 +170,24 @@ impl Miner {
             }
         }
         self.buf = buf;
+        &self.buf
+    }
+
+    /// Every shape held and what is known of its lines.
+    pub fn shape_stats(&self) -> impl Iterator<Item = (&[u8], &Stats)> {
+        self.shapes.iter().map(|(k, v)| (&k[..], v))
+    }
+
+    /// Moves the locations of `source` by `delta` (wrapping): a chunk's
+    /// relative line numbers made absolute once the lines before it are known.
+    pub fn shift(&mut self, source: u32, delta: u64) {
+        for s in self.shapes.values_mut() {
+            for loc in [&mut s.first, &mut s.last] {
+                if loc.source == source {
+                    loc.offset = loc.offset.wrapping_add(delta);
+                }
+            }
+        }
     }
 
     /// Adds every line of `bytes` (a chunk of source `source` that starts at
@@ -374,15 +398,26 @@ impl Summary {
         &self.patterns[..n.min(self.patterns.len())]
     }
 
+    /// Index in `patterns` of the pattern holding `shape` (a key of a table
+    /// this summary was made from, as [`Miner::add_shaped`] returns), or of
+    /// the best matching template.
+    pub fn pattern_of_shape(&self, shape: &[u8]) -> Option<usize> {
+        if let Some(&i) = self.index.get(shape) {
+            return Some(i);
+        }
+        self.best_template(shape)
+    }
+
     /// The pattern a message belongs to: its shape's, or (for a shape the
     /// table no longer holds after a compaction, or never saw) the pattern
     /// whose template it matches best, if any matches at all.
     pub fn assign(&self, msg: &[u8], buf: &mut Vec<u8>) -> Option<&Pattern> {
         mask::shape(msg, buf);
-        if let Some(&i) = self.index.get(buf.as_slice()) {
-            return Some(&self.patterns[i]);
-        }
-        let toks: Vec<&[u8]> = buf.split(|&b| b == b' ').collect();
+        self.pattern_of_shape(buf).map(|i| &self.patterns[i])
+    }
+
+    fn best_template(&self, shape: &[u8]) -> Option<usize> {
+        let toks: Vec<&[u8]> = shape.split(|&b| b == b' ').collect();
         let mut best: Option<(usize, usize)> = None;
         for (i, p) in self.patterns.iter().enumerate() {
             let tpl: Vec<&[u8]> = p.template.as_bytes().split(|&b| b == b' ').collect();
@@ -394,7 +429,7 @@ impl Summary {
                 best = Some((i, exact));
             }
         }
-        best.map(|(i, _)| &self.patterns[i])
+        best.map(|(i, _)| i)
     }
 }
 

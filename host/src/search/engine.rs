@@ -14,6 +14,7 @@ use grep_regex::RegexMatcher;
 use parking_lot::Mutex;
 
 use super::files::Service;
+use super::fold::{Fold, FoldSpec};
 use super::item::{ItemJob, ItemResult, WorkItem, REL_ORIGIN};
 use super::progress::Progress;
 use super::scan::{Stop, TOLERANCE_MS};
@@ -39,6 +40,28 @@ impl SearchCore {
     /// [`SearchCore::execute`], also reporting where each file's scan ended
     /// (what a later search of the grown file resumes from; see [`super::tail`]).
     pub fn execute_tracked(&self, plan: &SearchPlan, ctl: &SearchControl) -> Result<Executed, SearchError> {
+        self.run(plan, ctl, None).map(|(e, _)| e)
+    }
+
+    /// Run a plan folding every selected line (in the window, matching the
+    /// pattern) into `spec`'s folds instead of keeping matches: the answer's
+    /// counts (no matches, no overflow) and the folds merged in file order
+    /// (`None` when no item was read).
+    pub fn execute_fold(
+        &self,
+        plan: &SearchPlan,
+        ctl: &SearchControl,
+        spec: &dyn FoldSpec,
+    ) -> Result<(SearchResponse, Option<Box<dyn Fold>>), SearchError> {
+        self.run(plan, ctl, Some(spec)).map(|(e, f)| (e.response, f))
+    }
+
+    fn run(
+        &self,
+        plan: &SearchPlan,
+        ctl: &SearchControl,
+        fold: Option<&dyn FoldSpec>,
+    ) -> Result<(Executed, Option<Box<dyn Fold>>), SearchError> {
         let started = Instant::now();
         let matcher = match &plan.matcher {
             Some(m) => m.clone(),
@@ -46,7 +69,8 @@ impl SearchCore {
         };
         let service = self.service(&plan.service)?;
         let tz: Tz = plan.timezone.parse().unwrap_or(Tz::UTC);
-        let max_results = plan.request.max_results as usize;
+        // Folding keeps no match: nothing inline, no overflow.
+        let max_results = if fold.is_some() { usize::MAX } else { plan.request.max_results as usize };
         let shared = Progress::new(ctl, plan.bytes_total(), plan.files.len() as u32);
         let items = self.work_items(plan, service, tz, &shared);
         let n = items.len();
@@ -69,7 +93,7 @@ impl SearchCore {
                         let r = if shared.check().is_some() {
                             ItemResult { skipped: true, ..ItemResult::default() }
                         } else {
-                            self.search_item(&ItemJob { plan, tz, matcher: &matcher, max_results, shared: &shared }, item)
+                            self.search_item(&ItemJob { plan, tz, matcher: &matcher, max_results, shared: &shared, fold }, item)
                         };
                         if item.last {
                             shared.file_done();
@@ -79,8 +103,10 @@ impl SearchCore {
                 });
             }
         });
-        let results: Vec<ItemResult> = results.into_iter().map(|m| m.into_inner().unwrap_or_default()).collect();
-        self.merge(plan, &items, results, max_results, started)
+        let mut results: Vec<ItemResult> = results.into_iter().map(|m| m.into_inner().unwrap_or_default()).collect();
+        let lines_at_end = self.line_bases(plan, &items, &mut results);
+        let folded = fold.and_then(|_| folded(&mut results));
+        self.merge(plan, &items, results, max_results, started, lines_at_end).map(|e| (e, folded))
     }
 
     /// Split the plan into work items: one per file, or several byte chunks
@@ -136,11 +162,11 @@ impl SearchCore {
         &self,
         plan: &SearchPlan,
         items: &[WorkItem],
-        mut results: Vec<ItemResult>,
+        results: Vec<ItemResult>,
         max_results: usize,
         started: Instant,
+        lines_at_end: Vec<Option<u64>>,
     ) -> Result<Executed, SearchError> {
-        let lines_at_end = self.line_bases(plan, items, &mut results);
         let mut resp = counted(plan, items, &results);
         // Inline: the first max_results in order, with absolute line numbers.
         'outer: for r in &results {
@@ -257,6 +283,22 @@ impl SearchCore {
         self.overflows.insert(reference, overflow);
         Ok(out)
     }
+}
+
+/// The items' folds, line numbers made absolute, merged in file order.
+fn folded(results: &mut [ItemResult]) -> Option<Box<dyn Fold>> {
+    let mut acc: Option<Box<dyn Fold>> = None;
+    for r in results {
+        let Some(mut f) = r.fold.take() else { continue };
+        if r.base != 0 {
+            f.rebase(r.base);
+        }
+        match &mut acc {
+            Some(a) => a.absorb(f),
+            None => acc = Some(f),
+        }
+    }
+    acc
 }
 
 /// The answer's counts, window and partial reason (no matches yet).

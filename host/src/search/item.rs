@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use grep_regex::RegexMatcher;
 
 use super::files::{self, FileId};
+use super::fold::{Fold, FoldSpec};
 use super::progress::Progress;
 use super::scan::{self, Control, Emit, ScanSpec, ScanStats, Stop};
 use super::session::{self, FinishedJsonl, JsonlWriter};
@@ -51,6 +52,8 @@ pub(super) struct ItemResult {
     /// Added to line numbers at merge.
     pub(super) base: u64,
     pub(super) checkpoints: Vec<(u64, u64)>,
+    /// The item's aggregate, when the run folds lines instead of keeping matches.
+    pub(super) fold: Option<Box<dyn Fold>>,
     pub(super) stopped: Option<Stop>,
     pub(super) stopped_by_error: bool,
     pub(super) skipped: bool,
@@ -63,6 +66,7 @@ pub(super) struct ItemResult {
 impl ItemResult {
     pub(super) fn drop_matches(&mut self) {
         self.mem.clear();
+        self.fold = None;
         if let Some(s) = self.spill.take() {
             let _ = std::fs::remove_file(&s.path);
         }
@@ -90,13 +94,19 @@ impl SearchCore {
             file: &label,
         };
         let mut emit = FileEmit { core: self, mem: Vec::new(), cap: job.max_results, spill: None, count: 0 };
+        let mut fold = job.fold.map(|f| f.start(item.file));
+        let sink: &mut dyn Emit = match &mut fold {
+            Some(f) => f.as_mut(),
+            None => &mut emit,
+        };
         let outcome = if f.gz {
             result.abs_start_lines = Some(0);
-            scan_gz(file, job.shared, &spec, &mut emit)
+            scan_gz(file, job.shared, &spec, sink)
         } else {
             let plain = PlainScan { job, item, file, id: now_id, spec: &spec };
-            self.scan_plain(plain, &mut emit, &mut result)
+            self.scan_plain(plain, sink, &mut result)
         };
+        let matched = outcome.as_ref().map_or(0, |st| st.matches);
         match outcome {
             Ok(st) => {
                 result.bytes = st.bytes;
@@ -110,6 +120,10 @@ impl SearchCore {
             }
         }
         emit.finish_into(&mut result, &label);
+        if let Some(fold) = fold {
+            result.count = matched;
+            result.fold = Some(fold);
+        }
         result
     }
 
@@ -140,7 +154,7 @@ impl SearchCore {
     /// A plain file's item: from its start (a line start), with the lines
     /// before it counted and its before-context and carried stamp read, to
     /// its end; noting a file that shrank under the scan.
-    fn scan_plain(&self, p: PlainScan<'_>, emit: &mut FileEmit<'_>, result: &mut ItemResult) -> io::Result<ScanStats> {
+    fn scan_plain(&self, p: PlainScan<'_>, emit: &mut dyn Emit, result: &mut ItemResult) -> io::Result<ScanStats> {
         let PlainScan { job, item, mut file, id, spec } = p;
         let (start, end) = (item.start, item.end);
         let lines_before = self.lines_before(job, item, &mut file, id)?;
@@ -202,6 +216,8 @@ pub(super) struct ItemJob<'a> {
     pub(super) matcher: &'a RegexMatcher,
     pub(super) max_results: usize,
     pub(super) shared: &'a Progress<'a>,
+    /// Fold lines into aggregates instead of keeping matches.
+    pub(super) fold: Option<&'a dyn FoldSpec>,
 }
 
 /// A plain file's item, opened, ready to scan.
@@ -215,7 +231,7 @@ struct PlainScan<'a> {
 }
 
 /// A `.gz` file, decoded from its start (progress counts compressed bytes).
-fn scan_gz(file: File, shared: &Progress<'_>, spec: &ScanSpec<'_>, emit: &mut FileEmit<'_>) -> io::Result<ScanStats> {
+fn scan_gz(file: File, shared: &Progress<'_>, spec: &ScanSpec<'_>, emit: &mut dyn Emit) -> io::Result<ScanStats> {
     let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, file), shared };
     let mut dec = flate2::read::MultiGzDecoder::new(counting);
     let ctl = FileCtl { shared, report_reads: false };

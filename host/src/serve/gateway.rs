@@ -14,6 +14,7 @@ use crate::coord::names::{self, label, Cached};
 use crate::coord::{Coordinator, MetricsSnapshot};
 use crate::lookup::Lookup;
 use crate::search::{OverflowPage, SearchCore, SearchError, SearchRequest, SearchResponse, ServiceInfo};
+use logai_records::aggregate::{AggregateRequest, AggregateResponse};
 
 /// Searches for the plugins, coordinated with every other session.
 pub struct Gateway {
@@ -65,6 +66,28 @@ impl Gateway {
         if let Ok(SearchResponse { overflow: Some(o), .. }) = &result {
             self.lookup.grant().note_overflow(&o.reference, &service);
         }
+        let coord = self.coordinator().await;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(resp) => {
+                let cached = Cached::of(resp.cached).as_str();
+                coord.metrics().incr(names::SEARCHES_TOTAL, &[(label::SERVICE, &service), (label::CACHED, cached)], 1.0);
+                coord.metrics().observe(names::SEARCH_DURATION_MS, &[(label::SERVICE, &service)], elapsed_ms);
+            }
+            Err(e) => {
+                coord.metrics().incr(names::ERRORS_TOTAL, &[(label::KIND, crate::telemetry::spans::error_kind(e.kind).as_str())], 1.0);
+            }
+        }
+        result
+    }
+
+    /// Aggregates over a service's lines (the plugins' `aggregate.summarize`),
+    /// counted in the search metrics like a search of the same service.
+    pub async fn summarize(self: Arc<Self>, scope: CallScope, req: AggregateRequest) -> Result<AggregateResponse, SearchError> {
+        let started = Instant::now();
+        let service = req.lines.service.clone();
+        let span = crate::telemetry::spans::search(&req.lines);
+        let result = async { self.lookup.summarize(self.coordinator().await, &scope, req).await }.instrument(span.clone()).await;
         let coord = self.coordinator().await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match &result {

@@ -140,6 +140,13 @@ impl HostServices for GatewayServices {
     ) -> BoxFuture<'static, Result<OverflowPage, SearchError>> {
         Box::pin(self.0.clone().read_overflow(reference, offset, limit))
     }
+    fn summarize(
+        &self,
+        scope: &CallScope,
+        req: logai_records::aggregate::AggregateRequest,
+    ) -> BoxFuture<'static, Result<logai_records::aggregate::AggregateResponse, SearchError>> {
+        Box::pin(self.0.clone().summarize(scope.clone(), req))
+    }
     fn metrics(&self) -> BoxFuture<'static, MetricsSnapshot> {
         Box::pin(self.0.clone().metrics())
     }

@@ -150,7 +150,7 @@ record! { $ __aggregate_response: aggregate = AggregateResponse;
         pub buckets: Vec<TimeBucket>,
         /// Lines per level.
         pub levels: Vec<LevelCount>,
-        /// Top patterns, then new and vanished ones.
+        /// The top patterns by count, then by errors, then (with a baseline) by change.
         pub patterns: Vec<PatternStat>,
         /// Distinct patterns in the window.
         pub patterns_total: u32,

@@ -95,8 +95,35 @@ pub fn check_rfc3339(s: &str) -> Result<(), String> {
     }
 }
 
+impl ArgError {
+    /// An error at argument `field`.
+    pub fn at(field: &str, message: impl Into<String>) -> Self {
+        ArgError::new(field, message)
+    }
+}
+
+/// The time window arguments every tool takes.
+pub struct WindowArgs<'a> {
+    pub minutes_back: Option<u32>,
+    pub hours_back: Option<u32>,
+    pub date: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+}
+
 /// What `search_logs`' schema cannot say.
 pub fn check_search(a: &SearchLogs) -> Result<(), ArgError> {
+    check_window(&WindowArgs {
+        minutes_back: a.minutes_back,
+        hours_back: a.hours_back,
+        date: a.date.as_deref(),
+        since: a.since.as_deref(),
+        until: a.until.as_deref(),
+    })
+}
+
+/// One window at most, real dates, RFC 3339 bounds in order.
+pub fn check_window(a: &WindowArgs<'_>) -> Result<(), ArgError> {
     let mut windows: Vec<&str> = Vec::new();
     if a.minutes_back.is_some() {
         windows.push("minutes_back");
@@ -119,19 +146,19 @@ pub fn check_search(a: &SearchLogs) -> Result<(), ArgError> {
             ),
         ));
     }
-    if let Some(d) = &a.date {
+    if let Some(d) = a.date {
         check_date(d).map_err(|e| ArgError::new("date", e))?;
     }
-    if let Some(s) = &a.since {
+    if let Some(s) = a.since {
         check_rfc3339(s).map_err(|e| ArgError::new("since", e))?;
     }
-    if let Some(u) = &a.until {
+    if let Some(u) = a.until {
         check_rfc3339(u).map_err(|e| ArgError::new("until", e))?;
     }
-    if let (Some(s), Some(u)) = (&a.since, &a.until) {
+    if let (Some(s), Some(u)) = (a.since, a.until) {
         // Same offset notation: compare lexically (the host checks the general case).
         let same_zone = s.len() == u.len() && s.ends_with(['Z', 'z']) && u.ends_with(['Z', 'z']);
-        if same_zone && s.as_str() >= u.as_str() {
+        if same_zone && s >= u {
             return Err(ArgError::new("until", format!("until ({u}) must be after since ({s})")));
         }
     }

@@ -11,7 +11,9 @@
 //! model can act on (bad pattern, unknown service, busy, rate limited, ...)
 //! come back as `isError: true` results naming the argument at fault.
 
+mod aggregates;
 mod args;
+mod budget;
 mod render;
 
 use logai_plugin_sdk::schemars::{self, JsonSchema};
@@ -21,7 +23,9 @@ use serde::Deserialize;
 
 use render::{Match, Overflow, PageOutput, SearchFlags, SearchOutput, Service, ServicesOutput};
 
-export_tools!(SearchTools = ListServices, SearchLogs, ReadSearchFile);
+export_tools!(SearchTools = ListServices, SearchLogs, ReadSearchFile, LogOverview, CountLogs, TopPatterns);
+
+pub use aggregates::{CountLogs, LogOverview, TopPatterns};
 
 /// Timestamps the tools take: RFC 3339.
 fn date_time(schema: &mut logai_plugin_sdk::schemars::Schema) {
@@ -31,14 +35,19 @@ fn date_time(schema: &mut logai_plugin_sdk::schemars::Schema) {
 /// List the services whose logs can be searched on this machine: name, description, log format, number of files, total size and the time range the logs cover (earliest and latest timestamps). Call this first: search_logs needs a service name from this list, and the time range tells you which dates and windows hold data.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ListServices {}
+pub struct ListServices {
+    /// Most tokens (characters / 4) the text answer may take: default 4000, 200 to 20000; what does not fit is named, structuredContent holds everything.
+    #[schemars(range(min = 200, max = 20000))]
+    pub budget_tokens: Option<u32>,
+}
 
 impl Tool for ListServices {
     const NAME: &'static str = "list_services";
     type Output = Structured<ServicesOutput>;
     fn call(self, _ctx: &Context) -> Result<Self::Output, Error> {
         let out = services_output(host::list_services().map_err(|e| search_error(Self::NAME, &e, None))?);
-        Ok(Structured::new(render::services_text(&out), out))
+        let text = budget::Budget::cut(render::services_text(&out), self.budget_tokens, "structuredContent lists every service.");
+        Ok(Structured::new(text, out))
     }
     fn spec(spec: ToolSpec, _: &SearchLimits) -> ToolSpec {
         spec.title("List log services").read_only()
@@ -108,6 +117,9 @@ pub struct SearchLogs {
     /// Matches returned in this answer; the default and the most are the operator's limits.
     #[schemars(range(min = 1))]
     pub max_results: Option<u32>,
+    /// Most tokens (characters / 4) the text answer may take: default 4000, 200 to 20000. Matches that do not fit are named with where to read them (structuredContent, the overflow).
+    #[schemars(range(min = 200, max = 20000))]
+    pub budget_tokens: Option<u32>,
 }
 
 impl Tool for SearchLogs {
@@ -161,6 +173,9 @@ pub struct ReadSearchFile {
     /// How many matches to return; the default and the most follow the operator's limits.
     #[schemars(range(min = 1))]
     pub limit: Option<u32>,
+    /// Most tokens (characters / 4) the text answer may take: default 4000, 200 to 20000.
+    #[schemars(range(min = 200, max = 20000))]
+    pub budget_tokens: Option<u32>,
 }
 
 impl Tool for ReadSearchFile {
@@ -326,7 +341,14 @@ fn search_logs(a: SearchLogs, ctx: &Context) -> Result<Structured<SearchOutput>,
     };
     let flags =
         SearchFlags { fixed_strings: a.fixed_strings, case_insensitive: a.case_insensitive, file_pattern: a.file_pattern.as_deref() };
-    Ok(Structured::new(render::search_text(&out, &flags), out))
+    let rest = match &out.overflow {
+        Some(o) => format!(
+            "structuredContent holds the {} matches returned; read_search_file with reference={} pages through all {}.",
+            out.returned, o.reference, o.total
+        ),
+        None => format!("structuredContent holds the {} matches returned.", out.returned),
+    };
+    Ok(Structured::new(budget::Budget::cut(render::search_text(&out, &flags), a.budget_tokens, &rest), out))
 }
 
 /// For an unknown service: the valid names, unless the host's message
@@ -361,7 +383,8 @@ fn read_search_file(a: ReadSearchFile, ctx: &Context) -> Result<Structured<PageO
         next_offset: if p.eof { None } else { Some(p.offset + returned) },
         matches,
     };
-    Ok(Structured::new(render::page_text(&out), out))
+    let text = budget::Budget::cut(render::page_text(&out), a.budget_tokens, "structuredContent holds every match of this page.");
+    Ok(Structured::new(text, out))
 }
 
 #[cfg(test)]
@@ -383,7 +406,7 @@ mod tests {
         let l = SearchLimits { default_max_results: 50, max_results_cap: 500, max_context_lines: 3 };
         let specs = TestHost::new().limits(l).list::<SearchTools>();
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["list_services", "search_logs", "read_search_file"]);
+        assert_eq!(names, ["list_services", "search_logs", "read_search_file", "log_overview", "count_logs", "top_patterns"]);
         for s in &specs {
             let input: Value = serde_json::from_str(&s.input_schema).unwrap();
             let output: Value = serde_json::from_str(s.output_schema.as_deref().unwrap()).unwrap();

@@ -160,7 +160,7 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
