@@ -132,7 +132,7 @@ fn round_step(len: i64, unit: i64) -> i64 {
         .iter()
         .map(|s| s * 1000)
         .filter(|s| s % unit == 0)
-        .find(|s| (len + s - 1) / s < AUTO_BUCKETS)
+        .find(|s| (len + s - 1) / s <= AUTO_BUCKETS)
         .unwrap_or(STEPS[STEPS.len() - 1] * 1000)
 }
 

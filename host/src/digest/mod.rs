@@ -23,6 +23,8 @@
 pub mod fields;
 pub mod histogram;
 pub mod level;
+#[cfg(test)]
+mod tests;
 
 use std::any::Any;
 use std::io;
