@@ -47,6 +47,7 @@ use crate::{CallContext, CallResult, ContentBlock, Context, Plugin, RawTool, Sea
 
 type Fixture<A, R> = Box<dyn Fn(A) -> R>;
 type SearchFixture = Box<dyn Fn(&SearchRequest) -> Result<SearchResponse, SearchError>>;
+type FollowFixture = Fixture<(SearchRequest, Option<String>, u32), Result<FollowResponse, SearchError>>;
 type OverflowFixture = Fixture<(String, u64, u32), Result<OverflowPage, SearchError>>;
 
 /// One captured log record.
@@ -81,7 +82,7 @@ struct State {
     metrics: Option<Snapshot>,
     window: Option<Fixture<u32, Snapshot>>,
     windows_read: Vec<u32>,
-    follow: Option<Fixture<(SearchRequest, Option<String>, u32), Result<FollowResponse, SearchError>>>,
+    follow: Option<FollowFixture>,
     summarize: Option<Fixture<AggregateRequest, Result<AggregateResponse, SearchError>>>,
     summaries: Vec<AggregateRequest>,
     dirs: Vec<(String, PathBuf)>,
