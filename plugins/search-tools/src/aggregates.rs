@@ -607,7 +607,8 @@ fn step_text(s: u32) -> String {
 }
 
 fn facet_line(f: &Facet) -> String {
-    if f.top.first().is_some_and(|v| v.count <= 1) {
+    // Every value once, and many of them: an id, whose values say nothing.
+    if f.top.first().is_some_and(|v| v.count <= 1) && f.distinct >= 20 {
         let n = if f.capped { format!("over {}", f.distinct) } else { f.distinct.to_string() };
         return format!("  {}: {n} distinct values, none repeated (an id)", f.field);
     }
