@@ -66,18 +66,7 @@ impl Gateway {
         if let Ok(SearchResponse { overflow: Some(o), .. }) = &result {
             self.lookup.grant().note_overflow(&o.reference, &service);
         }
-        let coord = self.coordinator().await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        match &result {
-            Ok(resp) => {
-                let cached = Cached::of(resp.cached).as_str();
-                coord.metrics().incr(names::SEARCHES_TOTAL, &[(label::SERVICE, &service), (label::CACHED, cached)], 1.0);
-                coord.metrics().observe(names::SEARCH_DURATION_MS, &[(label::SERVICE, &service)], elapsed_ms);
-            }
-            Err(e) => {
-                coord.metrics().incr(names::ERRORS_TOTAL, &[(label::KIND, crate::telemetry::spans::error_kind(e.kind).as_str())], 1.0);
-            }
-        }
+        self.count(&service, result.as_ref().map(|r| r.cached), started).await;
         result
     }
 
@@ -88,19 +77,25 @@ impl Gateway {
         let service = req.lines.service.clone();
         let span = crate::telemetry::spans::search(&req.lines);
         let result = async { self.lookup.summarize(self.coordinator().await, &scope, req).await }.instrument(span.clone()).await;
+        self.count(&service, result.as_ref().map(|r| r.cached), started).await;
+        result
+    }
+
+    /// A search or aggregate of `service` in the shared metrics: answered
+    /// (from the cache or not) with its duration, or an error by kind.
+    async fn count(&self, service: &str, outcome: Result<bool, &SearchError>, started: Instant) {
         let coord = self.coordinator().await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        match &result {
-            Ok(resp) => {
-                let cached = Cached::of(resp.cached).as_str();
-                coord.metrics().incr(names::SEARCHES_TOTAL, &[(label::SERVICE, &service), (label::CACHED, cached)], 1.0);
-                coord.metrics().observe(names::SEARCH_DURATION_MS, &[(label::SERVICE, &service)], elapsed_ms);
+        match outcome {
+            Ok(cached) => {
+                let cached = Cached::of(cached).as_str();
+                coord.metrics().incr(names::SEARCHES_TOTAL, &[(label::SERVICE, service), (label::CACHED, cached)], 1.0);
+                coord.metrics().observe(names::SEARCH_DURATION_MS, &[(label::SERVICE, service)], elapsed_ms);
             }
             Err(e) => {
                 coord.metrics().incr(names::ERRORS_TOTAL, &[(label::KIND, crate::telemetry::spans::error_kind(e.kind).as_str())], 1.0);
             }
         }
-        result
     }
 
     /// The services this session's person may search ([`crate::lookup::Grant`]).
