@@ -5,11 +5,13 @@
 //! per field are counted one by one; values past that cap count in `other`
 //! (and the facet says `capped`). Below the caps the counts are exact.
 
+use std::borrow::Cow;
+
 use rustc_hash::FxHashMap;
-use serde_json::{Map, Value};
 
 use logai_records::aggregate::{Facet, ValueCount};
 
+use super::json::{self, Pairs, Val};
 use super::level::Level;
 use crate::patterns::message::Header;
 
@@ -54,47 +56,35 @@ impl GroupBy {
     }
 }
 
-/// A JSON line's object, when the line is one.
-pub fn json_object(line: &[u8]) -> Option<Map<String, Value>> {
-    if line.first() != Some(&b'{') {
-        return None;
+/// Cut to [`MAX_VALUE_CHARS`] characters, with `…`.
+pub fn cut(s: &str) -> Cow<'_, str> {
+    if s.len() <= MAX_VALUE_CHARS {
+        return Cow::Borrowed(s);
     }
-    serde_json::from_slice::<Map<String, Value>>(line).ok()
+    match s.char_indices().nth(MAX_VALUE_CHARS) {
+        None => Cow::Borrowed(s),
+        Some((at, _)) => Cow::Owned(format!("{}…", &s[..at])),
+    }
 }
 
-/// A scalar's text (strings as they are, others as JSON), cut; `None` for
-/// objects and arrays.
-pub fn scalar_text(v: &Value) -> Option<String> {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        Value::Object(_) | Value::Array(_) => return None,
-        other => other.to_string(),
+/// The text of the field at a dotted `path` of a JSON line's pairs.
+pub fn field_text(pairs: Pairs<'_>, path: &str) -> Option<String> {
+    let (head, rest) = match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
     };
-    Some(cut(s))
-}
-
-fn cut(s: String) -> String {
-    if s.chars().count() <= MAX_VALUE_CHARS {
-        return s;
+    let (_, v) = pairs.into_iter().find(|(k, _)| *k == head.as_bytes())?;
+    match (rest, v) {
+        (None, v) => v.text().map(|t| cut(&t).into_owned()),
+        (Some(r), Val::Object(o)) => field_text(json::pairs(o)?, r),
+        _ => None,
     }
-    let mut c: String = s.chars().take(MAX_VALUE_CHARS).collect();
-    c.push('…');
-    c
 }
 
-/// The value at a dotted path of a JSON object.
-pub fn lookup<'v>(obj: &'v Map<String, Value>, path: &str) -> Option<&'v Value> {
-    let mut parts = path.split('.');
-    let mut v = obj.get(parts.next()?)?;
-    for p in parts {
-        v = v.as_object()?.get(p)?;
-    }
-    Some(v)
-}
-
-/// The group key of a line, given what was read of it.
+/// What a line offers a group key: its level, and its syslog header
+/// (JSON fields are looked up in the line itself).
 pub struct Line<'a> {
-    pub json: Option<&'a Map<String, Value>>,
+    pub line: &'a [u8],
     pub header: Option<Header<'a>>,
     pub level: Level,
 }
@@ -103,11 +93,12 @@ impl GroupBy {
     /// The line's key (`None`: the line has no such value; it counts under
     /// `(none)`). `Pattern` and `Capture` are the caller's.
     pub fn key(&self, l: &Line<'_>) -> Option<String> {
+        let text = |b: &[u8]| cut(&String::from_utf8_lossy(b)).into_owned();
         match self {
             GroupBy::Level => Some(l.level.as_str().to_string()),
-            GroupBy::Program => l.header.and_then(|h| h.program).map(|p| cut(String::from_utf8_lossy(p).into_owned())),
-            GroupBy::Host => l.header.and_then(|h| h.host).map(|p| cut(String::from_utf8_lossy(p).into_owned())),
-            GroupBy::Field(path) => l.json.and_then(|o| lookup(o, path)).and_then(scalar_text),
+            GroupBy::Program => l.header.and_then(|h| h.program).map(text),
+            GroupBy::Host => l.header.and_then(|h| h.host).map(text),
+            GroupBy::Field(path) => json::pairs(l.line).and_then(|p| field_text(p, path)),
             GroupBy::Pattern | GroupBy::Capture => None,
         }
     }
@@ -122,12 +113,12 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, value: String, n: u64) {
+    fn add(&mut self, value: &str, n: u64) {
         self.lines += n;
-        if let Some(c) = self.values.get_mut(&value) {
+        if let Some(c) = self.values.get_mut(value) {
             *c += n;
         } else if self.values.len() < MAX_VALUES {
-            self.values.insert(value, n);
+            self.values.insert(value.to_string(), n);
         } else {
             self.capped = true;
             self.other += n;
@@ -144,36 +135,37 @@ pub struct Facets {
 }
 
 impl Facets {
-    fn add(&mut self, name: &str, value: String, n: u64) {
+    fn add(&mut self, name: &str, value: &str, n: u64) {
+        let value = cut(value);
         if let Some(c) = self.fields.get_mut(name) {
-            c.add(value, n);
+            c.add(&value, n);
         } else if self.fields.len() < MAX_FIELDS {
             let mut c = Counts::default();
-            c.add(value, n);
+            c.add(&value, n);
             self.fields.insert(name.to_string(), c);
         } else {
             self.fields_capped = true;
         }
     }
 
-    /// Every scalar field of a JSON line (one level of nesting, dotted).
-    pub fn add_json(&mut self, obj: &Map<String, Value>) {
-        for (k, v) in obj {
-            if NOT_FACETS.contains(&k.as_str()) {
-                continue;
-            }
-            match v {
-                Value::Object(inner) => {
-                    for (k2, v2) in inner {
-                        if let Some(s) = scalar_text(v2) {
-                            self.add(&format!("{k}.{k2}"), s, 1);
-                        }
+    /// One top-level pair of a JSON line: a scalar, or an object's scalars
+    /// (one level of nesting, dotted).
+    pub fn add_pair(&mut self, key: &[u8], v: Val<'_>) {
+        let key = json::utf8(key);
+        if NOT_FACETS.contains(&key.as_ref()) {
+            return;
+        }
+        match v {
+            Val::Object(o) => {
+                for (k2, v2) in json::pairs(o).into_iter().flatten() {
+                    if let Some(t) = v2.text() {
+                        self.add(&format!("{key}.{}", String::from_utf8_lossy(k2)), &t, 1);
                     }
                 }
-                v => {
-                    if let Some(s) = scalar_text(v) {
-                        self.add(k, s, 1);
-                    }
+            }
+            v => {
+                if let Some(t) = v.text() {
+                    self.add(&key, &t, 1);
                 }
             }
         }
@@ -182,10 +174,10 @@ impl Facets {
     /// A syslog line's `program` and `host`.
     pub fn add_header(&mut self, h: &Header<'_>) {
         if let Some(p) = h.program {
-            self.add("program", cut(String::from_utf8_lossy(p).into_owned()), 1);
+            self.add("program", &String::from_utf8_lossy(p), 1);
         }
         if let Some(p) = h.host {
-            self.add("host", cut(String::from_utf8_lossy(p).into_owned()), 1);
+            self.add("host", &String::from_utf8_lossy(p), 1);
         }
     }
 
@@ -199,7 +191,7 @@ impl Facets {
                     mine.other += c.other;
                     mine.lines += c.other;
                     for (v, n) in c.values {
-                        mine.add(v, n);
+                        mine.add(&v, n);
                     }
                 }
                 None if room => {
@@ -245,9 +237,10 @@ mod tests {
     fn facets_count_json_fields_and_cap_values() {
         let mut f = Facets::default();
         for i in 0..1500u32 {
-            let line =
-                format!(r#"{{"ts":"x","level":"{}","id":"r{i}","http":{{"status":200}}}}"#, if i % 3 == 0 { "ERROR" } else { "INFO" });
-            f.add_json(&json_object(line.as_bytes()).unwrap());
+            let line = format!(r#"{{"ts":"x","level":"{}","id":"r{i}","http":{{"status":200}}}}"#, if i % 3 == 0 { "ERROR" } else { "INFO" });
+            for (k, v) in json::pairs(line.as_bytes()).unwrap() {
+                f.add_pair(k, v);
+            }
         }
         let top = f.top(5);
         let names: Vec<&str> = top.iter().map(|t| t.name.as_str()).collect();
@@ -255,6 +248,9 @@ mod tests {
         assert_eq!(top[1].top[0], ValueCount { value: "INFO".into(), count: 1000 });
         assert!(top[2].capped && top[2].lines == 1500 && top[2].distinct == MAX_VALUES as u64);
         assert_eq!(top[2].other, 1500 - 5);
+        let line = br#"{"http":{"status":503,"path":"/x"},"msg":"m"}"#;
+        assert_eq!(field_text(json::pairs(line).unwrap(), "http.status").as_deref(), Some("503"));
+        assert_eq!(field_text(json::pairs(line).unwrap(), "http.nope"), None);
     }
 
     #[test]

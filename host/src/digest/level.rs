@@ -8,6 +8,7 @@
 //!
 //! Lines that say none have level `none` (never guessed from other words).
 
+use super::json::{self, Val};
 use crate::patterns::message::{self, MessageFormat};
 
 /// Levels, worst first. [`Level::Error`] and [`Level::Fatal`] count as errors.
@@ -83,14 +84,22 @@ impl Level {
     }
 }
 
-const JSON_KEYS: [&[u8]; 4] = [b"\"level\"", b"\"severity\"", b"\"lvl\"", b"\"loglevel\""];
-const LOGFMT_KEYS: [&[u8]; 3] = [b"level=", b"lvl=", b"severity="];
+/// JSON fields that hold a level.
+pub const JSON_KEYS: [&[u8]; 4] = [b"level", b"severity", b"lvl", b"loglevel"];
+/// Built once: `memmem::find` would build a searcher per line.
+static LOGFMT_KEYS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> =
+    std::sync::LazyLock::new(|| [b"level=" as &[u8], b"lvl=", b"severity="].map(memchr::memmem::Finder::new));
 
 /// The level `line` states (without its newline).
 pub fn of(line: &[u8]) -> Level {
-    if line.first() == Some(&b'{') {
-        return json(line).unwrap_or(Level::None);
+    if let Some(pairs) = json::pairs(line) {
+        return pairs.filter(|(k, _)| JSON_KEYS.contains(k)).find_map(|(_, v)| of_json(v)).unwrap_or(Level::None);
     }
+    of_text(line)
+}
+
+/// The level a line that is not JSON states.
+pub fn of_text(line: &[u8]) -> Level {
     if let Some(sev) = message::header(line).and_then(|h| h.pri) {
         return Level::from_severity(sev & 7);
     }
@@ -98,28 +107,22 @@ pub fn of(line: &[u8]) -> Level {
     logfmt(head).or_else(|| word(head)).or_else(|| lower_prefix(message::message(line, MessageFormat::Auto))).unwrap_or(Level::None)
 }
 
-fn json(line: &[u8]) -> Option<Level> {
-    for key in JSON_KEYS {
-        let Some(at) = memchr::memmem::find(line, key) else { continue };
-        let rest = trim(&line[at + key.len()..]).strip_prefix(b":")?;
-        let rest = trim(rest);
-        if let Some(s) = rest.strip_prefix(b"\"") {
-            let end = s.iter().position(|&b| b == b'"')?;
-            return Level::from_word(&s[..end]);
-        }
-        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        return std::str::from_utf8(&rest[..n]).ok()?.parse().ok().map(Level::from_bunyan);
+/// The level a JSON level field's value names (a word, or a bunyan number).
+pub fn of_json(v: Val<'_>) -> Option<Level> {
+    match v {
+        Val::Str(w) => Level::from_word(w),
+        Val::Scalar(n) => std::str::from_utf8(n).ok()?.parse().ok().map(Level::from_bunyan),
+        _ => None,
     }
-    None
 }
 
 fn logfmt(head: &[u8]) -> Option<Level> {
-    for key in LOGFMT_KEYS {
-        let Some(at) = memchr::memmem::find(head, key) else { continue };
+    for key in LOGFMT_KEYS.iter() {
+        let Some(at) = key.find(head) else { continue };
         if at > 0 && head[at - 1].is_ascii_alphanumeric() {
             continue;
         }
-        let v = &head[at + key.len()..];
+        let v = &head[at + key.needle().len()..];
         let v = v.strip_prefix(b"\"").unwrap_or(v);
         let n = v.iter().take_while(|b| b.is_ascii_alphabetic()).count();
         return Level::from_word(&v[..n]);
@@ -153,11 +156,6 @@ fn lower_prefix(msg: &[u8]) -> Option<Level> {
         return Level::from_word(&msg[..n]).filter(|l| l.is_error() || *l == Level::Warn);
     }
     None
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    &s[n..]
 }
 
 #[cfg(test)]

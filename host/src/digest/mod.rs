@@ -22,6 +22,7 @@
 
 pub mod fields;
 pub mod histogram;
+pub mod json;
 pub mod level;
 #[cfg(test)]
 mod tests;
@@ -131,7 +132,26 @@ impl Tally {
         }
         self.lines += 1;
         self.bytes += line.len() as u64 + 1;
-        let level = level::of(line);
+        // A JSON line is scanned once, for its level and its facets.
+        let (level, header) = match json::pairs(line) {
+            Some(pairs) => {
+                let mut level = None;
+                for (k, v) in pairs {
+                    if level.is_none() && level::JSON_KEYS.contains(&k) {
+                        level = level::of_json(v);
+                    }
+                    self.facets.add_pair(k, v);
+                }
+                (level.unwrap_or(Level::None), None)
+            }
+            None => {
+                let header = message::header(line);
+                if let Some(h) = &header {
+                    self.facets.add_header(h);
+                }
+                (level::of_text(line), header)
+            }
+        };
         self.levels[level as usize] += 1;
         let bucket = stamp.map(|ms| self.spec.grid.index(ms));
         match (stamp, bucket) {
@@ -148,21 +168,14 @@ impl Tally {
         if level.is_error() {
             *self.shape_errors.entry(shape.into()).or_default() += 1;
         }
-        let json = fields::json_object(line);
-        let header = if json.is_none() { message::header(line) } else { None };
         let key: Option<Vec<u8>> = match &self.spec.group {
             None => None,
             Some(GroupBy::Pattern) => Some(shape.to_vec()),
             Some(GroupBy::Capture) => Some(self.capture(line).unwrap_or_default()),
-            Some(g) => Some(g.key(&Line { json: json.as_ref(), header, level }).unwrap_or_default().into_bytes()),
+            Some(g) => Some(g.key(&Line { line, header, level }).unwrap_or_default().into_bytes()),
         };
         if let Some(key) = key {
             self.group(key, bucket, 1);
-        }
-        if let Some(obj) = &json {
-            self.facets.add_json(obj);
-        } else if let Some(h) = &header {
-            self.facets.add_header(h);
         }
     }
 

@@ -32,7 +32,10 @@ pub fn message(line: &[u8], format: MessageFormat) -> &[u8] {
     }
 }
 
-const JSON_KEYS: [&[u8]; 5] = [b"\"message\"", b"\"msg\"", b"\"log\"", b"\"MESSAGE\"", b"\"text\""];
+/// Built once: `memmem::find` would build a searcher per line.
+static JSON_KEYS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 5]> = std::sync::LazyLock::new(|| {
+    [b"\"message\"" as &[u8], b"\"msg\"", b"\"log\"", b"\"MESSAGE\"", b"\"text\""].map(memchr::memmem::Finder::new)
+});
 
 fn auto(line: &[u8]) -> &[u8] {
     match line.first() {
@@ -46,9 +49,9 @@ fn auto(line: &[u8]) -> &[u8] {
 /// Escapes stay: `\"` inside a message is one token's business, and an
 /// escaped message has the same shape every time.
 fn json(line: &[u8]) -> Option<&[u8]> {
-    for key in JSON_KEYS {
-        let Some(at) = memchr::memmem::find(line, key) else { continue };
-        let rest = trim(&line[at + key.len()..]);
+    for key in JSON_KEYS.iter() {
+        let Some(at) = key.find(line) else { continue };
+        let rest = trim(&line[at + key.needle().len()..]);
         let Some(rest) = rest.strip_prefix(b":") else { continue };
         let rest = trim(rest);
         let Some(rest) = rest.strip_prefix(b"\"") else { continue };

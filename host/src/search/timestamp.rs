@@ -167,10 +167,13 @@ impl StampParser {
     }
 
     fn json(&self, line: &[u8]) -> Option<i64> {
-        const KEYS: [&[u8]; 5] = [b"\"timestamp\"", b"\"time\"", b"\"ts\"", b"\"@timestamp\"", b"\"date\""];
-        for key in KEYS {
-            let Some(at) = memchr::memmem::find(line, key) else { continue };
-            let mut rest = &line[at + key.len()..];
+        // Built once: `memmem::find` would build a searcher per line.
+        static KEYS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 5]> = std::sync::LazyLock::new(|| {
+            [b"\"timestamp\"" as &[u8], b"\"time\"", b"\"ts\"", b"\"@timestamp\"", b"\"date\""].map(memchr::memmem::Finder::new)
+        });
+        for key in KEYS.iter() {
+            let Some(at) = key.find(line) else { continue };
+            let mut rest = &line[at + key.needle().len()..];
             rest = trim_ws(rest);
             if rest.first() != Some(&b':') {
                 continue;
