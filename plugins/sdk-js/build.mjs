@@ -5,7 +5,7 @@
 // with Wizer at build time).
 //   node build.mjs app.js -o plugin.wasm [--wit DIR]
 import { componentize } from "@bytecodealliance/componentize-js";
-import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname, basename } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,9 @@ world js-tool-plugin {
   import wasi:filesystem/preopens@0.2.12;
 }
 `);
+  // A plugin's own copy of the WIT may predate the aggregate interface
+  // (added within 0.2): bind it only when the world has it.
+  const hasAggregate = readFileSync(witFile, "utf8").includes("interface aggregate");
   const entry = join(work, "entry.js");
   writeFileSync(entry, `
 import { write } from "logai:plugin/log@0.2.0";
@@ -42,6 +45,7 @@ import { report } from "logai:plugin/progress@0.2.0";
 import { isCancelled } from "logai:plugin/cancelled@0.2.0";
 import * as search from "logai:plugin/search@0.2.0";
 import * as metrics from "logai:plugin/metrics@0.2.0";
+${hasAggregate ? 'import * as aggregate from "logai:plugin/aggregate@0.2.0";' : ""}
 import { getDirectories } from "wasi:filesystem/preopens@0.2.12";
 import { host, exportTools, normalize } from ${JSON.stringify(join(here, "logai-plugin.js"))};
 import { tools as list } from ${JSON.stringify(app)};
@@ -50,6 +54,7 @@ host.progress = (done, total, message) => report(done, total, message);
 host.cancelled = () => isCancelled();
 host.search = search;
 host.metrics = metrics;
+${hasAggregate ? "host.aggregate = aggregate;" : ""}
 host.readFile = (path) => {
   const norm = normalize(path);
   for (const [dir, guest] of getDirectories()) {

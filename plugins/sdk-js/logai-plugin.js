@@ -22,6 +22,8 @@ export const host = {
   progress: (_done, _total, _message) => {},
   cancelled: () => false,
   search: null,
+  /** The `aggregate` import (`summarize`: counts over time, levels, patterns, facets of a window). */
+  aggregate: null,
   metrics: null,
   /** The text of `path` when a granted directory holds it, else null (throws on I/O errors). */
   readFile: (_path) => { throw new Error("logai host imports are only available inside logai (use TestHost in tests)"); },

@@ -37,7 +37,11 @@ __all__ = [
 try:  # inside a component: the generated bindings (imported now, so they are in the build-time snapshot)
     from wit_world.imports import cancelled as _cancelled, log as _log, metrics as _metrics, progress as _progress, search as _search
 
-    _IMPORTS = {"log": _log, "progress": _progress, "cancelled": _cancelled, "search": _search, "metrics": _metrics}
+    try:  # a plugin's own copy of the WIT may predate `aggregate` (added within 0.2)
+        from wit_world.imports import aggregate as _aggregate
+    except ImportError:
+        _aggregate = None
+    _IMPORTS = {"log": _log, "progress": _progress, "cancelled": _cancelled, "search": _search, "aggregate": _aggregate, "metrics": _metrics}
 except ImportError:  # natively: only logai_plugin.testing.TestHost provides them
     _IMPORTS = None
 
@@ -62,6 +66,13 @@ class _Host:
 
     def search(self):
         return self.imports()["search"]
+
+    def aggregate(self):
+        """The `aggregate` import (`summarize`: counts over time, levels, patterns, facets of a window)."""
+        m = self.imports()["aggregate"]
+        if m is None:
+            raise RuntimeError("this plugin was built against a plugin.wit without the aggregate interface: copy the SDK's wit/plugin.wit and rebuild")
+        return m
 
     def metrics(self):
         return self.imports()["metrics"].read()
