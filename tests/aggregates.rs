@@ -220,6 +220,17 @@ fn counts_by_program_and_capture_and_new_patterns_equal_an_independent_count() {
     assert!(new["template"].as_str().unwrap().contains("Failed password for invalid user"), "{new}");
     assert_eq!(new["count"], json!(invalid(&auth)));
     assert_eq!(new["baseline_count"], json!(0));
+    // The same baseline given by its start.
+    let q = call(
+        &mut c,
+        "top_patterns",
+        json!({"service": "auth", "date": "2026-11-20", "compare_to": "2026-11-19T00:00:00Z", "top": 5}),
+        4000,
+    );
+    assert_eq!(q["baseline_lines"], json!(before.len()));
+    assert_eq!(q["patterns"], p["patterns"]);
+    let r = c.call_tool_ok("top_patterns", json!({"service": "auth", "date": "2026-11-20", "compare_to": "2026-11-21T00:00:00Z"}));
+    assert!(r["content"][0]["text"].as_str().unwrap().contains("argument `compare_to`"), "{r}");
 
     // Bad arguments name the argument.
     let r = c.call_tool_ok("count_logs", json!({"service": "auth", "group_by": "colour"}));

@@ -237,7 +237,8 @@ mod tests {
     fn facets_count_json_fields_and_cap_values() {
         let mut f = Facets::default();
         for i in 0..1500u32 {
-            let line = format!(r#"{{"ts":"x","level":"{}","id":"r{i}","http":{{"status":200}}}}"#, if i % 3 == 0 { "ERROR" } else { "INFO" });
+            let line =
+                format!(r#"{{"ts":"x","level":"{}","id":"r{i}","http":{{"status":200}}}}"#, if i % 3 == 0 { "ERROR" } else { "INFO" });
             for (k, v) in json::pairs(line.as_bytes()).unwrap() {
                 f.add_pair(k, v);
             }

@@ -168,6 +168,21 @@ fn baseline(req: &AggregateRequest, window: Option<crate::search::Window>) -> Re
                 "baseline 'previous' needs a closed window (date, since/until, minutes_back or hours_back)",
             )),
         },
+        // A start alone: the baseline runs to the window's start.
+        (Some(s), None) => {
+            let s = parse("baseline_since", s)?;
+            match window {
+                Some(w) if s < w.start_ms => Ok(Some(w.start_ms)),
+                Some(w) => Err(SearchError::invalid(
+                    "baseline_since",
+                    format!("the baseline must start before the window's start {}", format_ms(w.start_ms)),
+                )),
+                None => Err(SearchError::invalid(
+                    "baseline_since",
+                    "a baseline needs a window to compare with: set since/until, date, minutes_back or hours_back",
+                )),
+            }
+        }
         (Some(s), Some(u)) => {
             let (s, u) = (parse("baseline_since", s)?, parse("baseline_until", u)?);
             let Some(w) = window else {
@@ -198,7 +213,7 @@ fn baseline(req: &AggregateRequest, window: Option<crate::search::Window>) -> Re
             }
             Ok(Some(u))
         }
-        _ => Err(SearchError::invalid("baseline_since", "give both baseline_since and baseline_until, or neither")),
+        (None, Some(_)) => Err(SearchError::invalid("baseline_since", "baseline_until needs baseline_since")),
     }
 }
 

@@ -713,19 +713,10 @@ fn top_patterns(a: TopPatterns) -> Result<Structured<PatternsOutput>, Error> {
         args::check_rfc3339(c).map_err(|e| crate::arg_error(TOOL, args::ArgError::at("compare_to", format!("{e}; or \"previous\""))))?;
     }
     let top = a.top.unwrap_or(20);
-    let (baseline_since, baseline_until) = match a.compare_to.as_deref() {
-        None => (None, None),
-        Some("previous") => (Some("previous".to_string()), None),
-        Some(start) => (Some(start.to_string()), None),
-    };
-    let mut req = AggregateRequest { lines: a.lines(), step_seconds: None, group_by: None, top, baseline_since, baseline_until };
-    if let (Some(start), true) = (req.baseline_since.clone(), a.compare_to.as_deref() != Some("previous")) {
-        // An explicit baseline runs to this window's start: ask the host for the window first.
-        let probe = summarize(TOOL, &AggregateRequest { baseline_since: None, top: 1, ..req.clone() })?;
-        req.baseline_since = Some(start);
-        req.baseline_until = probe.window_start;
-    }
-    let r = summarize(TOOL, &req)?;
+    let (baseline_since, baseline_until) = (a.compare_to.clone(), None);
+    // A start alone: the host runs the baseline to this window's start.
+    let req = AggregateRequest { lines: a.lines(), step_seconds: None, group_by: None, top, baseline_since, baseline_until };
+    let r = summarize(TOOL, &req).map_err(rename_baseline)?;
     let compared = a.compare_to.is_some();
     let ctx = PatternCtx {
         service: &a.service,
@@ -754,6 +745,16 @@ fn top_patterns(a: TopPatterns) -> Result<Structured<PatternsOutput>, Error> {
         patterns,
     };
     Ok(Structured::new(patterns_text(&out, a.budget_tokens), out))
+}
+
+/// The host names its `baseline_since`; the tool's argument is `compare_to`.
+fn rename_baseline(e: Error) -> Error {
+    match e {
+        Error::Failed(t) => Error::Failed(
+            t.replace("argument `baseline_since`", "argument `compare_to`").replace("argument `baseline_until`", "argument `compare_to`"),
+        ),
+        other => other,
+    }
 }
 
 /// Where the baseline began: the given start, or the window before.
