@@ -8,6 +8,10 @@
 //! number, an address or an identifier looks like), never a literal from some
 //! log: see `docs/patterns.md`.
 
+use std::cell::RefCell;
+
+use super::{memo, scan};
+
 /// Placeholders the masking writes. Clustering writes [`WILDCARD`] where
 /// shapes of one pattern differ.
 pub const NUM: &[u8] = b"<NUM>";
@@ -27,7 +31,7 @@ pub const WILDCARD: &[u8] = b"<*>";
 
 /// Longest message (bytes) that is shaped; the rest of a longer one becomes
 /// one [`WILDCARD`] token, so a giant line cannot make a giant key.
-pub const MAX_MESSAGE: usize = 2048;
+pub const MAX_MESSAGE: usize = scan::MAX;
 /// Most tokens a shape keeps; later ones fold into one trailing [`WILDCARD`].
 pub const MAX_TOKENS: usize = 96;
 
@@ -66,77 +70,131 @@ static CLASS: [u8; 256] = class_table();
 /// Writes the shape of `msg` into `out` (cleared first): masked tokens joined
 /// by one space. Returns the number of tokens.
 pub fn shape(msg: &[u8], out: &mut Vec<u8>) -> usize {
-    out.clear();
-    let (msg, cut) = if msg.len() > MAX_MESSAGE { (&msg[..MAX_MESSAGE], true) } else { (msg, false) };
-    let mut n = 0usize;
-    let mut i = 0usize;
-    let len = msg.len();
-    while i < len {
-        // Skip whitespace.
-        while i < len && CLASS[msg[i] as usize] == WS {
-            i += 1;
-        }
-        if i >= len {
-            break;
-        }
-        let start = i;
-        let mut flags = 0u8;
-        while i < len {
-            let c = CLASS[msg[i] as usize];
-            if c == WS {
-                break;
+    thread_local! {
+        static SHAPER: RefCell<Option<Box<Shaper>>> = const { RefCell::new(None) };
+    }
+    SHAPER.with(|s| s.borrow_mut().get_or_insert_with(Default::default).shape(msg, out))
+}
+
+/// What shaping keeps from message to message (per thread): the token bits
+/// and the memo of typed tokens.
+#[derive(Default)]
+struct Shaper {
+    bits: scan::Bits,
+    memo: memo::Memo,
+}
+
+impl Shaper {
+    fn shape(&mut self, msg: &[u8], out: &mut Vec<u8>) -> usize {
+        out.clear();
+        let (msg, cut) = if msg.len() > MAX_MESSAGE { (&msg[..MAX_MESSAGE], true) } else { (msg, false) };
+        self.bits.fill(msg);
+        let mut n = 0usize;
+        let mut at = 0usize;
+        while let Some((start, end, special)) = self.bits.next_token(at) {
+            at = end;
+            if n == MAX_TOKENS {
+                out.extend_from_slice(b" ");
+                out.extend_from_slice(WILDCARD);
+                n += 1;
+                return n;
             }
-            flags |= c;
-            i += 1;
-        }
-        if n == MAX_TOKENS {
-            out.extend_from_slice(b" ");
-            out.extend_from_slice(WILDCARD);
-            n += 1;
-            return n;
-        }
-        let tok = &msg[start..i];
-        // `1.16 KB`, `<1 sec`: a number and its unit are one value.
-        if flags & (DIGIT | SLASH | AT | QUOTE) == 0 && out.ends_with(NUM) {
-            let mut e = tok.len();
-            while e > 0 && is_trail(tok[e - 1]) {
-                e -= 1;
-            }
-            if let Some(kind) = unit(&tok[..e]) {
-                out.truncate(out.len() - NUM.len());
-                out.extend_from_slice(kind);
-                out.extend_from_slice(&tok[e..]);
-                drop_value_aside(out, &mut n);
+            let tok = &msg[start..end];
+            if !special {
+                // Letters and punctuation only (the common case).
+                plain(tok, out, &mut n);
                 continue;
             }
-        }
-        if n > 0 {
-            out.push(b' ');
-        }
-        n += 1;
-        if flags == DIGIT && tok.iter().all(u8::is_ascii_digit) {
-            // The commonest variable: a plain number.
-            out.extend_from_slice(NUM);
-        } else if flags & (DIGIT | SLASH | AT | QUOTE) == 0 {
-            if is_calendar_word(tok) {
-                out.extend_from_slice(DATE);
-            } else {
-                out.extend_from_slice(tok);
+            if n > 0 {
+                out.push(b' ');
             }
-        } else {
-            token(tok, flags, out);
+            n += 1;
+            self.special(tok, out);
             drop_value_aside(out, &mut n);
         }
-    }
-    if cut {
-        if n > 0 {
-            out.push(b' ');
+        if cut {
+            if n > 0 {
+                out.push(b' ');
+            }
+            out.extend_from_slice(WILDCARD);
+            n += 1;
         }
-        out.extend_from_slice(WILDCARD);
-        n += 1;
+        n
     }
-    n
+
+    /// A token with a digit, slash, `@` or quote, typed by the rules or
+    /// found in the memo.
+    #[inline]
+    fn special(&mut self, tok: &[u8], out: &mut Vec<u8>) {
+        if tok.len() > memo::MAX_TOKEN {
+            let (flags, kind) = classes(tok);
+            return token(tok, flags, kind, out);
+        }
+        let (key, m) = memo::Key::of(tok, &BOTH);
+        let (flags, kind) = (m as u8, (m >> 8) as u16);
+        if kind == K_DIGIT {
+            // The commonest variable: a plain number.
+            return out.extend_from_slice(NUM);
+        }
+        if let Some(o) = self.memo.get(key) {
+            return out.extend_from_slice(o);
+        }
+        let at = out.len();
+        token(tok, flags, kind, out);
+        self.memo.put(key, &out[at..]);
+    }
 }
+
+/// A token with no digit, slash, `@` or quote: a unit joins the number
+/// before it (`1.16 KB`, `<1 sec`: one value); a calendar word is a
+/// [`DATE`]; any other is kept as it is.
+#[inline]
+fn plain(tok: &[u8], out: &mut Vec<u8>, n: &mut usize) {
+    if out.ends_with(NUM) {
+        let mut e = tok.len();
+        while e > 0 && is_trail(tok[e - 1]) {
+            e -= 1;
+        }
+        if let Some(kind) = unit(&tok[..e]) {
+            out.truncate(out.len() - NUM.len());
+            out.extend_from_slice(kind);
+            out.extend_from_slice(&tok[e..]);
+            drop_value_aside(out, n);
+            return;
+        }
+    }
+    if *n > 0 {
+        out.push(b' ');
+    }
+    *n += 1;
+    if is_calendar_word(tok) {
+        out.extend_from_slice(DATE);
+    } else {
+        out.extend_from_slice(tok);
+    }
+}
+
+/// The OR of a token's byte classes ([`CLASS`]) and kinds ([`KIND`]), in
+/// one pass.
+#[inline]
+fn classes(t: &[u8]) -> (u8, u16) {
+    let mut m = 0u32;
+    for &b in t {
+        m |= BOTH[b as usize];
+    }
+    (m as u8, (m >> 8) as u16)
+}
+
+const fn both_table() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = CLASS[i] as u32 | (KIND[i] as u32) << 8;
+        i += 1;
+    }
+    t
+}
+static BOTH: [u32; 256] = both_table();
 
 /// `u` in lower case, in `b`; empty when longer than `b` (no unit is).
 fn lower<'a>(u: &[u8], b: &'a mut [u8; 8]) -> &'a [u8] {
@@ -169,10 +227,14 @@ fn unit(u: &[u8]) -> Option<&'static [u8]> {
 /// `(42)`): such an aside is in some lines of an event and not in others
 /// (`1190 bytes (1.16 KB) sent` / `0 bytes sent`), so it must not make a
 /// shape of its own.
+#[inline]
 fn drop_value_aside(out: &mut Vec<u8>, n: &mut usize) {
-    if out.last() != Some(&b')') {
-        return;
+    if out.last() == Some(&b')') {
+        drop_aside(out, n);
     }
+}
+
+fn drop_aside(out: &mut Vec<u8>, n: &mut usize) {
     let start = out.iter().rposition(|&b| b == b' ').map_or(0, |p| p + 1);
     let t = &out[start..];
     let inner = if t.len() > 2 && t[0] == b'(' && t[t.len() - 1] == b')' { &t[1..t.len() - 1] } else { b"" };
@@ -210,8 +272,11 @@ fn is_calendar_word(t: &[u8]) -> bool {
         b"Sunday",
         b"Thur",
     ];
+    if t.len() < 3 || t.len() > 10 || !t[0].is_ascii_uppercase() {
+        return false;
+    }
     let t = t.strip_suffix(b",").unwrap_or(t);
-    t.len() >= 3 && t[0].is_ascii_uppercase() && (NAMES.contains(&t) || LONG.contains(&t))
+    t.len() >= 3 && (NAMES.contains(&t) || LONG.contains(&t))
 }
 
 /// Wrapping punctuation kept around a masked core: `(`, `[`, quotes before;
@@ -223,7 +288,9 @@ fn is_trail(b: u8) -> bool {
     matches!(b, b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b'`' | b',' | b';' | b'.' | b':')
 }
 
-fn token(tok: &[u8], flags: u8, out: &mut Vec<u8>) {
+/// A token with a digit, slash, `@` or quote; `flags` and `kind` are the
+/// OR of its bytes' classes and kinds.
+fn token(tok: &[u8], flags: u8, kind: u16, out: &mut Vec<u8>) {
     // A whole quoted token ('x', "x") is a quoted value.
     if tok.len() >= 2 {
         let (a, b) = (tok[0], tok[tok.len() - 1]);
@@ -245,12 +312,14 @@ fn token(tok: &[u8], flags: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(&tok[..s]);
     let core = &tok[s..e];
     if !core.is_empty() {
-        core_token(core, flags, out);
+        // The kinds of the core: the token's when nothing was stripped.
+        let kind = if core.len() == tok.len() { kind } else { classes(core).1 };
+        core_token(core, flags, kind, out);
     }
     out.extend_from_slice(&tok[e..]);
 }
 
-fn core_token(core: &[u8], flags: u8, out: &mut Vec<u8>) {
+fn core_token(core: &[u8], flags: u8, kind: u16, out: &mut Vec<u8>) {
     if flags & SLASH != 0 {
         if let Some(p) = path_like(core) {
             out.extend_from_slice(p);
@@ -267,9 +336,9 @@ fn core_token(core: &[u8], flags: u8, out: &mut Vec<u8>) {
         return;
     }
     // `threshold.....0`: a dot leader joins a name and its value.
-    let leader = core.windows(2).any(|w| w == b"..");
+    let leader = kind & K_DOT != 0 && core.windows(2).any(|w| w == b"..");
     if !leader {
-        if let Some(p) = whole(core) {
+        if let Some(p) = whole_kind(core, kind) {
             out.extend_from_slice(p);
             return;
         }
@@ -288,27 +357,23 @@ fn core_token(core: &[u8], flags: u8, out: &mut Vec<u8>) {
             continue;
         }
         let start = i;
-        let mut f = 0u8;
+        let mut f = 0u32;
         while i < len && !is_delim(i) {
-            f |= CLASS[core[i] as usize];
+            f |= BOTH[core[i] as usize];
             i += 1;
         }
         let piece = &core[start..i];
-        if f & DIGIT == 0 {
+        if f as u8 & DIGIT == 0 {
             out.extend_from_slice(piece);
         } else {
-            out.extend_from_slice(whole(piece).unwrap_or(ID));
+            out.extend_from_slice(whole_kind(piece, (f >> 8) as u16).unwrap_or(ID));
         }
     }
 }
 
-/// A token that is one value as a whole, with its type.
-fn whole(t: &[u8]) -> Option<&'static [u8]> {
-    // One pass says which bytes occur; only the types they allow are tried.
-    let mut m = 0u16;
-    for &b in t {
-        m |= KIND[b as usize];
-    }
+/// A token that is one value as a whole, with its type; `m` is the OR of
+/// its bytes' [`KIND`]s: only the types they allow are tried.
+fn whole_kind(t: &[u8], m: u16) -> Option<&'static [u8]> {
     if m == K_DIGIT {
         return Some(NUM);
     }

@@ -20,7 +20,9 @@
 pub mod cli;
 pub mod cluster;
 pub mod mask;
+mod memo;
 pub mod message;
+mod scan;
 
 use std::fs::File;
 use std::io;

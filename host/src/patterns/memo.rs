@@ -1,0 +1,110 @@
+//! A memo of what short typed tokens become. Typing a token (`10.0.0.7`,
+//! `HTTP/1.1"`, `24ms`, `port=5432`) tries several rules; the same few
+//! forms come back line after line with other digits. The masking rules
+//! look at digits only as digits (how many, where), never at their values,
+//! except for the `0` of `0x`, and a digit never reaches the shape: so a
+//! token with every digit `1`-`9` written as `1` has the same shape, and
+//! that is the key. A hit gives the bytes the rules gave; a miss runs them
+//! and stores their result. The memo changes speed only, never a shape.
+//!
+//! Direct-mapped: [`SLOTS`] slots of 64 bytes (256 KiB per thread), a new
+//! key takes its slot's place.
+
+/// Longest token memoized (bytes).
+pub const MAX_TOKEN: usize = 16;
+const MAX_OUT: usize = 46;
+const SLOTS: usize = 4096;
+
+#[derive(Clone, Copy)]
+struct Slot {
+    key: [u64; 2],
+    len: u8,
+    out_len: u8,
+    out: [u8; MAX_OUT],
+}
+
+const EMPTY: Slot = Slot { key: [0; 2], len: 0, out_len: 0, out: [0; MAX_OUT] };
+
+pub struct Memo {
+    slots: Box<[Slot]>,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo { slots: vec![EMPTY; SLOTS].into_boxed_slice() }
+    }
+}
+
+/// A token's key: its bytes (at most [`MAX_TOKEN`]) with digits `1`-`9` as
+/// `1`, and its length.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Key {
+    words: [u64; 2],
+    len: u8,
+}
+
+impl Key {
+    /// Builds the key while OR-ing the token's entries of `table` (the
+    /// classes the caller needs anyway: one pass for both).
+    #[inline]
+    pub fn of(tok: &[u8], table: &[u32; 256]) -> (Key, u32) {
+        debug_assert!(tok.len() <= MAX_TOKEN);
+        let mut b = [0u8; MAX_TOKEN];
+        let mut m = 0u32;
+        for (d, &c) in b.iter_mut().zip(tok) {
+            m |= table[c as usize];
+            *d = if c.is_ascii_digit() && c != b'0' { b'1' } else { c };
+        }
+        let lo = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+        (Key { words: [lo, hi], len: tok.len() as u8 }, m)
+    }
+
+    #[inline]
+    fn slot(&self) -> usize {
+        let h = (self.words[0] ^ self.words[1].rotate_left(29) ^ self.len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> (64 - SLOTS.trailing_zeros())) as usize
+    }
+}
+
+impl Memo {
+    /// What a token of this key became, when it is held.
+    #[inline]
+    pub fn get(&self, key: Key) -> Option<&[u8]> {
+        let s = &self.slots[key.slot()];
+        (s.len == key.len && s.key == key.words).then(|| &s.out[..s.out_len as usize])
+    }
+
+    /// Holds what a token of this key became (not when longer than a slot takes).
+    #[inline]
+    pub fn put(&mut self, key: Key, out: &[u8]) {
+        if out.len() <= MAX_OUT {
+            let s = &mut self.slots[key.slot()];
+            s.key = key.words;
+            s.len = key.len;
+            s.out_len = out.len() as u8;
+            s.out[..out.len()].copy_from_slice(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_keep_zeros_and_everything_but_other_digits() {
+        let t = [1u32; 256];
+        let k = |s: &str| Key::of(s.as_bytes(), &t).0;
+        assert_eq!(k("10.56.8.104"), k("10.11.1.101"));
+        assert_eq!(k("a9"), k("a1"));
+        assert_ne!(k("0x1f"), k("1x1f"));
+        assert_ne!(k("a"), k("a\0"));
+        assert_ne!(k("ab"), k("ba"));
+        let mut m = Memo::default();
+        assert_eq!(m.get(k("12ms")), None);
+        m.put(k("12ms"), b"<DURATION>");
+        assert_eq!(m.get(k("93ms")), Some(&b"<DURATION>"[..]));
+        assert_eq!(m.get(k("103ms")), None);
+    }
+}
