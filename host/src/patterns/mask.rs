@@ -109,8 +109,9 @@ impl Shaper {
                 out.push(b' ');
             }
             n += 1;
-            self.special(tok, out);
-            drop_value_aside(out, &mut n);
+            if self.special(tok, out) {
+                drop_value_aside(out, &mut n);
+            }
         }
         if cut {
             if n > 0 {
@@ -123,25 +124,28 @@ impl Shaper {
     }
 
     /// A token with a digit, slash, `@` or quote, typed by the rules or
-    /// found in the memo.
+    /// found in the memo. Returns whether what it wrote ends with `)`.
     #[inline]
-    fn special(&mut self, tok: &[u8], out: &mut Vec<u8>) {
+    fn special(&mut self, tok: &[u8], out: &mut Vec<u8>) -> bool {
         if tok.len() > memo::MAX_TOKEN {
             let (flags, kind) = classes(tok);
-            return token(tok, flags, kind, out);
+            token(tok, flags, kind, out);
+            return out.last() == Some(&b')');
         }
         let (key, m) = memo::Key::of(tok, &BOTH);
         let (flags, kind) = (m as u8, (m >> 8) as u16);
         if kind == K_DIGIT {
             // The commonest variable: a plain number.
-            return out.extend_from_slice(NUM);
+            out.extend_from_slice(NUM);
+            return false;
         }
-        if let Some(o) = self.memo.get(key) {
-            return out.extend_from_slice(o);
+        if self.memo.append(key, out) {
+            return out.last() == Some(&b')');
         }
         let at = out.len();
         token(tok, flags, kind, out);
         self.memo.put(key, &out[at..]);
+        out.last() == Some(&b')')
     }
 }
 

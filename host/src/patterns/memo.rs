@@ -69,10 +69,22 @@ impl Key {
 
 impl Memo {
     /// What a token of this key became, when it is held.
-    #[inline]
-    pub fn get(&self, key: Key) -> Option<&[u8]> {
+    #[cfg(test)]
+    fn get(&self, key: Key) -> Option<&[u8]> {
         let s = &self.slots[key.slot()];
         (s.len == key.len && s.key == key.words).then(|| &s.out[..s.out_len as usize])
+    }
+
+    /// Appends to `out` what a token of this key became; false when it is
+    /// not held.
+    #[inline]
+    pub fn append(&self, key: Key, out: &mut Vec<u8>) -> bool {
+        let s = &self.slots[key.slot()];
+        if s.len != key.len || s.key != key.words {
+            return false;
+        }
+        out.extend_from_slice(&s.out[..s.out_len as usize]);
+        true
     }
 
     /// Holds what a token of this key became (not when longer than a slot takes).

@@ -19,20 +19,15 @@
 
 pub mod cli;
 pub mod cluster;
+mod files;
 pub mod mask;
 mod memo;
 pub mod message;
 mod scan;
 
-use std::fs::File;
-use std::io;
-use std::os::unix::fs::FileExt;
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use rustc_hash::FxHashMap;
 
+pub use files::{mine_file, mine_range, Split, CHUNK};
 pub use message::MessageFormat;
 
 /// Tuning. One default for every log: the rules are general.
@@ -433,155 +428,6 @@ impl Summary {
         }
         best.map(|(i, _)| i)
     }
-}
-
-/// Bytes per chunk of a file: fixed, so chunk boundaries (and with them any
-/// compaction) do not depend on the number of workers.
-pub const CHUNK: u64 = 8 << 20;
-
-/// Mines a whole file with `workers` threads (chunks of [`CHUNK`] bytes,
-/// each line in the chunk where it starts, tables folded in chunk order).
-pub fn mine_file(path: &Path, source: u32, format: MessageFormat, config: Config, workers: usize) -> io::Result<Miner> {
-    let file = File::open(path)?;
-    let size = file.metadata()?.len();
-    mine_range(&file, source, 0..size, format, config, Split { workers, chunk: CHUNK })
-}
-
-/// How [`mine_range`] divides its work: `workers` threads take chunks of
-/// `chunk` bytes.
-#[derive(Clone, Copy, Debug)]
-pub struct Split {
-    /// Threads (at least one, at most one per chunk).
-    pub workers: usize,
-    /// Bytes per chunk.
-    pub chunk: u64,
-}
-
-/// Mines the lines that start in `range` of `file` (a line that starts
-/// before its end is read to its end). `range.start` must be a line start.
-pub fn mine_range(
-    file: &File,
-    source: u32,
-    range: std::ops::Range<u64>,
-    format: MessageFormat,
-    config: Config,
-    split: Split,
-) -> io::Result<Miner> {
-    let std::ops::Range { start, end } = range;
-    let Split { workers, chunk } = split;
-    let chunks = (end.saturating_sub(start)).div_ceil(chunk.max(1)) as usize;
-    let next = AtomicUsize::new(0);
-    // Finished chunk tables wait here until every earlier one is folded.
-    struct Fold {
-        done: std::collections::BTreeMap<usize, Miner>,
-        next: usize,
-        acc: Miner,
-        err: Option<io::Error>,
-    }
-    let fold = Mutex::new(Fold { done: Default::default(), next: 0, acc: Miner::new(config), err: None });
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, chunks.max(1)) {
-            s.spawn(|| {
-                let mut buf = ChunkBuf::default();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= chunks {
-                        break;
-                    }
-                    let lo = start + i as u64 * chunk;
-                    let hi = (lo + chunk).min(end);
-                    let mut m = Miner::new(config);
-                    match read_lines(file, lo, hi, start, &mut buf) {
-                        Ok(first) => m.add_chunk(&buf.bytes()[first..], source, lo + first as u64 - u64::from(lo > start), format, None),
-                        Err(e) => {
-                            fold.lock().unwrap_or_else(|p| p.into_inner()).err.get_or_insert(e);
-                        }
-                    }
-                    let mut f = fold.lock().unwrap_or_else(|p| p.into_inner());
-                    f.done.insert(i, m);
-                    loop {
-                        let n = f.next;
-                        let Some(m) = f.done.remove(&n) else { break };
-                        f.acc.merge(m);
-                        f.next += 1;
-                    }
-                }
-            });
-        }
-    });
-    let f = fold.into_inner().unwrap_or_else(|p| p.into_inner());
-    match f.err {
-        Some(e) => Err(e),
-        None => Ok(f.acc),
-    }
-}
-
-/// A read buffer that keeps its bytes between chunks: it is zeroed only when
-/// it grows, not before every read.
-#[derive(Default)]
-struct ChunkBuf {
-    data: Vec<u8>,
-    len: usize,
-}
-
-impl ChunkBuf {
-    fn bytes(&self) -> &[u8] {
-        &self.data[..self.len]
-    }
-
-    /// Appends up to `len` bytes read at `at` (fewer at the end of the file).
-    fn read_at(&mut self, file: &File, at: u64, len: usize) -> io::Result<()> {
-        if self.data.len() < self.len + len {
-            self.data.resize(self.len + len, 0);
-        }
-        let mut got = 0;
-        while got < len {
-            let n = file.read_at(&mut self.data[self.len + got..self.len + len], at + got as u64)?;
-            if n == 0 {
-                break;
-            }
-            got += n;
-        }
-        self.len += got;
-        Ok(())
-    }
-}
-
-/// Reads into `buf` the lines starting in `[lo, hi)`: from `lo - 1` (to see
-/// whether `lo` starts a line) to the newline that ends the line holding
-/// `hi - 1`. Returns where in `buf` the first line that starts at or after
-/// `lo` begins (the end of `buf` when none does).
-fn read_lines(file: &File, lo: u64, hi: u64, origin: u64, buf: &mut ChunkBuf) -> io::Result<usize> {
-    let from = if lo > origin { lo - 1 } else { lo };
-    buf.len = 0;
-    buf.read_at(file, from, (hi - from) as usize)?;
-    // Extend to the end of the last line.
-    let mut pos = hi;
-    loop {
-        if buf.bytes().last() == Some(&b'\n') || buf.len < (pos - from) as usize {
-            break;
-        }
-        let before = buf.len;
-        buf.read_at(file, pos, 64 << 10)?;
-        if buf.len == before {
-            break;
-        }
-        if let Some(nl) = memchr::memchr(b'\n', &buf.bytes()[before..]) {
-            buf.len = before + nl + 1;
-            break;
-        }
-        pos += (buf.len - before) as u64;
-    }
-    let skip = if lo > origin {
-        // The first byte is the one before lo: a line starts at lo iff it is '\n'.
-        match memchr::memchr(b'\n', buf.bytes()) {
-            Some(nl) if nl + 1 < (hi - from) as usize => nl + 1,
-            _ => buf.len,
-        }
-    } else {
-        0
-    };
-    Ok(skip)
 }
 
 #[cfg(test)]

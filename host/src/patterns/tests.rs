@@ -1,6 +1,7 @@
 //! The miner on lines the tests make themselves: grouping, determinism
 //! across workers and chunkings, merging, the cap.
 
+use std::fs::File;
 use std::io::Write;
 
 use proptest::prelude::*;
@@ -145,6 +146,41 @@ fn a_file_mines_the_same_as_its_lines_in_one_table() {
     let m = mine_range(&file, 0, 0..size, MessageFormat::Auto, Config::default(), Split { workers: 3, chunk: 1000 }).unwrap();
     assert_eq!(m.lines(), 3000);
     assert_eq!(templates(&m.summarize()), templates(&mine(&ls).summarize()));
+}
+
+/// Every shape with its count and first/last byte offsets, sorted.
+fn offsets(m: &Miner) -> Vec<(Vec<u8>, u64, Loc, Loc)> {
+    let mut v: Vec<_> = m.shape_stats().map(|(k, s)| (k.to_vec(), s.count, s.first, s.last)).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn chunks_and_blocks_see_every_line_once_at_its_offset() {
+    // Lines of many lengths, one longer than a chunk, no newline at the end.
+    let mut text = Vec::new();
+    for (i, l) in lines(5, 400).iter().enumerate() {
+        writeln!(text, "Nov 23 08:15:00 web-01 app[12]: {l}{}", " x".repeat(i % 7 * 40)).unwrap();
+    }
+    text.extend_from_slice(b"Nov 23 08:15:01 web-01 app[12]: last words 42");
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(&text).unwrap();
+    f.flush().unwrap();
+    let file = File::open(f.path()).unwrap();
+    let size = text.len() as u64;
+    // Mining from a line start in the middle: the lines from there on.
+    let from = text[..size as usize / 2].iter().rposition(|&b| b == b'\n').unwrap() as u64 + 1;
+    for range in [0..size, from..size] {
+        let mut whole = Miner::new(Config::default());
+        whole.add_chunk(&text[range.start as usize..], 0, range.start, MessageFormat::Auto, None);
+        for chunk in [7, 100, 999, 4096, size] {
+            for workers in [1, 3] {
+                let m = mine_range(&file, 0, range.clone(), MessageFormat::Auto, Config::default(), Split { workers, chunk }).unwrap();
+                assert_eq!(m.lines(), whole.lines(), "chunk {chunk}");
+                assert_eq!(offsets(&m), offsets(&whole), "chunk {chunk}");
+            }
+        }
+    }
 }
 
 proptest! {
