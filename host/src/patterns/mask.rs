@@ -91,6 +91,8 @@ impl Shaper {
         self.bits.fill(msg);
         let mut n = 0usize;
         let mut at = 0usize;
+        // `out` ends with `<NUM>` (a unit after it joins it).
+        let mut num_tail = false;
         while let Some((start, end, special)) = self.bits.next_token(at) {
             at = end;
             if n == MAX_TOKENS {
@@ -99,18 +101,20 @@ impl Shaper {
                 n += 1;
                 return n;
             }
-            let tok = &msg[start..end];
             if !special {
                 // Letters and punctuation only (the common case).
-                plain(tok, out, &mut n);
+                num_tail = plain(msg, start..end, out, &mut n, num_tail);
                 continue;
             }
             if n > 0 {
                 out.push(b' ');
             }
             n += 1;
-            if self.special(tok, out) {
+            let tail = self.special(&msg[start..end], out);
+            num_tail = tail.num;
+            if tail.paren {
                 drop_value_aside(out, &mut n);
+                num_tail = out.ends_with(NUM);
             }
         }
         if cut {
@@ -124,37 +128,39 @@ impl Shaper {
     }
 
     /// A token with a digit, slash, `@` or quote, typed by the rules or
-    /// found in the memo. Returns whether what it wrote ends with `)`.
+    /// found in the memo.
     #[inline]
-    fn special(&mut self, tok: &[u8], out: &mut Vec<u8>) -> bool {
+    fn special(&mut self, tok: &[u8], out: &mut Vec<u8>) -> memo::Tail {
+        let at = out.len();
         if tok.len() > memo::MAX_TOKEN {
             let (flags, kind) = classes(tok);
             token(tok, flags, kind, out);
-            return out.last() == Some(&b')');
+            return memo::Tail::of(&out[at..]);
         }
         let (key, m) = memo::Key::of(tok, &BOTH);
         let (flags, kind) = (m as u8, (m >> 8) as u16);
         if kind == K_DIGIT {
             // The commonest variable: a plain number.
             out.extend_from_slice(NUM);
-            return false;
+            return memo::Tail { num: true, paren: false };
         }
-        if self.memo.append(key, out) {
-            return out.last() == Some(&b')');
+        if let Some(tail) = self.memo.append(key, out) {
+            return tail;
         }
-        let at = out.len();
         token(tok, flags, kind, out);
-        self.memo.put(key, &out[at..]);
-        out.last() == Some(&b')')
+        self.memo.put(key, &out[at..])
     }
 }
 
 /// A token with no digit, slash, `@` or quote: a unit joins the number
 /// before it (`1.16 KB`, `<1 sec`: one value); a calendar word is a
-/// [`DATE`]; any other is kept as it is.
+/// [`DATE`]; any other is kept as it is. `num_tail`: `out` ends with
+/// [`NUM`] (known without reading `out` back: a read of bytes just copied
+/// stalls). Returns whether `out` ends with [`NUM`] now.
 #[inline]
-fn plain(tok: &[u8], out: &mut Vec<u8>, n: &mut usize) {
-    if out.ends_with(NUM) {
+fn plain(msg: &[u8], span: std::ops::Range<usize>, out: &mut Vec<u8>, n: &mut usize, num_tail: bool) -> bool {
+    let tok = &msg[span.clone()];
+    if num_tail {
         let mut e = tok.len();
         while e > 0 && is_trail(tok[e - 1]) {
             e -= 1;
@@ -164,7 +170,7 @@ fn plain(tok: &[u8], out: &mut Vec<u8>, n: &mut usize) {
             out.extend_from_slice(kind);
             out.extend_from_slice(&tok[e..]);
             drop_value_aside(out, n);
-            return;
+            return out.ends_with(NUM);
         }
     }
     if *n > 0 {
@@ -173,9 +179,17 @@ fn plain(tok: &[u8], out: &mut Vec<u8>, n: &mut usize) {
     *n += 1;
     if is_calendar_word(tok) {
         out.extend_from_slice(DATE);
+        return false;
+    }
+    let at = out.len();
+    if tok.len() <= 16 && span.start + 16 <= msg.len() {
+        // A fixed 16-byte copy, cut back: no call to memcpy.
+        out.extend_from_slice(&msg[span.start..span.start + 16]);
+        out.truncate(at + tok.len());
     } else {
         out.extend_from_slice(tok);
     }
+    tok.ends_with(NUM)
 }
 
 /// The OR of a token's byte classes ([`CLASS`]) and kinds ([`KIND`]), in

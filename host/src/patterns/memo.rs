@@ -12,7 +12,7 @@
 
 /// Longest token memoized (bytes).
 pub const MAX_TOKEN: usize = 16;
-const MAX_OUT: usize = 46;
+const MAX_OUT: usize = 45;
 const SLOTS: usize = 4096;
 
 #[derive(Clone, Copy)]
@@ -20,10 +20,26 @@ struct Slot {
     key: [u64; 2],
     len: u8,
     out_len: u8,
+    tail: Tail,
     out: [u8; MAX_OUT],
 }
 
-const EMPTY: Slot = Slot { key: [0; 2], len: 0, out_len: 0, out: [0; MAX_OUT] };
+const EMPTY: Slot = Slot { key: [0; 2], len: 0, out_len: 0, tail: Tail { num: false, paren: false }, out: [0; MAX_OUT] };
+
+/// How a token's output ends: with `<NUM>` (a unit after it joins it),
+/// with `)` (it may be an aside to leave out). Kept beside the bytes, so
+/// the shape being built is never read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    pub num: bool,
+    pub paren: bool,
+}
+
+impl Tail {
+    pub fn of(out: &[u8]) -> Tail {
+        Tail { num: out.ends_with(super::mask::NUM), paren: out.last() == Some(&b')') }
+    }
+}
 
 pub struct Memo {
     slots: Box<[Slot]>,
@@ -68,35 +84,34 @@ impl Key {
 }
 
 impl Memo {
-    /// What a token of this key became, when it is held.
-    #[cfg(test)]
-    fn get(&self, key: Key) -> Option<&[u8]> {
-        let s = &self.slots[key.slot()];
-        (s.len == key.len && s.key == key.words).then(|| &s.out[..s.out_len as usize])
-    }
-
-    /// Appends to `out` what a token of this key became; false when it is
-    /// not held.
+    /// Appends to `out` what a token of this key became, when it is held.
     #[inline]
-    pub fn append(&self, key: Key, out: &mut Vec<u8>) -> bool {
+    pub fn append(&self, key: Key, out: &mut Vec<u8>) -> Option<Tail> {
         let s = &self.slots[key.slot()];
         if s.len != key.len || s.key != key.words {
-            return false;
+            return None;
         }
-        out.extend_from_slice(&s.out[..s.out_len as usize]);
-        true
+        // The whole slot, cut back: a fixed-size copy, no call to memcpy.
+        let at = out.len();
+        out.extend_from_slice(&s.out);
+        out.truncate(at + s.out_len as usize);
+        Some(s.tail)
     }
 
-    /// Holds what a token of this key became (not when longer than a slot takes).
+    /// Holds what a token of this key became (not when longer than a slot
+    /// takes), and says how it ends.
     #[inline]
-    pub fn put(&mut self, key: Key, out: &[u8]) {
+    pub fn put(&mut self, key: Key, out: &[u8]) -> Tail {
+        let tail = Tail::of(out);
         if out.len() <= MAX_OUT {
             let s = &mut self.slots[key.slot()];
             s.key = key.words;
             s.len = key.len;
             s.out_len = out.len() as u8;
+            s.tail = tail;
             s.out[..out.len()].copy_from_slice(out);
         }
+        tail
     }
 }
 
@@ -114,9 +129,13 @@ mod tests {
         assert_ne!(k("a"), k("a\0"));
         assert_ne!(k("ab"), k("ba"));
         let mut m = Memo::default();
-        assert_eq!(m.get(k("12ms")), None);
-        m.put(k("12ms"), b"<DURATION>");
-        assert_eq!(m.get(k("93ms")), Some(&b"<DURATION>"[..]));
-        assert_eq!(m.get(k("103ms")), None);
+        let mut out = b"took ".to_vec();
+        assert_eq!(m.append(k("12ms"), &mut out), None);
+        assert_eq!(m.put(k("12ms"), b"<DURATION>"), Tail { num: false, paren: false });
+        assert_eq!(m.append(k("93ms"), &mut out), Some(Tail { num: false, paren: false }));
+        assert_eq!(out, b"took <DURATION>");
+        assert_eq!(m.append(k("103ms"), &mut out), None);
+        assert_eq!(m.put(k("(x=1)"), b"(x=<NUM>)"), Tail { num: false, paren: true });
+        assert_eq!(m.put(k("x=1"), b"x=<NUM>"), Tail { num: true, paren: false });
     }
 }
