@@ -90,11 +90,10 @@ impl Shaper {
         let (msg, cut) = if msg.len() > MAX_MESSAGE { (&msg[..MAX_MESSAGE], true) } else { (msg, false) };
         self.bits.fill(msg);
         let mut n = 0usize;
-        let mut at = 0usize;
+        let mut at = self.bits.cursor();
         // `out` ends with `<NUM>` (a unit after it joins it).
         let mut num_tail = false;
-        while let Some((start, end, special)) = self.bits.next_token(at) {
-            at = end;
+        while let Some((start, end, special)) = self.bits.next_token(&mut at) {
             if n == MAX_TOKENS {
                 out.extend_from_slice(b" ");
                 out.extend_from_slice(WILDCARD);
@@ -110,7 +109,7 @@ impl Shaper {
                 out.push(b' ');
             }
             n += 1;
-            let tail = self.special(&msg[start..end], out);
+            let tail = self.special(msg, start..end, out);
             num_tail = tail.num;
             if tail.paren {
                 drop_value_aside(out, &mut n);
@@ -130,23 +129,24 @@ impl Shaper {
     /// A token with a digit, slash, `@` or quote, typed by the rules or
     /// found in the memo.
     #[inline]
-    fn special(&mut self, tok: &[u8], out: &mut Vec<u8>) -> memo::Tail {
+    fn special(&mut self, msg: &[u8], span: std::ops::Range<usize>, out: &mut Vec<u8>) -> memo::Tail {
+        if self.bits.all_digits(span.start, span.end) {
+            // The commonest variable: a plain number.
+            out.extend_from_slice(NUM);
+            return memo::Tail { num: true, paren: false };
+        }
+        let tok = &msg[span.clone()];
         let at = out.len();
         if tok.len() > memo::MAX_TOKEN {
             let (flags, kind) = classes(tok);
             token(tok, flags, kind, out);
             return memo::Tail::of(&out[at..]);
         }
-        let (key, m) = memo::Key::of(tok, &BOTH);
-        let (flags, kind) = (m as u8, (m >> 8) as u16);
-        if kind == K_DIGIT {
-            // The commonest variable: a plain number.
-            out.extend_from_slice(NUM);
-            return memo::Tail { num: true, paren: false };
-        }
+        let key = memo::Key::new(self.bits.blind(span.start, span.end), tok.len());
         if let Some(tail) = self.memo.append(key, out) {
             return tail;
         }
+        let (flags, kind) = classes(tok);
         token(tok, flags, kind, out);
         self.memo.put(key, &out[at..])
     }

@@ -60,20 +60,12 @@ pub struct Key {
 }
 
 impl Key {
-    /// Builds the key while OR-ing the token's entries of `table` (the
-    /// classes the caller needs anyway: one pass for both).
+    /// The key of a token from its digit-blind bytes (zero past its end, see
+    /// `scan::Bits::blind`) and its length (at most [`MAX_TOKEN`]).
     #[inline]
-    pub fn of(tok: &[u8], table: &[u32; 256]) -> (Key, u32) {
-        debug_assert!(tok.len() <= MAX_TOKEN);
-        let mut b = [0u8; MAX_TOKEN];
-        let mut m = 0u32;
-        for (d, &c) in b.iter_mut().zip(tok) {
-            m |= table[c as usize];
-            *d = if c.is_ascii_digit() && c != b'0' { b'1' } else { c };
-        }
-        let lo = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-        let hi = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-        (Key { words: [lo, hi], len: tok.len() as u8 }, m)
+    pub fn new(words: [u64; 2], len: usize) -> Key {
+        debug_assert!(len <= MAX_TOKEN);
+        Key { words, len: len as u8 }
     }
 
     #[inline]
@@ -119,10 +111,15 @@ impl Memo {
 mod tests {
     use super::*;
 
+    /// The key of a token on its own.
+    fn k(s: &str) -> Key {
+        let mut b = super::super::scan::Bits::default();
+        b.fill(s.as_bytes());
+        Key::new(b.blind(0, s.len()), s.len())
+    }
+
     #[test]
     fn keys_keep_zeros_and_everything_but_other_digits() {
-        let t = [1u32; 256];
-        let k = |s: &str| Key::of(s.as_bytes(), &t).0;
         assert_eq!(k("10.56.8.104"), k("10.11.1.101"));
         assert_eq!(k("a9"), k("a1"));
         assert_ne!(k("0x1f"), k("1x1f"));

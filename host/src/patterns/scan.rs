@@ -4,7 +4,11 @@
 //! counts), with no branch per byte: at a token's end a byte loop
 //! mispredicts, and a message has a dozen tokens.
 //!
-//! On x86_64 the bits come from SSE2 compares, 16 bytes at a time (SSE2 is
+//! A third bit says "digit" (a token of digits only is a number, the
+//! commonest variable), and a copy of the message with every digit `1`-`9`
+//! written as `1` gives a short token's memo key with two loads.
+//!
+//! On x86_64 all of it comes from SSE2 compares, 16 bytes at a time (SSE2 is
 //! part of the baseline: no feature detection); elsewhere, and for a message
 //! shorter than 16 bytes, from a byte loop over the same classes.
 
@@ -12,18 +16,38 @@
 pub const MAX: usize = 2048;
 const WORDS: usize = MAX / 64;
 
-/// The bits of one message (at most [`MAX`] bytes). Kept from message to
-/// message ([`Bits::fill`] writes only the words a message covers).
+/// The bits of one message (at most [`MAX`] bytes), and its bytes with
+/// every digit `1`-`9` written as `1` (the memo's key, see `memo.rs`).
+/// Kept from message to message: [`Bits::fill`] writes only what a message
+/// covers, and nothing past it is read.
 pub struct Bits {
     ws: [u64; WORDS],
     special: [u64; WORDS],
+    digit: [u64; WORDS],
+    blind: [u8; MAX + 16],
     len: usize,
 }
 
 impl Default for Bits {
     fn default() -> Self {
-        Bits { ws: [0; WORDS], special: [0; WORDS], len: 0 }
+        Bits { ws: [0; WORDS], special: [0; WORDS], digit: [0; WORDS], blind: [0; MAX + 16], len: 0 }
     }
+}
+
+/// Where [`Bits::next_token`] is: the word, and its token starts not yet
+/// given.
+pub struct Cursor {
+    word: usize,
+    starts: u64,
+}
+
+/// The bits of 16 bytes: whitespace, special, digit; and the bytes with
+/// digits `1`-`9` as `1`.
+struct Block {
+    ws: u16,
+    special: u16,
+    digit: u16,
+    blind: [u8; 16],
 }
 
 impl Bits {
@@ -32,93 +56,147 @@ impl Bits {
         debug_assert!(msg.len() <= MAX);
         let len = msg.len().min(MAX);
         self.len = len;
-        // The word being filled, stored when full (no clearing beforehand).
-        let (mut ws, mut sp) = (0u64, 0u64);
+        // The words being filled, stored when full (no clearing beforehand).
+        let mut word = [0u64; 3];
         let mut at = 0;
         while at + 16 <= len {
-            let (w, s) = bits16(msg[at..at + 16].try_into().expect("16 bytes"));
-            ws |= u64::from(w) << (at % 64);
-            sp |= u64::from(s) << (at % 64);
+            let b = block(msg[at..at + 16].try_into().expect("16 bytes"));
+            self.blind[at..at + 16].copy_from_slice(&b.blind);
+            for (w, bits) in word.iter_mut().zip([b.ws, b.special, b.digit]) {
+                *w |= u64::from(bits) << (at % 64);
+            }
             at += 16;
             if at % 64 == 0 {
-                self.ws[at / 64 - 1] = ws;
-                self.special[at / 64 - 1] = sp;
-                (ws, sp) = (0, 0);
+                self.store(at / 64 - 1, word);
+                word = [0; 3];
             }
         }
         if at < len {
-            let (w, s) = if len >= 16 {
+            let mut b = if len >= 16 {
                 // The last 16 bytes, of which the first ones were seen.
-                let (w, s) = bits16(msg[len - 16..].try_into().expect("16 bytes"));
-                let seen = 16 - (len - at);
-                (w >> seen, s >> seen)
+                let b = block(msg[len - 16..].try_into().expect("16 bytes"));
+                self.blind[len - 16..len].copy_from_slice(&b.blind);
+                b
             } else {
-                // Byte by byte: copying a short tail into a padded block
+                // Byte by byte: copying a short message into a padded block
                 // and loading it whole stalls on store forwarding.
-                msg.iter().enumerate().fold((0, 0), |(w, s), (i, &c)| (w | u16::from(is_ws(c)) << i, s | u16::from(is_special(c)) << i))
+                for (d, &c) in self.blind.iter_mut().zip(msg) {
+                    *d = if c.is_ascii_digit() && c != b'0' { b'1' } else { c };
+                }
+                let bit = |f: fn(u8) -> bool| msg.iter().enumerate().fold(0u16, |m, (i, &c)| m | u16::from(f(c)) << i);
+                Block { ws: bit(is_ws), special: bit(is_special), digit: bit(|c| c.is_ascii_digit()), blind: [0; 16] }
             };
-            ws |= u64::from(w) << (at % 64);
-            sp |= u64::from(s) << (at % 64);
+            let seen = if len >= 16 { 16 - (len - at) } else { 0 };
+            for (w, bits) in word.iter_mut().zip([&mut b.ws, &mut b.special, &mut b.digit]) {
+                *w |= u64::from(*bits >> seen) << (at % 64);
+            }
         }
         if len % 64 != 0 {
             // Past the end is whitespace: the last token ends there.
-            self.ws[len / 64] = ws | !0u64 << (len % 64);
-            self.special[len / 64] = sp;
+            word[0] |= !0u64 << (len % 64);
+            self.store(len / 64, word);
         }
     }
 
-    /// The next token (`start..end`) at or after `from`, and whether it
+    #[inline]
+    fn store(&mut self, w: usize, [ws, special, digit]: [u64; 3]) {
+        self.ws[w] = ws;
+        self.special[w] = special;
+        self.digit[w] = digit;
+    }
+
+    /// The next token (`start..end`) after the cursor, and whether it
     /// holds a special byte.
     #[inline]
-    pub fn next_token(&self, from: usize) -> Option<(usize, usize, bool)> {
-        let start = self.find(from, true)?;
-        let end = self.find(start, false).unwrap_or(self.len);
-        Some((start, end, self.any_special(start, end)))
-    }
-
-    /// The first position at or after `from` that is not whitespace (`word`)
-    /// or that is whitespace (`!word`).
-    #[inline]
-    fn find(&self, from: usize, word: bool) -> Option<usize> {
+    pub fn next_token(&self, at: &mut Cursor) -> Option<(usize, usize, bool)> {
         let words = self.len.div_ceil(64);
-        let mut w = from / 64;
-        if w >= words {
+        if at.word >= words {
             return None;
         }
-        let flip = if word { !0 } else { 0 };
-        let mut bits = (self.ws[w] ^ flip) & (!0u64 << (from % 64));
-        while bits == 0 {
-            w += 1;
-            if w >= words {
+        while at.starts == 0 {
+            at.word += 1;
+            if at.word >= words {
                 return None;
             }
-            bits = self.ws[w] ^ flip;
+            at.starts = self.starts(at.word);
         }
-        let at = w * 64 + bits.trailing_zeros() as usize;
-        (at < self.len).then_some(at)
+        let start = at.word * 64 + at.starts.trailing_zeros() as usize;
+        at.starts &= at.starts - 1;
+        // Its end: the next whitespace (past the end, all is whitespace).
+        let mut w = at.word;
+        let mut ws = self.ws[w] & (!0u64 << (start % 64));
+        while ws == 0 {
+            w += 1;
+            if w >= words {
+                break;
+            }
+            ws = self.ws[w];
+        }
+        let end = if ws == 0 { self.len } else { (w * 64 + ws.trailing_zeros() as usize).min(self.len) };
+        Some((start, end, self.any(&self.special, start, end)))
     }
 
+    /// Token starts in word `w`: not whitespace, after whitespace (or at 0).
     #[inline]
-    fn any_special(&self, start: usize, end: usize) -> bool {
+    fn starts(&self, w: usize) -> u64 {
+        let before = if w == 0 { 1 } else { self.ws[w - 1] >> 63 };
+        !self.ws[w] & (self.ws[w] << 1 | before)
+    }
+
+    /// A cursor at the message's first token.
+    #[inline]
+    pub fn cursor(&self) -> Cursor {
+        Cursor { word: 0, starts: if self.len == 0 { 0 } else { self.starts(0) } }
+    }
+
+    /// Whether any bit of `start..end` (not empty) is set.
+    #[inline]
+    fn any(&self, bits: &[u64; WORDS], start: usize, end: usize) -> bool {
         let (first, last) = (start / 64, (end - 1) / 64);
         let lo = !0u64 << (start % 64);
         let hi = !0u64 >> (63 - (end - 1) % 64);
         if first == last {
-            return self.special[first] & lo & hi != 0;
+            return bits[first] & lo & hi != 0;
         }
-        self.special[first] & lo != 0 || self.special[first + 1..last].iter().any(|&s| s != 0) || self.special[last] & hi != 0
+        bits[first] & lo != 0 || bits[first + 1..last].iter().any(|&s| s != 0) || bits[last] & hi != 0
+    }
+
+    /// Whether `start..end` (a token) is all digits.
+    #[inline]
+    pub fn all_digits(&self, start: usize, end: usize) -> bool {
+        let (first, last) = (start / 64, (end - 1) / 64);
+        let lo = !0u64 << (start % 64);
+        let hi = !0u64 >> (63 - (end - 1) % 64);
+        if first == last {
+            return !self.digit[first] & lo & hi == 0;
+        }
+        !self.digit[first] & lo == 0 && self.digit[first + 1..last].iter().all(|&s| s == !0) && !self.digit[last] & hi == 0
+    }
+
+    /// The bytes of `start..end` (at most 16) with digits `1`-`9` as `1`,
+    /// little-endian in two words, zero past the end.
+    #[inline]
+    pub fn blind(&self, start: usize, end: usize) -> [u64; 2] {
+        debug_assert!(end - start <= 16);
+        let b = &self.blind[start..start + 16];
+        let lo = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
+        let keep = |n: usize| if n >= 8 { !0 } else { (1u64 << (8 * n)) - 1 };
+        let n = end - start;
+        [lo & keep(n), if n > 8 { hi & keep(n - 8) } else { 0 }]
     }
 }
 
-/// (whitespace, special) bits of 16 bytes.
+/// The [`Block`] of 16 bytes.
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn bits16(b: &[u8; 16]) -> (u16, u16) {
+fn block(b: &[u8; 16]) -> Block {
     use std::arch::x86_64::*;
     let half = |o: usize| i64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
-    // SAFETY: value-only SSE2 intrinsics (no memory access); SSE2 is part
-    // of every x86_64 target.
-    let (w, s) = unsafe {
+    let mut blind = [0u8; 16];
+    // SAFETY: SSE2 is part of every x86_64 target; the one store writes the
+    // 16 bytes of `blind`.
+    let (w, s, d) = unsafe {
         let x = _mm_set_epi64x(half(8), half(0));
         let eq = |c: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(c as i8));
         // x - lo <= n (unsigned): max(x - lo, n) == n.
@@ -128,18 +206,25 @@ fn bits16(b: &[u8; 16]) -> (u16, u16) {
             _mm_cmpeq_epi8(_mm_max_epu8(d, n), n)
         };
         let w = _mm_or_si128(eq(b' '), within(b'\t', 4));
+        let d = within(b'0', 9);
         let s = _mm_or_si128(
-            _mm_or_si128(within(b'0', 9), _mm_or_si128(eq(b'/'), eq(b'\\'))),
+            _mm_or_si128(d, _mm_or_si128(eq(b'/'), eq(b'\\'))),
             _mm_or_si128(_mm_or_si128(eq(b'@'), eq(b'"')), _mm_or_si128(eq(b'\''), eq(b'`'))),
         );
-        (_mm_movemask_epi8(w), _mm_movemask_epi8(s))
+        // Digits but `0` become `1`.
+        let nonzero = _mm_andnot_si128(eq(b'0'), d);
+        let v = _mm_or_si128(_mm_andnot_si128(nonzero, x), _mm_and_si128(nonzero, _mm_set1_epi8(b'1' as i8)));
+        _mm_storeu_si128(blind.as_mut_ptr().cast(), v);
+        (_mm_movemask_epi8(w), _mm_movemask_epi8(s), _mm_movemask_epi8(d))
     };
-    (w as u16, s as u16)
+    Block { ws: w as u16, special: s as u16, digit: d as u16, blind }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn bits16(b: &[u8; 16]) -> (u16, u16) {
-    b.iter().enumerate().fold((0, 0), |(ws, sp), (i, &c)| (ws | u16::from(is_ws(c)) << i, sp | u16::from(is_special(c)) << i))
+fn block(b: &[u8; 16]) -> Block {
+    let bit = |f: fn(u8) -> bool| b.iter().enumerate().fold(0u16, |m, (i, &c)| m | u16::from(f(c)) << i);
+    let blind = b.map(|c| if c.is_ascii_digit() && c != b'0' { b'1' } else { c });
+    Block { ws: bit(is_ws), special: bit(is_special), digit: bit(|c| c.is_ascii_digit()), blind }
 }
 
 /// What the bits mean, byte by byte (the reference the tests hold the
@@ -182,10 +267,19 @@ mod tests {
         b.fill(&[b'7'; MAX]);
         b.fill(m);
         let mut out = Vec::new();
-        let mut at = 0;
-        while let Some(t) = b.next_token(at) {
+        let mut at = b.cursor();
+        while let Some(t) = b.next_token(&mut at) {
+            let tok = &m[t.0..t.1];
+            assert_eq!(b.all_digits(t.0, t.1), tok.iter().all(u8::is_ascii_digit), "{tok:?}");
+            if tok.len() <= 16 {
+                let mut want = [0u8; 16];
+                for (d, &c) in want.iter_mut().zip(tok) {
+                    *d = if matches!(c, b'1'..=b'9') { b'1' } else { c };
+                }
+                let got = b.blind(t.0, t.1);
+                assert_eq!([got[0].to_le_bytes(), got[1].to_le_bytes()].concat(), want, "{tok:?}");
+            }
             out.push(t);
-            at = t.1;
         }
         out
     }
@@ -212,7 +306,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let len = (x % MAX as u64) as usize;
-            let m: Vec<u8> = (0..len).map(|i| b" \t\na1/@'x.\xc3\xa9"[((x >> (i % 50)) as usize ^ i) % 12]).collect();
+            let m: Vec<u8> = (0..len).map(|i| b" \t\na1/@'x.\xc3\xa909"[((x >> (i % 50)) as usize ^ i) % 14]).collect();
             assert_eq!(scanned(&m), plain(&m));
         }
         assert_eq!(scanned(b""), vec![]);
