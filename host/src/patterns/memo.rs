@@ -7,24 +7,27 @@
 //! that is the key. A hit gives the bytes the rules gave; a miss runs them
 //! and stores their result. The memo changes speed only, never a shape.
 //!
-//! Direct-mapped: [`SLOTS`] slots of 64 bytes (256 KiB per thread), a new
+//! Direct-mapped: [`SLOTS`] slots of 128 bytes (512 KiB per thread), a new
 //! key takes its slot's place.
 
 /// Longest token memoized (bytes).
-pub const MAX_TOKEN: usize = 16;
-const MAX_OUT: usize = 45;
+pub const MAX_TOKEN: usize = KEY_BYTES;
+const MAX_OUT: usize = 92;
 const SLOTS: usize = 4096;
 
+use super::scan::{KEY_BYTES, KEY_WORDS};
+
+/// 128 bytes.
 #[derive(Clone, Copy)]
 struct Slot {
-    key: [u64; 2],
+    key: [u64; KEY_WORDS],
     len: u8,
     out_len: u8,
     tail: Tail,
     out: [u8; MAX_OUT],
 }
 
-const EMPTY: Slot = Slot { key: [0; 2], len: 0, out_len: 0, tail: Tail { num: false, paren: false }, out: [0; MAX_OUT] };
+const EMPTY: Slot = Slot { key: [0; KEY_WORDS], len: 0, out_len: 0, tail: Tail { num: false, paren: false }, out: [0; MAX_OUT] };
 
 /// How a token's output ends: with `<NUM>` (a unit after it joins it),
 /// with `)` (it may be an aside to leave out). Kept beside the bytes, so
@@ -55,7 +58,7 @@ impl Default for Memo {
 /// `1`, and its length.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Key {
-    words: [u64; 2],
+    words: [u64; KEY_WORDS],
     len: u8,
 }
 
@@ -63,14 +66,16 @@ impl Key {
     /// The key of a token from its digit-blind bytes (zero past its end, see
     /// `scan::Bits::blind`) and its length (at most [`MAX_TOKEN`]).
     #[inline]
-    pub fn new(words: [u64; 2], len: usize) -> Key {
+    pub fn new(words: [u64; KEY_WORDS], len: usize) -> Key {
         debug_assert!(len <= MAX_TOKEN);
         Key { words, len: len as u8 }
     }
 
     #[inline]
     fn slot(&self) -> usize {
-        let h = (self.words[0] ^ self.words[1].rotate_left(29) ^ self.len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let w = self.words;
+        let h = (w[0] ^ w[1].rotate_left(29) ^ w[2].rotate_left(43) ^ w[3].rotate_left(13) ^ self.len as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (h >> (64 - SLOTS.trailing_zeros())) as usize
     }
 }
@@ -83,10 +88,14 @@ impl Memo {
         if s.len != key.len || s.key != key.words {
             return None;
         }
-        // The whole slot, cut back: a fixed-size copy, no call to memcpy.
-        let at = out.len();
-        out.extend_from_slice(&s.out);
-        out.truncate(at + s.out_len as usize);
+        // Short ones: a fixed-size copy cut back, no call to memcpy.
+        let (at, n) = (out.len(), s.out_len as usize);
+        if n <= 32 {
+            out.extend_from_slice(&s.out[..32]);
+            out.truncate(at + n);
+        } else {
+            out.extend_from_slice(&s.out[..n]);
+        }
         Some(s.tail)
     }
 

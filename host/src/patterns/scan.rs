@@ -15,6 +15,9 @@
 /// Longest message scanned (the rest of a longer one is not shaped).
 pub const MAX: usize = 2048;
 const WORDS: usize = MAX / 64;
+/// Longest token [`Bits::blind`] gives (the memo's keys).
+pub const KEY_BYTES: usize = 32;
+pub const KEY_WORDS: usize = KEY_BYTES / 8;
 
 /// The bits of one message (at most [`MAX`] bytes), and its bytes with
 /// every digit `1`-`9` written as `1` (the memo's key, see `memo.rs`).
@@ -24,13 +27,13 @@ pub struct Bits {
     ws: [u64; WORDS],
     special: [u64; WORDS],
     digit: [u64; WORDS],
-    blind: [u8; MAX + 16],
+    blind: [u8; MAX + KEY_BYTES],
     len: usize,
 }
 
 impl Default for Bits {
     fn default() -> Self {
-        Bits { ws: [0; WORDS], special: [0; WORDS], digit: [0; WORDS], blind: [0; MAX + 16], len: 0 }
+        Bits { ws: [0; WORDS], special: [0; WORDS], digit: [0; WORDS], blind: [0; MAX + KEY_BYTES], len: 0 }
     }
 }
 
@@ -173,19 +176,30 @@ impl Bits {
         !self.digit[first] & lo == 0 && self.digit[first + 1..last].iter().all(|&s| s == !0) && !self.digit[last] & hi == 0
     }
 
-    /// The bytes of `start..end` (at most 16) with digits `1`-`9` as `1`,
-    /// little-endian in two words, zero past the end.
+    /// The bytes of `start..end` (at most [`KEY_BYTES`]) with digits
+    /// `1`-`9` as `1`, little-endian in words, zero past the end.
     #[inline]
-    pub fn blind(&self, start: usize, end: usize) -> [u64; 2] {
-        debug_assert!(end - start <= 16);
-        let b = &self.blind[start..start + 16];
-        let lo = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
-        let hi = u64::from_le_bytes(b[8..].try_into().expect("8 bytes"));
-        let keep = |n: usize| if n >= 8 { !0 } else { (1u64 << (8 * n)) - 1 };
-        let n = end - start;
-        [lo & keep(n), if n > 8 { hi & keep(n - 8) } else { 0 }]
+    pub fn blind(&self, start: usize, end: usize) -> [u64; KEY_WORDS] {
+        debug_assert!(end - start <= KEY_BYTES);
+        let b = &self.blind[start..start + KEY_BYTES];
+        // `n` bytes of 0xff then zeros, from a sliding window: no branch.
+        let keep = &KEEP[KEY_BYTES - (end - start)..][..KEY_BYTES];
+        std::array::from_fn(|i| {
+            let word = |s: &[u8]| u64::from_le_bytes(s[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+            word(b) & word(keep)
+        })
     }
 }
+
+static KEEP: [u8; 2 * KEY_BYTES] = {
+    let mut k = [0u8; 2 * KEY_BYTES];
+    let mut i = 0;
+    while i < KEY_BYTES {
+        k[i] = 0xff;
+        i += 1;
+    }
+    k
+};
 
 /// The [`Block`] of 16 bytes.
 #[cfg(target_arch = "x86_64")]
@@ -271,13 +285,13 @@ mod tests {
         while let Some(t) = b.next_token(&mut at) {
             let tok = &m[t.0..t.1];
             assert_eq!(b.all_digits(t.0, t.1), tok.iter().all(u8::is_ascii_digit), "{tok:?}");
-            if tok.len() <= 16 {
-                let mut want = [0u8; 16];
+            if tok.len() <= KEY_BYTES {
+                let mut want = [0u8; KEY_BYTES];
                 for (d, &c) in want.iter_mut().zip(tok) {
                     *d = if matches!(c, b'1'..=b'9') { b'1' } else { c };
                 }
                 let got = b.blind(t.0, t.1);
-                assert_eq!([got[0].to_le_bytes(), got[1].to_le_bytes()].concat(), want, "{tok:?}");
+                assert_eq!(got.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>(), want, "{tok:?}");
             }
             out.push(t);
         }
