@@ -1,16 +1,14 @@
 //! A message's shape: its whitespace tokens, with variable ones (and the
 //! variable parts of mixed ones) replaced by typed placeholders.
 //!
-//! This is the per-line hot path, so it is one pass over the bytes with a
-//! class table, no regex: a token made of letters and ordinary punctuation is
-//! copied as it is (the common case); only tokens holding a digit, a slash, an
-//! `@` or a quote are looked at more closely. The rules are general (what a
-//! number, an address or an identifier looks like), never a literal from some
-//! log: see `docs/patterns.md`.
+//! These are the rules, no regex: a token made of letters and ordinary
+//! punctuation is copied as it is (the common case); only tokens holding a
+//! digit, a slash, an `@` or a quote are looked at more closely. The rules
+//! are general (what a number, an address or an identifier looks like),
+//! never a literal from some log: see `docs/patterns.md`. The per-line loop
+//! that applies them fast is `shaper.rs`.
 
-use std::cell::RefCell;
-
-use super::{memo, scan};
+use super::scan;
 
 /// Placeholders the masking writes. Clustering writes [`WILDCARD`] where
 /// shapes of one pattern differ.
@@ -67,135 +65,12 @@ const fn class_table() -> [u8; 256] {
 }
 static CLASS: [u8; 256] = class_table();
 
-/// Writes the shape of `msg` into `out` (cleared first): masked tokens joined
-/// by one space. Returns the number of tokens.
-pub fn shape(msg: &[u8], out: &mut Vec<u8>) -> usize {
-    thread_local! {
-        static SHAPER: RefCell<Option<Box<Shaper>>> = const { RefCell::new(None) };
-    }
-    SHAPER.with(|s| s.borrow_mut().get_or_insert_with(Default::default).shape(msg, out))
-}
-
-/// What shaping keeps from message to message (per thread): the token bits
-/// and the memo of typed tokens.
-#[derive(Default)]
-struct Shaper {
-    bits: scan::Bits,
-    memo: memo::Memo,
-}
-
-impl Shaper {
-    fn shape(&mut self, msg: &[u8], out: &mut Vec<u8>) -> usize {
-        out.clear();
-        let (msg, cut) = if msg.len() > MAX_MESSAGE { (&msg[..MAX_MESSAGE], true) } else { (msg, false) };
-        self.bits.fill(msg);
-        let mut n = 0usize;
-        let mut at = self.bits.cursor();
-        // `out` ends with `<NUM>` (a unit after it joins it).
-        let mut num_tail = false;
-        while let Some((start, end, special)) = self.bits.next_token(&mut at) {
-            if n == MAX_TOKENS {
-                out.extend_from_slice(b" ");
-                out.extend_from_slice(WILDCARD);
-                n += 1;
-                return n;
-            }
-            if !special {
-                // Letters and punctuation only (the common case).
-                num_tail = plain(msg, start..end, out, &mut n, num_tail);
-                continue;
-            }
-            if n > 0 {
-                out.push(b' ');
-            }
-            n += 1;
-            let tail = self.special(msg, start..end, out);
-            num_tail = tail.num;
-            if tail.paren {
-                drop_value_aside(out, &mut n);
-                num_tail = out.ends_with(NUM);
-            }
-        }
-        if cut {
-            if n > 0 {
-                out.push(b' ');
-            }
-            out.extend_from_slice(WILDCARD);
-            n += 1;
-        }
-        n
-    }
-
-    /// A token with a digit, slash, `@` or quote, typed by the rules or
-    /// found in the memo.
-    #[inline]
-    fn special(&mut self, msg: &[u8], span: std::ops::Range<usize>, out: &mut Vec<u8>) -> memo::Tail {
-        if self.bits.all_digits(span.start, span.end) {
-            // The commonest variable: a plain number.
-            out.extend_from_slice(NUM);
-            return memo::Tail { num: true, paren: false };
-        }
-        let tok = &msg[span.clone()];
-        let at = out.len();
-        if tok.len() > memo::MAX_TOKEN {
-            let (flags, kind) = classes(tok);
-            token(tok, flags, kind, out);
-            return memo::Tail::of(&out[at..]);
-        }
-        let key = memo::Key::new(self.bits.blind(span.start, span.end), tok.len());
-        if let Some(tail) = self.memo.append(key, out) {
-            return tail;
-        }
-        let (flags, kind) = classes(tok);
-        token(tok, flags, kind, out);
-        self.memo.put(key, &out[at..])
-    }
-}
-
-/// A token with no digit, slash, `@` or quote: a unit joins the number
-/// before it (`1.16 KB`, `<1 sec`: one value); a calendar word is a
-/// [`DATE`]; any other is kept as it is. `num_tail`: `out` ends with
-/// [`NUM`] (known without reading `out` back: a read of bytes just copied
-/// stalls). Returns whether `out` ends with [`NUM`] now.
-#[inline]
-fn plain(msg: &[u8], span: std::ops::Range<usize>, out: &mut Vec<u8>, n: &mut usize, num_tail: bool) -> bool {
-    let tok = &msg[span.clone()];
-    if num_tail {
-        let mut e = tok.len();
-        while e > 0 && is_trail(tok[e - 1]) {
-            e -= 1;
-        }
-        if let Some(kind) = unit(&tok[..e]) {
-            out.truncate(out.len() - NUM.len());
-            out.extend_from_slice(kind);
-            out.extend_from_slice(&tok[e..]);
-            drop_value_aside(out, n);
-            return out.ends_with(NUM);
-        }
-    }
-    if *n > 0 {
-        out.push(b' ');
-    }
-    *n += 1;
-    if is_calendar_word(tok) {
-        out.extend_from_slice(DATE);
-        return false;
-    }
-    let at = out.len();
-    if tok.len() <= 16 && span.start + 16 <= msg.len() {
-        // A fixed 16-byte copy, cut back: no call to memcpy.
-        out.extend_from_slice(&msg[span.start..span.start + 16]);
-        out.truncate(at + tok.len());
-    } else {
-        out.extend_from_slice(tok);
-    }
-    tok.ends_with(NUM)
-}
+pub use super::shaper::shape;
 
 /// The OR of a token's byte classes ([`CLASS`]) and kinds ([`KIND`]), in
 /// one pass.
 #[inline]
-fn classes(t: &[u8]) -> (u8, u16) {
+pub(super) fn classes(t: &[u8]) -> (u8, u16) {
     let mut m = 0u32;
     for &b in t {
         m |= BOTH[b as usize];
@@ -226,7 +101,7 @@ fn lower<'a>(u: &[u8], b: &'a mut [u8; 8]) -> &'a [u8] {
 }
 
 /// The placeholder a unit word makes of the number before it.
-fn unit(u: &[u8]) -> Option<&'static [u8]> {
+pub(super) fn unit(u: &[u8]) -> Option<&'static [u8]> {
     if u.is_empty() || u.len() > 7 {
         return None;
     }
@@ -246,7 +121,7 @@ fn unit(u: &[u8]) -> Option<&'static [u8]> {
 /// (`1190 bytes (1.16 KB) sent` / `0 bytes sent`), so it must not make a
 /// shape of its own.
 #[inline]
-fn drop_value_aside(out: &mut Vec<u8>, n: &mut usize) {
+pub(super) fn drop_value_aside(out: &mut Vec<u8>, n: &mut usize) {
     if out.last() == Some(&b')') {
         drop_aside(out, n);
     }
@@ -263,7 +138,7 @@ fn drop_aside(out: &mut Vec<u8>, n: &mut usize) {
 }
 
 /// A month or weekday name (`Jul`, `Friday`): part of a date, so variable.
-fn is_calendar_word(t: &[u8]) -> bool {
+pub(super) fn is_calendar_word(t: &[u8]) -> bool {
     const NAMES: [&[u8]; 19] = [
         b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Sept", b"Oct", b"Nov", b"Dec", b"Mon", b"Tue", b"Wed",
         b"Thu", b"Fri", b"Sat",
@@ -302,13 +177,13 @@ fn is_calendar_word(t: &[u8]) -> bool {
 fn is_lead(b: u8) -> bool {
     matches!(b, b'(' | b'[' | b'{' | b'<' | b'"' | b'\'' | b'`')
 }
-fn is_trail(b: u8) -> bool {
+pub(super) fn is_trail(b: u8) -> bool {
     matches!(b, b')' | b']' | b'}' | b'>' | b'"' | b'\'' | b'`' | b',' | b';' | b'.' | b':')
 }
 
 /// A token with a digit, slash, `@` or quote; `flags` and `kind` are the
 /// OR of its bytes' classes and kinds.
-fn token(tok: &[u8], flags: u8, kind: u16, out: &mut Vec<u8>) {
+pub(super) fn token(tok: &[u8], flags: u8, kind: u16, out: &mut Vec<u8>) {
     // A whole quoted token ('x', "x") is a quoted value.
     if tok.len() >= 2 {
         let (a, b) = (tok[0], tok[tok.len() - 1]);

@@ -24,6 +24,7 @@ pub mod mask;
 mod memo;
 pub mod message;
 mod scan;
+mod shaper;
 
 use rustc_hash::FxHashMap;
 
