@@ -94,7 +94,7 @@ impl Bits {
                 *w |= u64::from(*bits >> seen) << (at % 64);
             }
         }
-        if len % 64 != 0 {
+        if !len.is_multiple_of(64) {
             // Past the end is whitespace: the last token ends there.
             word[0] |= !0u64 << (len % 64);
             self.store(len / 64, word);
