@@ -189,12 +189,6 @@ impl FollowPlan {
             files: out.into_iter().flatten().collect(),
         }
     }
-
-    /// The cursor once every planned file was read to its end (lines unknown).
-    pub fn cursor_all_read(&self) -> Cursor {
-        let n = self.plan.files.len();
-        self.cursor(&vec![true; n], &vec![None; n])
-    }
 }
 
 /// How a file of the service is read this time.

@@ -247,13 +247,7 @@ struct GzScan {
 
 /// A `.gz` file, decoded from its start, searched from `g.start` (progress
 /// counts compressed bytes).
-fn scan_gz(
-    g: GzScan,
-    shared: &Progress<'_>,
-    spec: &ScanSpec<'_>,
-    emit: &mut dyn Emit,
-    result: &mut ItemResult,
-) -> io::Result<ScanStats> {
+fn scan_gz(g: GzScan, shared: &Progress<'_>, spec: &ScanSpec<'_>, emit: &mut dyn Emit, result: &mut ItemResult) -> io::Result<ScanStats> {
     let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, g.file), shared };
     let mut dec = flate2::read::MultiGzDecoder::new(counting);
     let ctl = FileCtl { shared, report_reads: false };
