@@ -132,3 +132,84 @@ fn nothing(fp: &FollowPlan) -> SearchResponse {
         ..SearchResponse::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::search::{SearchCore, SessionDir};
+
+    struct Fx {
+        dir: tempfile::TempDir,
+        lookup: Lookup,
+        coord: Coordinator,
+    }
+
+    async fn fixture() -> Fx {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        std::fs::write(dir.path().join("logs/app.log"), "hit 1\n").unwrap();
+        let text = format!(
+            "[server]\nsession_root = \"{}\"\n[limits]\nslot_dir = \"{}\"\n[[service]]\nname = \"app\"\npaths = [\"logs/app.log*\"]\nformat = \"plain\"\n",
+            dir.path().join("sessions").display(),
+            dir.path().join("slots").display()
+        );
+        let config = crate::config::parse(&text, "test.toml", dir.path()).unwrap();
+        let session = SessionDir::create(dir.path().join("sessions/follow")).unwrap();
+        let core = Arc::new(SearchCore::new(&config, session).unwrap());
+        let coord = Coordinator::start(&config.redis, &config.limits, &config.cache).await;
+        Fx { lookup: Lookup::for_person(&config, core, "tester"), coord, dir }
+    }
+
+    fn req() -> SearchRequest {
+        SearchRequest::new("app", "^hit")
+    }
+
+    /// A waiting call holds no permit, answers once a matching line is
+    /// written, and answers (empty, with a cursor) when cancelled or near
+    /// its deadline. The bounds on awaiting are failure bounds only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wait_holds_no_permit_and_ends_on_a_match_a_cancel_or_the_deadline() {
+        let fx = Arc::new(fixture().await);
+        let scope = CallScope::detached("t", Duration::from_secs(60));
+        let first = fx.lookup.follow(&fx.coord, &scope, req(), None, 0).await.unwrap();
+        assert_eq!(first.response.total_matches, 1);
+
+        let (fx2, cursor) = (fx.clone(), first.cursor.clone());
+        let waiting = tokio::spawn(async move {
+            let scope = CallScope::detached("t", Duration::from_secs(60));
+            fx2.lookup.follow(&fx2.coord, &scope, req(), Some(cursor), 20_000).await
+        });
+        // While it waits with nothing to read, no permit is held.
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(fx.coord.permits_in_use("app"), Some(0));
+        }
+        assert!(!waiting.is_finished());
+        let mut f = std::fs::OpenOptions::new().append(true).open(fx.dir.path().join("logs/app.log")).unwrap();
+        f.write_all(b"miss\nhit 2\n").unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(30), waiting).await.unwrap().unwrap().unwrap();
+        let lines: Vec<(u64, &str)> = got.response.matches.iter().map(|m| (m.line_number, m.text.as_str())).collect();
+        assert_eq!(lines, [(3, "hit 2")]);
+
+        // Cancelled while waiting: an empty answer and a cursor.
+        let scope = CallScope::detached("t", Duration::from_secs(60));
+        let cancel = scope.cancel.clone();
+        let (fx2, cursor) = (fx.clone(), got.cursor.clone());
+        let waiting = tokio::spawn(async move { fx2.lookup.follow(&fx2.coord, &scope, req(), Some(cursor), 20_000).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+        let got = tokio::time::timeout(Duration::from_secs(30), waiting).await.unwrap().unwrap().unwrap();
+        assert_eq!(got.response.total_matches, 0);
+        assert!(Cursor::decode(&got.cursor).is_ok());
+
+        // A deadline 2 s away: the wait ends before it (failure bound 30 s).
+        let scope = CallScope::detached("t", Duration::from_secs(2));
+        let got = tokio::time::timeout(Duration::from_secs(30), fx.lookup.follow(&fx.coord, &scope, req(), Some(got.cursor), 600_000))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.response.total_matches, 0);
+    }
+}
