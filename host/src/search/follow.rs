@@ -1,5 +1,7 @@
 //! Following a service's logs like `tail -f`, through rotation.
 //!
+//! A cursor's text is `lc1.` and base64url of its deflated JSON.
+//!
 //! A [`Cursor`] records, per file of the service, where the last answer
 //! left it: device and inode, the byte offset reached (a line start: an
 //! unfinished last line is read again next time), the newlines before it
@@ -46,8 +48,10 @@ use super::lineindex::fingerprint;
 use super::plan::sort_oldest_first;
 use super::{PlannedFile, SearchCore, SearchError, SearchPlan, SearchRequest};
 
-/// Cursor text: this prefix, then base64url (no padding) of its JSON.
+/// Cursor text: this prefix, then base64url (no padding) of its JSON, deflated.
 const PREFIX: &str = "lc1.";
+/// The most JSON a cursor may inflate to.
+const MAX_JSON: u64 = 16 << 20;
 /// Bytes at a file's start whose digest tells the file apart.
 const HEAD_BYTES: u64 = 4096;
 /// How long a cursor keeps a file it no longer finds.
@@ -100,8 +104,12 @@ pub struct CursorFile {
 
 impl Cursor {
     pub fn encode(&self) -> String {
+        use std::io::Write;
         let json = serde_json::to_vec(self).expect("cursor serializes");
-        format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&json).expect("deflate into memory");
+        let bytes = z.finish().expect("deflate into memory");
+        format!("{PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
     }
 
     pub fn decode(text: &str) -> Result<Cursor, SearchError> {
@@ -109,7 +117,10 @@ impl Cursor {
             SearchError::invalid("cursor", format!("not a cursor this server gave ({why}); pass the cursor of the last answer unchanged"))
         };
         let body = text.trim().strip_prefix(PREFIX).ok_or_else(|| bad("unknown format"))?;
-        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).map_err(|_| bad("not base64url"))?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).map_err(|_| bad("not base64url"))?;
+        let mut json = Vec::new();
+        // Bounded: a cursor is small; a bomb is refused, not inflated.
+        flate2::read::DeflateDecoder::new(&bytes[..]).take(MAX_JSON).read_to_end(&mut json).map_err(|_| bad("damaged"))?;
         let c: Cursor = serde_json::from_slice(&json).map_err(|_| bad("damaged"))?;
         if c.v != 1 {
             return Err(bad(&format!("version {}", c.v)));
@@ -435,6 +446,11 @@ fn entry_at_end(f: &PlannedFile) -> CursorFile {
 /// (`from` when there is none): an unfinished last line waits.
 fn line_end(path: &Path, from: u64, size: u64) -> u64 {
     let Ok(mut file) = File::open(path) else { return from };
+    // Most files end with a newline: one byte tells.
+    let mut last = [0u8; 1];
+    if size > from && read_full_at(&mut file, size - 1, &mut last).ok() == Some(1) && last[0] == b'\n' {
+        return size;
+    }
     let mut hi = size;
     let mut buf = vec![0u8; 64 * 1024];
     while hi > from {

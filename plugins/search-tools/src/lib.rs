@@ -121,7 +121,7 @@ pub struct SearchLogs {
     #[schemars(range(min = 200, max = 20000))]
     pub budget_tokens: Option<u32>,
     /// Follow the logs like `tail -f`: the `cursor` of an earlier search_logs answer (same service). Only lines appended since then are searched, each returned once, through log rotation (renamed, compressed and truncated files). Omit it to search the history; every answer gives a new cursor.
-    #[schemars(length(min = 1, max = 65536))]
+    #[schemars(length(min = 1, max = 1048576))]
     pub after_cursor: Option<String>,
     /// With after_cursor: when nothing new matches yet, wait up to this many milliseconds for a matching line to be written (the answer comes back as soon as one is, or empty with the cursor to go on from). Bounded by the call's time limit (the answer comes back a little before it). Ignored without after_cursor.
     #[schemars(range(min = 0, max = 600000))]
