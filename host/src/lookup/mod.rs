@@ -20,6 +20,12 @@
 //!   store          the answer, listed under its question; the next tail
 //! ```
 //!
+//! `Lookup::follow` (the plugins' `search.follow`) takes the same steps
+//! once per call; its first call (no cursor) is this search, when the
+//! files end at line ends, and leaves a cursor; calls with a cursor read
+//! only what was appended (`search::follow`), uncached, polling for up to
+//! `wait_ms` with a permit only while a scan runs (see [`follow`]).
+//!
 //! Answers are cached with every match inline (a truncated answer's
 //! overflow file belongs to the session that ran the search, so it is read
 //! back first) and `max_results` is not in the key: a hit is cut to the
@@ -36,6 +42,7 @@ use crate::search::{SearchCore, SearchError, SearchErrorKind, SearchPlan, Search
 
 mod access;
 pub mod aggregate;
+mod follow;
 mod fresh;
 pub mod keys;
 mod shared;

@@ -552,6 +552,17 @@ impl HostServices for FakeServices {
         };
         Box::pin(async move { r })
     }
+    /// search_logs always follows: the search above, with a cursor.
+    fn follow(
+        &self,
+        scope: &CallScope,
+        req: search::SearchRequest,
+        _cursor: Option<String>,
+        _wait_ms: u32,
+    ) -> futures_util::future::BoxFuture<'static, Result<search::FollowResponse, search::SearchError>> {
+        let answer = self.search(scope, req);
+        Box::pin(async move { answer.await.map(|response| search::FollowResponse { response, cursor: "lc1.fake".into() }) })
+    }
     fn list_services(
         &self,
         _scope: &CallScope,

@@ -29,6 +29,9 @@ pub struct Executed {
     /// Per plan file: newlines in `[0, end_offset)` when the whole file up
     /// to `end_offset` was accounted for (plain files only).
     pub lines_at_end: Vec<Option<u64>>,
+    /// Per plan file: nothing of it is left to read for this plan (read to
+    /// its end, or to lines past the window's end).
+    pub finished: Vec<bool>,
 }
 
 impl SearchCore {
@@ -167,6 +170,10 @@ impl SearchCore {
         started: Instant,
         lines_at_end: Vec<Option<u64>>,
     ) -> Result<Executed, SearchError> {
+        let mut finished = vec![true; plan.files.len()];
+        for (item, r) in items.iter().zip(&results) {
+            finished[item.file] &= r.finished && !r.skipped && !r.stopped_by_error;
+        }
         let mut resp = counted(plan, items, &results);
         // Inline: the first max_results in order, with absolute line numbers.
         'outer: for r in &results {
@@ -190,7 +197,7 @@ impl SearchCore {
             }
         }
         resp.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(Executed { response: resp, lines_at_end })
+        Ok(Executed { response: resp, lines_at_end, finished })
     }
 
     /// Give each item its line base (chunk k of a file continues chunk k-1's

@@ -60,6 +60,9 @@ pub(super) struct ItemResult {
     /// The scan covered the item's whole range (not stopped early by the
     /// window's end, a shrunk file, or anything else).
     pub(super) complete: bool,
+    /// Nothing of the item's range is left to read for this plan: read to
+    /// its end, or up to lines past the window's end.
+    pub(super) finished: bool,
     pub(super) notes: Vec<String>,
 }
 
@@ -100,8 +103,7 @@ impl SearchCore {
             None => &mut emit,
         };
         let outcome = if f.gz {
-            result.abs_start_lines = Some(0);
-            scan_gz(file, job.shared, &spec, sink)
+            scan_gz(GzScan { file, start: f.start_offset, context: job.plan.request.context }, job.shared, &spec, sink, &mut result)
         } else {
             let plain = PlainScan { job, item, file, id: now_id, spec: &spec };
             self.scan_plain(plain, sink, &mut result)
@@ -146,6 +148,10 @@ impl SearchCore {
         };
         let now_id = FileId::of(&file.metadata().ok()?);
         if now_id.dev != f.id.dev || now_id.ino != f.id.ino {
+            if f.same_file {
+                result.notes.push(format!("{label}: replaced since planning (rotated); its lines come with the next call"));
+                return None;
+            }
             result.notes.push(format!("{label}: replaced since planning (rotated); searched the current file"));
         }
         Some((file, now_id))
@@ -181,6 +187,7 @@ impl SearchCore {
         let st = scan::scan(&mut reader, &input, spec, &ctl, emit)?;
         let read_to_end = st.stopped.is_none() && !st.past_window;
         result.complete = read_to_end && st.bytes >= want;
+        result.finished = st.stopped.is_none() && (st.past_window || st.bytes >= want);
         if read_to_end && st.bytes < want {
             result
                 .notes
@@ -230,13 +237,58 @@ struct PlainScan<'a> {
     spec: &'a ScanSpec<'a>,
 }
 
-/// A `.gz` file, decoded from its start (progress counts compressed bytes).
-fn scan_gz(file: File, shared: &Progress<'_>, spec: &ScanSpec<'_>, emit: &mut dyn Emit) -> io::Result<ScanStats> {
-    let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, file), shared };
+/// A `.gz` file to decode, searched from `start` (decompressed bytes, a
+/// line start: what a follow cursor already read of it is skipped).
+struct GzScan {
+    file: File,
+    start: u64,
+    context: u32,
+}
+
+/// A `.gz` file, decoded from its start, searched from `g.start` (progress
+/// counts compressed bytes).
+fn scan_gz(g: GzScan, shared: &Progress<'_>, spec: &ScanSpec<'_>, emit: &mut dyn Emit, result: &mut ItemResult) -> io::Result<ScanStats> {
+    let counting = CountingReader { inner: io::BufReader::with_capacity(256 * 1024, g.file), shared };
     let mut dec = flate2::read::MultiGzDecoder::new(counting);
     let ctl = FileCtl { shared, report_reads: false };
-    let input = scan::ScanInput { limit: u64::MAX, match_limit: u64::MAX, ..Default::default() };
-    scan::scan(&mut dec, &input, spec, &ctl, emit)
+    let (lines, back) = if g.start > 0 { skip_decoded(&mut dec, g.start)? } else { (0, Vec::new()) };
+    let lo = g.start - back.len() as u64;
+    let (prefix, carried) = if g.start > 0 { before(&back, lo == 0, g.context, spec.parser) } else { (Vec::new(), None) };
+    result.abs_start_lines = Some(lines);
+    let input = scan::ScanInput {
+        start_abs: g.start,
+        start_lines: lines,
+        limit: u64::MAX,
+        match_limit: u64::MAX,
+        prefix: &prefix,
+        carried,
+        ..Default::default()
+    };
+    let st = scan::scan(&mut dec, &input, spec, &ctl, emit)?;
+    result.finished = st.stopped.is_none();
+    Ok(st)
+}
+
+/// Read and drop the first `n` decoded bytes: the newlines among them and
+/// their last 64 KiB (for before-context and the carried stamp).
+fn skip_decoded(dec: &mut impl Read, n: u64) -> io::Result<(u64, Vec<u8>)> {
+    const KEEP: usize = 64 * 1024;
+    let mut buf = vec![0u8; KEEP];
+    let (mut left, mut lines, mut back) = (n, 0u64, Vec::new());
+    while left > 0 {
+        let want = (left as usize).min(KEEP);
+        let got = dec.read(&mut buf[..want])?;
+        if got == 0 {
+            break;
+        }
+        lines += super::lineindex::count_newlines(&buf[..got]);
+        back.extend_from_slice(&buf[..got]);
+        if back.len() > KEEP {
+            back.drain(..back.len() - KEEP);
+        }
+        left -= got as u64;
+    }
+    Ok((lines, back))
 }
 
 /// The complete lines just before `start` that before-context may need
@@ -246,18 +298,24 @@ fn before_start(file: &mut File, start: u64, context: u32, parser: &StampParser)
     let mut back = vec![0u8; (start - lo) as usize];
     let n = files::read_full_at(file, lo, &mut back)?;
     back.truncate(n);
-    let carried = files::last_stamp(&back, lo == 0, parser);
+    Ok(before(&back, lo == 0, context, parser))
+}
+
+/// Of the bytes just before a start (`at_start`: from the file's start),
+/// the complete lines before-context may need and the carried stamp.
+fn before(back: &[u8], at_start: bool, context: u32, parser: &StampParser) -> (Vec<u8>, Option<i64>) {
+    let carried = files::last_stamp(back, at_start, parser);
     let mut keep = back.len();
     let mut k = 0;
     while k < context && keep > 0 {
         keep = memchr::memrchr(b'\n', &back[..keep - 1]).map(|i| i + 1).unwrap_or(0);
-        if keep == 0 && lo > 0 {
+        if keep == 0 && !at_start {
             keep = back.len();
             break;
         }
         k += 1;
     }
-    Ok((back[keep..].to_vec(), carried))
+    (back[keep..].to_vec(), carried)
 }
 
 struct FileCtl<'a, 'b> {

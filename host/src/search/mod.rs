@@ -20,7 +20,8 @@
 //! (when to stop, bytes and files done, shared by the workers), `item.rs` (one
 //! item read), `scan.rs` (the line scanner), `seek.rs` (window start, line
 //! starts), `present.rs` (overflow pages, answers shared across sessions),
-//! `tail.rs` (resuming a grown log), `cover.rs` (narrowing a covering
+//! `tail.rs` (resuming a grown log), `follow.rs` (cursors: what
+//! was appended since, through rotation), `cover.rs` (narrowing a covering
 //! answer); `files.rs`, `lineindex.rs`, `session.rs`, `timestamp.rs`,
 //! `window.rs` hold what those share. Cache keys are not made here
 //! (`lookup::keys`).
@@ -35,6 +36,7 @@ pub mod cover;
 mod engine;
 pub mod files;
 pub mod fold;
+pub mod follow;
 mod item;
 pub mod lineindex;
 mod plan;
@@ -54,6 +56,7 @@ pub use api::*;
 pub use cli::{run_cli, SearchArgs};
 pub use engine::Executed;
 pub use fold::{Fold, FoldSpec};
+pub use follow::{Cursor, FollowPlan};
 pub use plan::{PlannedFile, SearchPlan};
 pub use session::SessionDir;
 pub use timestamp::LogFormat;

@@ -32,6 +32,11 @@ pub struct PlannedFile {
     /// Bytes past this are not searched (the size when planned, so lines
     /// appended later are left to a later plan).
     pub end_offset: u64,
+    /// Only this file (its device and inode): when the path names another
+    /// file by the time it is read (rotated), it is not searched. Offsets
+    /// from a follow cursor belong to one file.
+    #[serde(default)]
+    pub same_file: bool,
 }
 
 /// A validated search, its absolute window and the files it will read.
@@ -46,6 +51,9 @@ pub struct SearchPlan {
     pub files: Vec<PlannedFile>,
     /// Files of the service left out by the time window.
     pub files_pruned: u32,
+    /// Those files (a follow cursor records where they end).
+    #[serde(skip)]
+    pub pruned: Vec<PlannedFile>,
     #[serde(skip)]
     pub(super) matcher: Option<Arc<RegexMatcher>>,
 }
@@ -122,7 +130,7 @@ impl SearchCore {
             None => None,
         };
         let mut planned = Vec::new();
-        let mut pruned = 0u32;
+        let mut pruned = Vec::new();
         let (mut found, escapes) = service.discover_with_escapes();
         if let Some(fp) = &file_filter {
             found.retain(|path| fp.selects(path, service.roots()));
@@ -136,21 +144,27 @@ impl SearchCore {
             let Ok(meta) = std::fs::metadata(&path) else { continue };
             let id = FileId::of(&meta);
             let range = self.ranges.get(&path, id, format, service.tz);
+            let file = PlannedFile {
+                gz: files::is_gz(&path),
+                path,
+                id,
+                range,
+                start_offset: 0,
+                start_lines: None,
+                end_offset: id.size,
+                same_file: false,
+            };
             if let Some(w) = window {
                 let before = range.last_ms.is_some_and(|l| l.saturating_add(TOLERANCE_MS) < w.start_ms);
                 let after = range.first_ms.is_some_and(|f| f.saturating_sub(TOLERANCE_MS) >= w.end_ms);
                 if before || after {
-                    pruned += 1;
+                    pruned.push(file);
                     continue;
                 }
             }
-            planned.push(PlannedFile { gz: files::is_gz(&path), path, id, range, start_offset: 0, start_lines: None, end_offset: id.size });
+            planned.push(file);
         }
-        planned.sort_by(|a, b| {
-            let ka = (a.range.first_ms.unwrap_or(a.id.mtime_ms()), std::cmp::Reverse(rotation_index(&a.path)));
-            let kb = (b.range.first_ms.unwrap_or(b.id.mtime_ms()), std::cmp::Reverse(rotation_index(&b.path)));
-            ka.cmp(&kb).then_with(|| a.path.cmp(&b.path))
-        });
+        sort_oldest_first(&mut planned);
         Ok(SearchPlan {
             request: req.clone(),
             service: service.name.clone(),
@@ -158,7 +172,8 @@ impl SearchCore {
             timezone: service.tz.name().to_string(),
             window,
             files: planned,
-            files_pruned: pruned,
+            files_pruned: pruned.len() as u32,
+            pruned,
             matcher: Some(Arc::new(matcher)),
         })
     }
@@ -203,6 +218,15 @@ impl SearchCore {
             })
             .collect()
     }
+}
+
+/// Oldest first: by first stamp (else mtime), then rotation index, then path.
+pub(super) fn sort_oldest_first(files: &mut [PlannedFile]) {
+    files.sort_by(|a, b| {
+        let ka = (a.range.first_ms.unwrap_or(a.id.mtime_ms()), std::cmp::Reverse(rotation_index(&a.path)));
+        let kb = (b.range.first_ms.unwrap_or(b.id.mtime_ms()), std::cmp::Reverse(rotation_index(&b.path)));
+        ka.cmp(&kb).then_with(|| a.path.cmp(&b.path))
+    });
 }
 
 /// `app.log.3.gz` -> 3, `app.log` -> 0 (higher = older).

@@ -143,7 +143,7 @@ impl SearchCore {
         for (k, g) in grown.iter().enumerate() {
             lines_at_end[g.file] = executed.lines_at_end.get(k).copied().flatten();
         }
-        let merged = Executed { response, lines_at_end };
+        let merged = Executed { response, lines_at_end, finished: Vec::new() };
         let tail = self.tail_of(plan, &merged, Some(prev), max_matches);
         // Nothing scanned: the whole answer came from the cached tail.
         let mut response = merged.response;
@@ -165,7 +165,7 @@ impl SearchCore {
             })
             .collect();
         if delta.files.is_empty() {
-            return Ok(Executed { response: SearchResponse::default(), lines_at_end: Vec::new() });
+            return Ok(Executed { response: SearchResponse::default(), lines_at_end: Vec::new(), finished: Vec::new() });
         }
         self.execute_tracked(&delta, ctl)
     }

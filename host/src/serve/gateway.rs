@@ -3,7 +3,7 @@
 //! the other imports (services, overflow pages, metrics) passed through.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
 use tracing::Instrument;
@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::coord::names::{self, label, Cached};
 use crate::coord::{Coordinator, MetricsSnapshot};
 use crate::lookup::Lookup;
-use crate::search::{OverflowPage, SearchCore, SearchError, SearchRequest, SearchResponse, ServiceInfo};
+use crate::search::{FollowResponse, OverflowPage, SearchCore, SearchError, SearchRequest, SearchResponse, ServiceInfo};
 use logai_records::aggregate::{AggregateRequest, AggregateResponse};
 
 /// Searches for the plugins, coordinated with every other session.
@@ -68,6 +68,39 @@ impl Gateway {
         }
         self.count(&service, result.as_ref().map(|r| r.cached), started).await;
         result
+    }
+
+    /// A search that returns a cursor and, given one, only what was
+    /// appended since, waiting up to `wait_ms` for it (`lookup::follow`).
+    /// Its span and metrics are a search's; the duration counted leaves
+    /// the wait out (the time in the search core, for a call that waited).
+    pub async fn follow(
+        self: Arc<Self>,
+        scope: CallScope,
+        req: SearchRequest,
+        cursor: Option<String>,
+        wait_ms: u32,
+    ) -> Result<FollowResponse, SearchError> {
+        let started = Instant::now();
+        let service = req.service.clone();
+        let waited = cursor.is_some() && wait_ms > 0;
+        let span = crate::telemetry::spans::search(&req);
+        let result =
+            async { self.lookup.follow(self.coordinator().await, &scope, req, cursor, wait_ms).await }.instrument(span.clone()).await;
+        let (cursor, result) = match result {
+            Ok(f) => (f.cursor, Ok(f.response)),
+            Err(e) => (String::new(), Err(e)),
+        };
+        crate::telemetry::spans::record_search(&span, &result);
+        if let Ok(SearchResponse { overflow: Some(o), .. }) = &result {
+            self.lookup.grant().note_overflow(&o.reference, &service);
+        }
+        let started = match &result {
+            Ok(r) if waited => Instant::now().checked_sub(Duration::from_millis(r.duration_ms)).unwrap_or(started),
+            _ => started,
+        };
+        self.count(&service, result.as_ref().map(|r| r.cached), started).await;
+        result.map(|response| FollowResponse { response, cursor })
     }
 
     /// Aggregates over a service's lines (the plugins' `aggregate.summarize`),

@@ -18,7 +18,7 @@ use crate::call::CallScope;
 use crate::config::Config;
 use crate::coord::MetricsSnapshot;
 use crate::plugins::{HostServices, Runtime};
-use crate::search::{OverflowPage, SearchCore, SearchError, SearchRequest, SearchResponse, ServiceInfo, SessionDir};
+use crate::search::{FollowResponse, OverflowPage, SearchCore, SearchError, SearchRequest, SearchResponse, ServiceInfo, SessionDir};
 use crate::telemetry::{self, Telemetry};
 
 mod gateway;
@@ -127,6 +127,15 @@ struct GatewayServices(Arc<Gateway>);
 impl HostServices for GatewayServices {
     fn search(&self, scope: &CallScope, req: SearchRequest) -> BoxFuture<'static, Result<SearchResponse, SearchError>> {
         Box::pin(self.0.clone().search(scope.clone(), req))
+    }
+    fn follow(
+        &self,
+        scope: &CallScope,
+        req: SearchRequest,
+        cursor: Option<String>,
+        wait_ms: u32,
+    ) -> BoxFuture<'static, Result<FollowResponse, SearchError>> {
+        Box::pin(self.0.clone().follow(scope.clone(), req, cursor, wait_ms))
     }
     fn list_services(&self, _scope: &CallScope) -> BoxFuture<'static, Result<Vec<ServiceInfo>, SearchError>> {
         Box::pin(self.0.clone().list_services())

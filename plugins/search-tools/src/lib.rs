@@ -120,6 +120,12 @@ pub struct SearchLogs {
     /// Most tokens (characters / 4) the text answer may take: default 4000, 200 to 20000. Matches that do not fit are named with where to read them (structuredContent, the overflow).
     #[schemars(range(min = 200, max = 20000))]
     pub budget_tokens: Option<u32>,
+    /// Follow the logs like `tail -f`: the `cursor` of an earlier search_logs answer (same service). Only lines appended since then are searched, each returned once, through log rotation (renamed, compressed and truncated files). Omit it to search the history; every answer gives a new cursor.
+    #[schemars(length(min = 1, max = 1048576))]
+    pub after_cursor: Option<String>,
+    /// With after_cursor: when nothing new matches yet, wait up to this many milliseconds for a matching line to be written (the answer comes back as soon as one is, or empty with the cursor to go on from). Bounded by the call's time limit (the answer comes back a little before it). Ignored without after_cursor.
+    #[schemars(range(min = 0, max = 600000))]
+    pub wait_ms: Option<u32>,
 }
 
 impl Tool for SearchLogs {
@@ -140,7 +146,8 @@ impl Tool for SearchLogs {
                  for context, grouped by file. At most max_results matches (default {}, up to {}) are returned; \
                  when there are more, the answer says so and gives an overflow reference to page through all \
                  of them with read_search_file. Unstamped lines (stack traces) belong to the stamped line above \
-                 them for time windows.",
+                 them for time windows. Every answer ends with a cursor: call again with after_cursor=<it> (and the \
+                 same arguments) to get only the lines appended since, like tail -f, and wait_ms to wait for them.",
                 l.default_max_results, l.max_results_cap
             ))
             .edit_input_schema(|s| {
@@ -306,14 +313,19 @@ fn search_logs(a: SearchLogs, ctx: &Context) -> Result<Structured<SearchOutput>,
         context: a.context,
         max_results: a.max_results.unwrap_or_else(|| default_max_results(ctx.limits())),
     };
-    let r = host::search(&req).map_err(|e| {
+    let followed = host::follow(&req, a.after_cursor.as_deref(), a.wait_ms.unwrap_or(0)).map_err(|mut e| {
         let extra = if e.field.as_deref() == Some("service") && e.kind == SearchErrorKind::InvalidRequest {
             valid_services_note(&e.message)
         } else {
             None
         };
+        // The host's `cursor` is this tool's after_cursor.
+        if e.field.as_deref() == Some("cursor") {
+            e.field = Some("after_cursor".into());
+        }
         search_error(TOOL, &e, extra)
     })?;
+    let (r, cursor) = (followed.response, followed.cursor);
     let matches: Vec<Match> = r.matches.into_iter().map(convert_match).collect();
     let returned = matches.len() as u64;
     let overflow = r.overflow.map(|o| Overflow {
@@ -338,9 +350,14 @@ fn search_logs(a: SearchLogs, ctx: &Context) -> Result<Structured<SearchOutput>,
         window_start: r.window_start,
         window_end: r.window_end,
         overflow,
+        cursor,
     };
-    let flags =
-        SearchFlags { fixed_strings: a.fixed_strings, case_insensitive: a.case_insensitive, file_pattern: a.file_pattern.as_deref() };
+    let flags = SearchFlags {
+        fixed_strings: a.fixed_strings,
+        case_insensitive: a.case_insensitive,
+        file_pattern: a.file_pattern.as_deref(),
+        following: a.after_cursor.is_some(),
+    };
     let rest = match &out.overflow {
         Some(o) => format!(
             "structuredContent holds the {} matches returned; read_search_file with reference={} pages through all {}.",
@@ -348,7 +365,17 @@ fn search_logs(a: SearchLogs, ctx: &Context) -> Result<Structured<SearchOutput>,
         ),
         None => format!("structuredContent holds the {} matches returned.", out.returned),
     };
-    Ok(Structured::new(budget::Budget::cut(render::search_text(&out, &flags), a.budget_tokens, &rest), out))
+    // The last line says how to go on, within the budget: the cursor
+    // itself when it takes at most a quarter of it.
+    let tokens = a.budget_tokens.unwrap_or(budget::DEFAULT_TOKENS).clamp(budget::MIN_TOKENS, budget::MAX_TOKENS);
+    let tokens_of = |t: &str| (t.chars().count().div_ceil(budget::CHARS_PER_TOKEN)) as u32;
+    let mut hint = render::cursor_hint(&out.cursor);
+    if tokens_of(&hint) > tokens / 4 {
+        hint = render::cursor_hint_elsewhere(out.cursor.len());
+    }
+    let mut text = budget::Budget::cut(render::search_text(&out, &flags), Some(tokens.saturating_sub(tokens_of(&hint))), &rest);
+    text.push_str(&hint);
+    Ok(Structured::new(text, out))
 }
 
 /// For an unknown service: the valid names, unless the host's message
@@ -390,7 +417,7 @@ fn read_search_file(a: ReadSearchFile, ctx: &Context) -> Result<Structured<PageO
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logai_plugin_sdk::search::{SearchError, SearchMatch, SearchResponse, ServiceInfo};
+    use logai_plugin_sdk::search::{FollowResponse, SearchError, SearchMatch, SearchRequest, SearchResponse, ServiceInfo};
     use logai_plugin_sdk::testing::TestHost;
     use logai_plugin_sdk::Value;
 
@@ -442,7 +469,8 @@ mod tests {
                 "truncated",
                 "partial",
                 "duration_ms",
-                "cached"
+                "cached",
+                "cursor"
             ])
         );
         assert_eq!(out["properties"]["matches"]["items"]["properties"]["line_number"]["minimum"], json!(1));
@@ -471,54 +499,58 @@ mod tests {
         SearchMatch { file: file.into(), line_number: n, timestamp: None, text: text.into(), before: vec![], after: vec![] }
     }
 
+    /// A follow fixture answering `resp(req)` with cursor "lc1.next",
+    /// recording each call's request, cursor and wait.
+    type Calls = std::rc::Rc<std::cell::RefCell<Vec<(SearchRequest, Option<String>, u32)>>>;
+    fn follow_host(host: TestHost, resp: impl Fn(&SearchRequest) -> Result<SearchResponse, SearchError> + 'static) -> (TestHost, Calls) {
+        let calls: Calls = Default::default();
+        let seen = calls.clone();
+        let host = host.on_follow(move |req, cursor, wait| {
+            seen.borrow_mut().push((req.clone(), cursor.map(str::to_string), wait));
+            resp(req).map(|response| FollowResponse { response, cursor: "lc1.next".into() })
+        });
+        (host, calls)
+    }
+
+    fn one_hit(req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+        Ok(SearchResponse {
+            matches: vec![hit("/var/log/p.log", 3, &format!("{} here", req.pattern))],
+            total_matches: 1,
+            files_searched: 2,
+            files_matched: 1,
+            bytes_scanned: 100,
+            duration_ms: 1,
+            ..SearchResponse::default()
+        })
+    }
+
     /// The whole tool natively: the test host answers the search import,
     /// records the request (limits from the call context), captures the log.
     #[test]
     fn search_logs_runs_natively_against_a_fixture() {
-        let host =
-            TestHost::new().limits(SearchLimits { default_max_results: 7, max_results_cap: 50, max_context_lines: 2 }).on_search(|req| {
-                Ok(SearchResponse {
-                    matches: vec![hit("/var/log/p.log", 3, &format!("{} here", req.pattern))],
-                    total_matches: 1,
-                    files_searched: 2,
-                    files_matched: 1,
-                    bytes_scanned: 100,
-                    truncated: false,
-                    partial: false,
-                    partial_reason: None,
-                    duration_ms: 1,
-                    overflow: None,
-                    cached: false,
-                    window_start: None,
-                    window_end: None,
-                })
-            });
+        let limits = SearchLimits { default_max_results: 7, max_results_cap: 50, max_context_lines: 2 };
+        let (host, calls) = follow_host(TestHost::new().limits(limits), one_hit);
         let r = host.call_plugin::<SearchTools>("search_logs", json!({"service": "payments", "pattern": "timeout"})).unwrap();
         assert!(!r.is_error, "{}", TestHost::text(&r));
         assert!(TestHost::text(&r).contains("3:timeout here"), "{}", TestHost::text(&r));
         let s = TestHost::structured(&r).unwrap();
         assert_eq!((s["returned"].clone(), s["matches"][0]["line_number"].clone()), (json!(1), json!(3)));
-        let req = &host.searches()[0];
-        assert_eq!((req.service.as_str(), req.max_results), ("payments", 7));
+        let (req, cursor, wait) = calls.borrow()[0].clone();
+        assert_eq!((req.service.as_str(), req.max_results, cursor, wait), ("payments", 7, None, 0));
         assert!(host.logs()[0].message.starts_with("search_logs request=1 service=payments"));
         // An unknown service: the host's refusal plus the valid names.
-        let host = TestHost::new()
-            .on_search(|_| {
-                Err(SearchError {
-                    kind: SearchErrorKind::InvalidRequest,
-                    message: "unknown service 'x'".into(),
-                    field: Some("service".into()),
-                })
-            })
-            .services(vec![ServiceInfo {
-                name: "payments".into(),
-                description: String::new(),
-                format: "json".into(),
-                file_count: 1,
-                total_bytes: 1,
-                earliest: None,
-                latest: None,
-            }]);
+        let (host, calls) = follow_host(TestHost::new(), |_| {
+            Err(SearchError { kind: SearchErrorKind::InvalidRequest, message: "unknown service 'x'".into(), field: Some("service".into()) })
+        });
+        let host = host.services(vec![ServiceInfo {
+            name: "payments".into(),
+            description: String::new(),
+            format: "json".into(),
+            file_count: 1,
+            total_bytes: 1,
+            earliest: None,
+            latest: None,
+        }]);
         let r = host.call::<SearchLogs>(json!({"service": "x", "pattern": "p"})).unwrap();
         assert!(r.is_error);
         assert_eq!(
@@ -532,7 +564,52 @@ mod tests {
             "{}",
             TestHost::text(&r)
         );
-        assert_eq!(host.searches().len(), 1);
+        assert_eq!(calls.borrow().len(), 1);
+    }
+
+    /// Every answer carries a cursor (structured, and the text's last line
+    /// says how to go on); after_cursor and wait_ms reach the host.
+    #[test]
+    fn search_logs_follows_with_a_cursor() {
+        let (host, calls) = follow_host(TestHost::new(), one_hit);
+        let r = host.call::<SearchLogs>(json!({"service": "p", "pattern": "x"})).unwrap();
+        let text = TestHost::text(&r);
+        assert_eq!(TestHost::structured(&r).unwrap()["cursor"], json!("lc1.next"));
+        assert!(
+            text.trim_end().lines().last().unwrap().contains("after_cursor=\"lc1.next\""),
+            "the last line tells how to continue: {text}"
+        );
+        host.call::<SearchLogs>(json!({"service": "p", "pattern": "x", "after_cursor": "lc1.prev", "wait_ms": 20000})).unwrap();
+        assert_eq!(calls.borrow()[1].1.as_deref(), Some("lc1.prev"));
+        assert_eq!(calls.borrow()[1].2, 20000);
+        // Nothing new: said so, not "try a broader pattern".
+        let (host, _) = follow_host(TestHost::new(), |_| Ok(SearchResponse::default()));
+        let r = host.call::<SearchLogs>(json!({"service": "p", "pattern": "x", "after_cursor": "lc1.prev"})).unwrap();
+        assert!(TestHost::text(&r).contains("No new matching lines since after_cursor."), "{}", TestHost::text(&r));
+        // A bad cursor names the tool's argument.
+        let (host, _) = follow_host(TestHost::new(), |_| {
+            Err(SearchError { kind: SearchErrorKind::InvalidRequest, message: "not a cursor".into(), field: Some("cursor".into()) })
+        });
+        let r = host.call::<SearchLogs>(json!({"service": "p", "pattern": "x", "after_cursor": "zzz"})).unwrap();
+        assert!(TestHost::text(&r).starts_with("search_logs failed (invalid request, argument `after_cursor`)"), "{}", TestHost::text(&r));
+        // A cursor too long for the budget: the last line points to it.
+        let host = TestHost::new()
+            .on_follow(|req, _, _| one_hit(req).map(|response| FollowResponse { response, cursor: format!("lc1.{}", "x".repeat(2000)) }));
+        let r = host.call::<SearchLogs>(json!({"service": "p", "pattern": "x", "budget_tokens": 300})).unwrap();
+        let text = TestHost::text(&r);
+        assert!(
+            text.trim_end().ends_with("after_cursor set to structuredContent.cursor (2004 characters; add wait_ms to wait for them)"),
+            "{text}"
+        );
+        assert!(text.chars().count() <= 300 * 4, "{}", text.chars().count());
+        // wait_ms is bounded by the schema (the host validates arguments).
+        let spec = &TestHost::new().list::<SearchTools>()[1];
+        let input: Value = serde_json::from_str(&spec.input_schema).unwrap();
+        assert_eq!(
+            (input["properties"]["wait_ms"]["minimum"].clone(), input["properties"]["wait_ms"]["maximum"].clone()),
+            (json!(0), json!(600000))
+        );
+        assert_eq!(input["properties"]["after_cursor"]["type"], json!("string"));
     }
 
     #[test]
@@ -554,6 +631,7 @@ mod tests {
             window_start: None,
             window_end: None,
             overflow: None,
+            cursor: "lc1.x".into(),
         };
         let v = serde_json::to_value(&out).unwrap();
         let schema = logai_plugin_sdk::schema_of::<SearchOutput>(logai_plugin_sdk::schemars::generate::Contract::Serialize);

@@ -89,6 +89,8 @@ pub struct SearchOutput {
     /// Present when truncated: where every match of this search can be paged with read_search_file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub overflow: Option<Overflow>,
+    /// Where this answer leaves each file: pass it as after_cursor (with the same arguments) to get only the lines appended since, through log rotation.
+    pub cursor: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
@@ -213,6 +215,8 @@ pub struct SearchFlags<'a> {
     pub fixed_strings: bool,
     pub case_insensitive: bool,
     pub file_pattern: Option<&'a str>,
+    /// The call gave after_cursor: only appended lines were searched.
+    pub following: bool,
 }
 
 pub fn search_text(o: &SearchOutput, flags: &SearchFlags<'_>) -> String {
@@ -271,7 +275,9 @@ pub fn search_text(o: &SearchOutput, flags: &SearchFlags<'_>) -> String {
             writeln!(s, "showing {} of {} matches (no overflow was kept; narrow the search to see the rest)", o.returned, o.total_matches);
     }
     if o.matches.is_empty() {
-        if o.total_matches == 0 {
+        if o.total_matches == 0 && flags.following {
+            s.push_str("No new matching lines since after_cursor.\n");
+        } else if o.total_matches == 0 {
             s.push_str(
                 "No matches. Try case_insensitive=true, a broader pattern, or a wider time window; list_services shows the time range each service covers.\n",
             );
@@ -284,6 +290,20 @@ pub fn search_text(o: &SearchOutput, flags: &SearchFlags<'_>) -> String {
         s.pop();
     }
     s
+}
+
+/// The last line of a search_logs answer: how to go on from its cursor.
+pub fn cursor_hint(cursor: &str) -> String {
+    format!(
+        "\nnext: for only the lines appended after these, call search_logs again with the same arguments and after_cursor=\"{cursor}\" (add wait_ms to wait for them)\n"
+    )
+}
+
+/// [`cursor_hint`] for a cursor too long for the text's budget.
+pub fn cursor_hint_elsewhere(chars: usize) -> String {
+    format!(
+        "\nnext: for only the lines appended after these, call search_logs again with the same arguments and after_cursor set to structuredContent.cursor ({chars} characters; add wait_ms to wait for them)\n"
+    )
 }
 
 pub fn page_text(o: &PageOutput) -> String {
@@ -386,8 +406,9 @@ mod tests {
             window_start: None,
             window_end: None,
             overflow: Some(Overflow { reference: "ovf-1".into(), total: 5123, next_offset: 1 }),
+            cursor: "lc1.x".into(),
         };
-        let t = search_text(&o, &SearchFlags { fixed_strings: false, case_insensitive: false, file_pattern: None });
+        let t = search_text(&o, &SearchFlags { fixed_strings: false, case_insensitive: false, file_pattern: None, following: false });
         assert!(
             t.contains("showing 1 of 5123 matches; the rest are in overflow ovf-1: call read_search_file with reference=ovf-1, offset=1"),
             "{t}"
