@@ -62,7 +62,7 @@ impl Logs {
         let mut text = String::new();
         for _ in 0..n {
             self.seq += 1;
-            let line = if self.seq % 2 == 0 { format!("MATCH {} in {name}", self.seq) } else { format!("noise {}", self.seq) };
+            let line = if self.seq.is_multiple_of(2) { format!("MATCH {} in {name}", self.seq) } else { format!("noise {}", self.seq) };
             let number = self.lines[&key] + 1;
             self.lines.insert(key, number);
             if line.starts_with("MATCH") {

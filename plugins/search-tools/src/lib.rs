@@ -358,6 +358,14 @@ fn search_logs(a: SearchLogs, ctx: &Context) -> Result<Structured<SearchOutput>,
         file_pattern: a.file_pattern.as_deref(),
         following: a.after_cursor.is_some(),
     };
+    let text = search_text_within(&out, &flags, a.budget_tokens);
+    Ok(Structured::new(text, out))
+}
+
+/// search_logs' text within `budget_tokens`: the matches that fit, then the
+/// last line saying how to go on (the cursor itself when it takes at most a
+/// quarter of the budget).
+fn search_text_within(out: &SearchOutput, flags: &SearchFlags<'_>, budget_tokens: Option<u32>) -> String {
     let rest = match &out.overflow {
         Some(o) => format!(
             "structuredContent holds the {} matches returned; read_search_file with reference={} pages through all {}.",
@@ -365,17 +373,15 @@ fn search_logs(a: SearchLogs, ctx: &Context) -> Result<Structured<SearchOutput>,
         ),
         None => format!("structuredContent holds the {} matches returned.", out.returned),
     };
-    // The last line says how to go on, within the budget: the cursor
-    // itself when it takes at most a quarter of it.
-    let tokens = a.budget_tokens.unwrap_or(budget::DEFAULT_TOKENS).clamp(budget::MIN_TOKENS, budget::MAX_TOKENS);
+    let tokens = budget_tokens.unwrap_or(budget::DEFAULT_TOKENS).clamp(budget::MIN_TOKENS, budget::MAX_TOKENS);
     let tokens_of = |t: &str| (t.chars().count().div_ceil(budget::CHARS_PER_TOKEN)) as u32;
     let mut hint = render::cursor_hint(&out.cursor);
     if tokens_of(&hint) > tokens / 4 {
         hint = render::cursor_hint_elsewhere(out.cursor.len());
     }
-    let mut text = budget::Budget::cut(render::search_text(&out, &flags), Some(tokens.saturating_sub(tokens_of(&hint))), &rest);
+    let mut text = budget::Budget::cut(render::search_text(out, flags), Some(tokens.saturating_sub(tokens_of(&hint))), &rest);
     text.push_str(&hint);
-    Ok(Structured::new(text, out))
+    text
 }
 
 /// For an unknown service: the valid names, unless the host's message
