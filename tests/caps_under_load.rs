@@ -271,6 +271,8 @@ fn comparable(resp: &Value) -> Option<Value> {
     let o = sc.as_object_mut()?;
     o.remove("pattern");
     o.remove("duration_ms");
+    // Where to go on from: it says when it was made, not what was found.
+    o.remove("cursor");
     if let Some(overflow) = o.get_mut("overflow").and_then(Value::as_object_mut) {
         overflow.remove("reference");
     }
