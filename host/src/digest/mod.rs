@@ -36,7 +36,7 @@ use rustc_hash::FxHashMap;
 use logai_records::aggregate::{AggregateResponse, GroupSeries, LevelCount, PatternStat};
 
 use crate::patterns::message::{self, MessageFormat};
-use crate::patterns::{self, Loc, Miner, Stats};
+use crate::patterns::{self, min_opt, Loc, Miner, Stats};
 use crate::search::scan::Emit;
 use crate::search::{Fold, FoldSpec, SearchMatch};
 use fields::{Facets, GroupBy, Line};
@@ -267,14 +267,6 @@ impl Fold for Tally {
 /// pattern of 12 lines outranks a common one that moved by 20.
 pub fn change_score(now: u64, before: u64) -> f64 {
     now.abs_diff(before) as f64 / ((before + 1) as f64).sqrt()
-}
-
-fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
 }
 
 /// Per pattern of a summary: its lines in the window and the baseline,

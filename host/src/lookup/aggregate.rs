@@ -54,24 +54,22 @@ impl Lookup {
         self.grant.check(&req.lines.service)?;
         coord.check_rate(&scope.user).await.map_err(|e| SearchError::new(SearchErrorKind::RateLimited, e.to_string()))?;
         let asked = self.asked(req).await?;
+        let group = asked.spec.group.as_ref().map(|g| format!("{g:?}"));
         let counted_by = CountedBy {
             step_ms: asked.spec.grid.step_ms,
             origin_ms: asked.spec.grid.origin_ms,
-            group_by: None,
+            group_by: group.as_deref(),
             top: asked.top,
             baseline_until: asked.spec.baseline_until,
         };
-        let group = asked.spec.group.as_ref().map(|g| format!("{g:?}"));
-        let key = keys::aggregate(&asked.scan, CountedBy { group_by: group.as_deref(), ..counted_by });
+        let key = keys::aggregate(&asked.scan, counted_by);
         let mut pending = Pending { lookup: self, coord, scope, plan: asked.scan.clone(), key, listing: None, claim: None };
         if self.policy.cache_enabled {
             let max_wait = scope.remaining().min(self.policy.search_timeout);
             match coord.cache_get_or_claim(&pending.key, max_wait).await {
                 Ok(bytes) => {
                     if let Ok(mut hit) = serde_json::from_slice::<AggregateResponse>(&bytes) {
-                        hit.cached = true;
-                        hit.bytes_scanned = 0;
-                        hit.duration_ms = 0;
+                        hit.mark_cache_hit();
                         return Ok(hit);
                     }
                 }

@@ -172,3 +172,14 @@ record! { $ __aggregate_response: aggregate = AggregateResponse;
         pub duration_ms: u64,
     }
 }
+
+impl AggregateResponse {
+    /// Present a stored answer as a cache hit: `cached`, and what this call
+    /// really did (nothing scanned, no time in the core), as
+    /// [`crate::search::SearchResponse::mark_cache_hit`] does for searches.
+    pub fn mark_cache_hit(&mut self) {
+        self.cached = true;
+        self.bytes_scanned = 0;
+        self.duration_ms = 0;
+    }
+}

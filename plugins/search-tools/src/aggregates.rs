@@ -355,11 +355,19 @@ impl Tool for TopPatterns {
     }
 }
 
-fn summarize(tool: &str, req: &AggregateRequest) -> Result<AggregateResponse, Error> {
+/// The host's aggregate; its errors as the agent reads them, naming this
+/// tool's argument where the host's field has another name here
+/// (`aliases`: host field -> argument).
+fn summarize(tool: &str, req: &AggregateRequest, aliases: &[(&str, &str)]) -> Result<AggregateResponse, Error> {
     if logai_plugin_sdk::cancelled() {
         return Err(Error::failed(format!("{tool}: the call was cancelled before it started")));
     }
-    agg::summarize(req).map_err(|e| search_error(tool, &e, None))
+    agg::summarize(req).map_err(|mut e| {
+        if let Some((_, arg)) = aliases.iter().find(|(host, _)| e.field.as_deref() == Some(*host)) {
+            e.field = Some((*arg).to_string());
+        }
+        search_error(tool, &e, None)
+    })
 }
 
 fn ms_text(ms: i64) -> String {
@@ -502,7 +510,7 @@ fn log_overview(a: LogOverview) -> Result<Structured<OverviewOutput>, Error> {
         baseline_since: closed.then(|| "previous".to_string()),
         baseline_until: None,
     };
-    let r = summarize(TOOL, &req)?;
+    let r = summarize(TOOL, &req, &[])?;
     let ctx = PatternCtx {
         service: &a.service,
         file_pattern: a.file_pattern.as_deref(),
@@ -665,7 +673,7 @@ fn count_logs(a: CountLogs) -> Result<Structured<CountOutput>, Error> {
         baseline_since: None,
         baseline_until: None,
     };
-    let r = summarize(TOOL, &req)?;
+    let r = summarize(TOOL, &req, &[])?;
     let out = CountOutput {
         counted: counted(&a.service, a.pattern.as_deref(), &r),
         step_seconds: r.step_seconds,
@@ -716,7 +724,7 @@ fn top_patterns(a: TopPatterns) -> Result<Structured<PatternsOutput>, Error> {
     let (baseline_since, baseline_until) = (a.compare_to.clone(), None);
     // A start alone: the host runs the baseline to this window's start.
     let req = AggregateRequest { lines: a.lines(), step_seconds: None, group_by: None, top, baseline_since, baseline_until };
-    let r = summarize(TOOL, &req).map_err(rename_baseline)?;
+    let r = summarize(TOOL, &req, &[("baseline_since", "compare_to"), ("baseline_until", "compare_to")])?;
     let compared = a.compare_to.is_some();
     let ctx = PatternCtx {
         service: &a.service,
@@ -745,16 +753,6 @@ fn top_patterns(a: TopPatterns) -> Result<Structured<PatternsOutput>, Error> {
         patterns,
     };
     Ok(Structured::new(patterns_text(&out, a.budget_tokens), out))
-}
-
-/// The host names its `baseline_since`; the tool's argument is `compare_to`.
-fn rename_baseline(e: Error) -> Error {
-    match e {
-        Error::Failed(t) => Error::Failed(
-            t.replace("argument `baseline_since`", "argument `compare_to`").replace("argument `baseline_until`", "argument `compare_to`"),
-        ),
-        other => other,
-    }
 }
 
 /// Where the baseline began: the given start, or the window before.
